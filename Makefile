@@ -1,0 +1,37 @@
+# pyACTRECOG: every target installs what it needs first (make install is idempotent).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo_output
+
+.PHONY: install test demo gcs-test info bench clean-demo
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
+
+gcs-test: install
+	$(PY) -m pytest -q -m gcs tests
+
+info: install
+	$(PY) -m coreLib.model_info info
+
+bench: install
+	$(PY) bench/preprocess.py
+	$(PY) bench/input_pipeline.py
+	$(PY) bench/train_step.py
+	$(PY) bench/score.py
+	$(PY) bench/videogen.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

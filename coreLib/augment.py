@@ -1,0 +1,101 @@
+"""Rotation and flip of whole windows: the 2019 tool's 32 augmented variants.
+
+One function, :func:`transform_windows`, serves both places that augment:
+main.py ``--offline-augment`` (stores the copies, as the original did) and the
+training input pipeline (draws one variant per window on the fly). Both call the
+same graph op on the same stored pixels, so they give identical results.
+
+Convention: rotation by ``r`` degrees counter-clockwise about the frame centre
+``((W-1)/2, (H-1)/2)`` with black fill and bilinear sampling, then flip id
+0 (none), 1 (left-right), 2 (up-down) or 3 (both). The result is rounded back to the
+input dtype. All frames of a window get the same transform.
+"""
+
+import math
+
+import numpy as np
+
+from coreLib import storage
+
+tf = storage.tf
+
+ROTATIONS = tuple(range(0, 40, 5))   # 0, 5, ..., 35 degrees
+FLIPS = (0, 1, 2, 3)                  # none, left-right, up-down, both
+NUM_VARIANTS = len(ROTATIONS) * len(FLIPS)  # 32
+
+
+def variants():
+    """All (rotation, flip) pairs in the original's order (rotation major)."""
+    return [(rotation, flip) for rotation in ROTATIONS for flip in FLIPS]
+
+
+def projective_transforms(rotations, flips, height: int, width: int):
+    """The 8-parameter output->input maps of ImageProjectiveTransformV3.
+
+    Args:
+        rotations: ``(N,)`` rotation angles in degrees (any numeric dtype).
+        flips: ``(N,)`` flip ids 0-3.
+        height, width: frame size.
+
+    Returns:
+        ``(N, 8)`` float32 tensor.
+    """
+    angle = tf.cast(rotations, tf.float32) * (math.pi / 180.0)
+    flips = tf.cast(flips, tf.int32)
+    sign_x = tf.where(tf.equal(flips % 2, 1), -1.0, 1.0)        # ids 1 and 3
+    sign_y = tf.where(flips >= 2, -1.0, 1.0)                    # ids 2 and 3
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    center_x, center_y = (width - 1) / 2.0, (height - 1) / 2.0
+    # input = R^-1 (S (output - c)) + c, R = counter-clockwise rotation, S = flips.
+    a0, a1 = cos * sign_x, -sin * sign_y
+    b0, b1 = sin * sign_x, cos * sign_y
+    a2 = center_x - a0 * center_x - a1 * center_y
+    b2 = center_y - b0 * center_x - b1 * center_y
+    zeros = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def transform_windows(windows, rotations, flips):
+    """Rotates and flips each window of a batch (same transform for all its frames).
+
+    Args:
+        windows: ``(B, L, H, W, C)`` uint8, uint16 or float tensor.
+        rotations: ``(B,)`` degrees.
+        flips: ``(B,)`` flip ids 0-3.
+
+    Returns:
+        ``(B, L, H, W, C)`` tensor of the input dtype (integers rounded).
+    """
+    windows = tf.convert_to_tensor(windows)
+    dtype = windows.dtype
+    shape = tf.shape(windows)
+    batch, seq_len, height, width, channels = (shape[0], shape[1], shape[2], shape[3],
+                                               shape[4])
+    static_height, static_width = windows.shape[2], windows.shape[3]
+    transforms = projective_transforms(rotations, flips, static_height, static_width)
+    transforms = tf.repeat(transforms, seq_len, axis=0)  # one per frame
+    frames = tf.reshape(tf.cast(windows, tf.float32),
+                        tf.stack([batch * seq_len, height, width, channels]))
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=frames, transforms=transforms, output_shape=tf.stack([height, width]),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    out = tf.reshape(out, shape)
+    if dtype.is_integer:
+        out = tf.clip_by_value(tf.round(out), dtype.min, dtype.max)
+    return tf.cast(out, dtype)
+
+
+def augment_window_variants(window: np.ndarray) -> np.ndarray:
+    """The 32 stored copies of one window, as ``--offline-augment`` writes them.
+
+    Args:
+        window: ``(L, D, D, C)`` uint8/uint16 array.
+
+    Returns:
+        ``(32, L, D, D, C)`` array of the same dtype, in :func:`variants` order.
+    """
+    pairs = variants()
+    rotations = np.array([rotation for rotation, _ in pairs], np.int32)
+    flips = np.array([flip for _, flip in pairs], np.int32)
+    batch = np.broadcast_to(window, (len(pairs),) + window.shape)
+    return transform_windows(batch, rotations, flips).numpy()

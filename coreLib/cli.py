@@ -1,0 +1,119 @@
+"""Shared pieces of the thin entry scripts.
+
+``main.py``, ``train.py``, ``debug.py``, ``score.py`` and ``videogen.py`` parse their
+arguments with :class:`OneLineArgumentParser` and run their body through
+:func:`run_main`, so that every bad input ends the same way: exit code 2 and a single
+line ``<prog>: error: <what>`` on stderr, never a traceback.
+"""
+
+import argparse
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from coreLib.errors import ActrecogError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (argparse prints usage too)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                            argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the description's line breaks."""
+
+
+def make_parser(prog: str, description: str) -> OneLineArgumentParser:
+    """Returns the parser every script starts from."""
+    return OneLineArgumentParser(prog=prog, description=description,
+                                 formatter_class=DefaultsHelpFormatter)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with its start-up chatter kept off stderr.
+
+    TensorFlow's C++ runtime prints CUDA-probe and CPU-feature lines on import and
+    on the first device initialisation, before ``TF_CPP_MIN_LOG_LEVEL`` is read.
+    Bad input must produce exactly one line on stderr, so file descriptor 2 is
+    pointed at /dev/null for the import and the device probe only.
+
+    Returns:
+        The ``tensorflow`` module.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+        tf.get_logger().setLevel("ERROR")
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+    return tf
+
+
+def run_main(main: Callable[[Optional[Sequence[str]]], int],
+             argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Runs a script body and exits with its code, one line per known error.
+
+    Args:
+        main: the script body; takes argv, returns an exit code (0 on success).
+        argv: arguments (None = sys.argv[1:]).
+        prog: name used in error messages (default: the script file name).
+    """
+    prog = prog or os.path.basename(sys.argv[0])
+    try:
+        code = main(argv)
+    except ActrecogError as error:
+        message = " ".join(str(error).split())  # one line, whatever it contained
+        sys.stderr.write(f"{prog}: error: {message}\n")
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code or 0)

@@ -1,0 +1,155 @@
+"""``DataSet/dataset.json``: the one place that says what the records hold.
+
+main.py writes it last (after every shard and JSON list is complete); every other
+tool reads the class order, window shape and shard list from it, so the class list
+can never disagree between training and scoring (the 2019 scorer hard-coded it).
+
+Layout of ``DEST/DataSet/``::
+
+    dataset.json
+    mode:Train_numOfSeqences:<n>_minSeqLen:<L>.json
+    mode:Eval_numOfSeqences:<n>_minSeqLen:<L>.json
+    mode:Test_numOfSeqences:<n>_minSeqLen:<L>.json
+    TFRECORD/Train/Train_<k>.tfrecord
+    TFRECORD/Eval/Eval_<k>.tfrecord
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Tuple
+
+from coreLib import storage
+from coreLib.errors import ActrecogError
+
+MANIFEST_NAME = "dataset.json"
+DATASET_FOLDER = "DataSet"
+TFRECORD_FOLDER = "TFRECORD"
+FORMAT_VERSION = 1
+NO_ACTION = "no-action"
+SPLITS = ("Train", "Eval", "Test")
+# Splits stored as TFRecords; Test is scored from the frames (score.py).
+RECORD_SPLITS = ("Train", "Eval")
+
+
+def split_json_name(split: str, num_sequences: int, seq_len: int) -> str:
+    """The original tool's JSON list name (its spelling 'Seqences' kept)."""
+    return f"mode:{split}_numOfSeqences:{num_sequences}_minSeqLen:{seq_len}.json"
+
+
+def shard_name(split: str, index: int) -> str:
+    """``TFRECORD/<split>/<split>_<k>.tfrecord``, relative to the DataSet folder."""
+    return f"{TFRECORD_FOLDER}/{split}/{split}_{index}.tfrecord"
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One TFRecord shard. ``path`` is relative to the DataSet folder."""
+    path: str
+    num_records: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """One split: its JSON list, window count and shards (none for Test)."""
+    name: str
+    json_name: str
+    num_sequences: int
+    num_windows: int
+    subjects: Tuple[str, ...]
+    shards: Tuple[ShardInfo, ...] = ()
+    class_counts: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def num_records(self) -> int:
+        return sum(shard.num_records for shard in self.shards)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What main.py produced.
+
+    Attributes:
+        classes: class names in label-index order; ``no-action`` last.
+        seq_len: frames per window L.
+        image_dim: side D of the stored square frames.
+        channels: C (3 for color, 1 for depth/confi).
+        modality: ``color``, ``depth`` or ``confi``.
+        dtype: pixel dtype of the records, ``uint8`` or ``uint16``.
+        offline_augment: True when Train holds 32 stored copies per window.
+        splits: ``Train``, ``Eval``, ``Test`` -> SplitInfo.
+        source: the SRC folder the windows point at.
+    """
+    classes: Tuple[str, ...]
+    seq_len: int
+    image_dim: int
+    channels: int
+    modality: str
+    dtype: str
+    offline_augment: bool
+    splits: Dict[str, SplitInfo]
+    source: str
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if not self.classes or self.classes[-1] != NO_ACTION:
+            raise ValueError(f"classes must end with {NO_ACTION!r}: {self.classes}")
+        if self.seq_len < 1 or self.image_dim < 1 or self.channels not in (1, 3):
+            raise ValueError(f"bad window shape {self.window_shape}")
+        if self.dtype not in ("uint8", "uint16"):
+            raise ValueError(f"bad dtype {self.dtype!r}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def window_shape(self) -> Tuple[int, int, int, int]:
+        """``(L, D, D, C)``."""
+        return (self.seq_len, self.image_dim, self.image_dim, self.channels)
+
+    def class_index(self, name: str) -> int:
+        """Label index of a class name; ActrecogError for an unknown name."""
+        try:
+            return self.classes.index(name)
+        except ValueError:
+            raise ActrecogError(f"class {name!r} is not in the manifest's classes") from None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(value: dict) -> "Manifest":
+        splits = {}
+        for name, split in value["splits"].items():
+            shards = tuple(ShardInfo(**shard) for shard in split.get("shards", ()))
+            splits[name] = SplitInfo(**{**split, "shards": shards,
+                                        "subjects": tuple(split["subjects"])})
+        return Manifest(**{**value, "classes": tuple(value["classes"]), "splits": splits})
+
+
+def manifest_path(dataset_dir: str) -> str:
+    return storage.join(dataset_dir, MANIFEST_NAME)
+
+
+def write_manifest(dataset_dir: str, manifest: Manifest) -> None:
+    """Writes ``dataset.json`` atomically (sorted keys: same content, same bytes)."""
+    storage.write_json_atomic(manifest_path(dataset_dir), manifest.to_json())
+
+
+def load_manifest(dataset_dir: str) -> Manifest:
+    """Reads ``<dataset_dir>/dataset.json``.
+
+    Args:
+        dataset_dir: the ``DataSet`` folder or URI.
+
+    Raises:
+        ActrecogError: missing, not JSON, or not a manifest (naming the file).
+    """
+    path = manifest_path(dataset_dir)
+    if not storage.exists(path):
+        raise ActrecogError(f"{dataset_dir}: no {MANIFEST_NAME} manifest (run main.py first)")
+    value = storage.read_json(path, "manifest")
+    try:
+        return Manifest.from_json(value)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ActrecogError(f"{path}: not a pyACTRECOG manifest ({error})") from None
