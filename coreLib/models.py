@@ -1,0 +1,248 @@
+"""ConvNet3D, LRCN and DUMMY: the 2019 tool's three Keras models, as functional models.
+
+Every builder takes the window shape from the manifest, ``(seq_len, image_dim,
+image_dim, channels)``, and the number of classes, and returns an uncompiled
+``keras.Model`` whose input is ``(B, L, D, D, C)`` float32 in [0, 1] and whose output
+is ``(B, num_classes)`` float32 class probabilities.
+
+The last Dense layer (softmax) is always float32, so a mixed-precision policy set
+by the trainer before building (``mixed_bfloat16`` / ``mixed_float16``) still gives
+float32 probabilities and a numerically safe cross-entropy.
+
+Layer names are spelled out (``block2_conv1``, ...) rather than left to Keras'
+global counters, so the same model always has the same layer names (summaries,
+drawings and weight files do not depend on what was built before).
+"""
+
+from typing import Callable, Dict, Tuple
+
+from coreLib.cli import import_tensorflow_quietly
+from coreLib.errors import ActrecogError
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402  (after the quiet TensorFlow import)
+from keras import layers  # noqa: E402
+
+L2_FACTOR = 1e-4
+DROPOUT_RATE = 0.2
+
+CONVNET3D_NAME = "ConvNet3D"
+LRCN_NAME = "LRCN"
+DUMMY_NAME = "DUMMY"
+
+# ConvNet3D after C3D: one 64-filter conv, then two convs per block.
+CONVNET3D_BLOCK_FILTERS = (128, 256, 512, 512)
+CONVNET3D_POOL = (1, 2, 2)
+CONVNET3D_DENSE_UNITS = (4096, 4096)
+# LRCN after Donahue et al.: three strided conv blocks, a stack of LSTMs, small MLP.
+LRCN_CONV_FILTERS = (128, 256, 512)
+LRCN_CONV_STRIDE = 2
+LRCN_POOL = 2
+LRCN_LSTM_UNITS = (256, 128, 64, 32)
+LRCN_DENSE_UNITS = (28, 24)
+DUMMY_FILTERS = 8
+
+
+def _check_shape(name: str, seq_len: int, image_dim: int, channels: int,
+                 num_classes: int) -> None:
+    for arg, value in (("seq_len", seq_len), ("image_dim", image_dim),
+                       ("channels", channels)):
+        if not isinstance(value, int) or value < 1:
+            raise ActrecogError(f"{name}: {arg} must be a positive integer, got {value!r}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ActrecogError(f"{name}: num_classes must be an integer >= 2, "
+                            f"got {num_classes!r}")
+
+
+def convnet3d_min_image_dim() -> int:
+    """Smallest frame side for ConvNet3D: five (1, 2, 2) 'valid' pools halve it."""
+    return 2 ** (1 + len(CONVNET3D_BLOCK_FILTERS))
+
+
+def _lrcn_output_side(image_dim: int) -> int:
+    side = image_dim
+    for _ in LRCN_CONV_FILTERS:
+        side = -(-side // LRCN_CONV_STRIDE)   # 'same' strided conv: ceil
+        side //= LRCN_POOL                     # 'valid' pool: floor
+    return side
+
+
+def lrcn_min_image_dim() -> int:
+    """Smallest frame side for LRCN (three strided convs and pools leave >= 1 pixel)."""
+    image_dim = 1
+    while _lrcn_output_side(image_dim) < 1:
+        image_dim += 1
+    return image_dim
+
+
+def build_convnet3d(seq_len: int, image_dim: int, channels: int,
+                    num_classes: int) -> "keras.Model":
+    """ConvNet3D (after C3D, Tran et al. 2015), as the 2019 tool built it.
+
+    Conv3D 64 -> MaxPool3D (1,2,2) -> ReLU -> BatchNorm; for 128, 256, 512, 512
+    filters: two Conv3D -> MaxPool3D (1,2,2) -> ReLU -> BatchNorm; Flatten ->
+    Dense 4096 relu -> Dropout -> Dense 4096 relu -> Dropout -> Dense softmax.
+    Every Conv3D is 3x3x3, 'same', relu, with an L2 1e-4 kernel penalty.
+    95,291,025 parameters at (6, 64, 64, 3, 17 classes).
+
+    Args:
+        seq_len: frames per window L.
+        image_dim: frame side D (>= 32).
+        channels: C.
+        num_classes: output classes.
+
+    Returns:
+        ``keras.Model`` named ``ConvNet3D``: ``(B, L, D, D, C)`` float32 ->
+        ``(B, num_classes)`` float32.
+
+    Raises:
+        ActrecogError: a non-positive size, or ``image_dim`` below the minimum.
+    """
+    _check_shape(CONVNET3D_NAME, seq_len, image_dim, channels, num_classes)
+    minimum = convnet3d_min_image_dim()
+    if image_dim < minimum:
+        raise ActrecogError(f"{CONVNET3D_NAME}: image_dim {image_dim} is too small; its "
+                            f"five (1, 2, 2) poolings need image_dim >= {minimum}")
+
+    def conv(filters: int, name: str):
+        return layers.Conv3D(filters, (3, 3, 3), padding="same", activation="relu",
+                             kernel_regularizer=keras.regularizers.L2(L2_FACTOR),
+                             name=name)
+
+    def pool_relu_norm(x, block: int):
+        x = layers.MaxPooling3D(CONVNET3D_POOL, name=f"block{block}_pool")(x)
+        x = layers.ReLU(name=f"block{block}_relu")(x)
+        return layers.BatchNormalization(name=f"block{block}_norm")(x)
+
+    inputs = keras.Input((seq_len, image_dim, image_dim, channels), name="window")
+    x = conv(64, "block1_conv1")(inputs)
+    x = pool_relu_norm(x, 1)
+    for block, filters in enumerate(CONVNET3D_BLOCK_FILTERS, start=2):
+        x = conv(filters, f"block{block}_conv1")(x)
+        x = conv(filters, f"block{block}_conv2")(x)
+        x = pool_relu_norm(x, block)
+    x = layers.Flatten(name="flatten")(x)
+    for index, units in enumerate(CONVNET3D_DENSE_UNITS, start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{index}")(x)
+        x = layers.Dropout(DROPOUT_RATE, name=f"fc{index}_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
+                           name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=CONVNET3D_NAME)
+
+
+def build_lrcn(seq_len: int, image_dim: int, channels: int,
+               num_classes: int) -> "keras.Model":
+    """LRCN (after Donahue et al. 2015), as the 2019 tool built it.
+
+    For 128, 256, 512 filters: TimeDistributed Conv2D (3x3, stride 2, 'same', L2
+    1e-4) -> TD MaxPool2D 2 -> TD ReLU -> BatchNorm (over the whole sequence, not
+    time-distributed); TD Flatten; LSTM 256, 128, 64 (return sequences), LSTM 32;
+    Dense 28 relu -> Dropout -> Dense 24 relu -> Dropout -> Dense softmax.
+    2,530,941 parameters at (6, 64, 64, 3, 17 classes).
+
+    Args:
+        seq_len: frames per window L.
+        image_dim: frame side D (>= :func:`lrcn_min_image_dim`, 43).
+        channels: C.
+        num_classes: output classes.
+
+    Returns:
+        ``keras.Model`` named ``LRCN``: ``(B, L, D, D, C)`` float32 ->
+        ``(B, num_classes)`` float32.
+
+    Raises:
+        ActrecogError: a non-positive size, or ``image_dim`` below the minimum.
+    """
+    _check_shape(LRCN_NAME, seq_len, image_dim, channels, num_classes)
+    minimum = lrcn_min_image_dim()
+    if image_dim < minimum:
+        raise ActrecogError(f"{LRCN_NAME}: image_dim {image_dim} is too small; its three "
+                            f"stride-2 convolutions and 2x2 poolings need image_dim >= "
+                            f"{minimum}")
+
+    inputs = keras.Input((seq_len, image_dim, image_dim, channels), name="window")
+    x = inputs
+    for block, filters in enumerate(LRCN_CONV_FILTERS, start=1):
+        x = layers.TimeDistributed(
+            layers.Conv2D(filters, (3, 3), strides=LRCN_CONV_STRIDE, padding="same",
+                          kernel_regularizer=keras.regularizers.L2(L2_FACTOR)),
+            name=f"block{block}_conv")(x)
+        x = layers.TimeDistributed(layers.MaxPooling2D(LRCN_POOL),
+                                   name=f"block{block}_pool")(x)
+        x = layers.TimeDistributed(layers.ReLU(), name=f"block{block}_relu")(x)
+        x = layers.BatchNormalization(name=f"block{block}_norm")(x)
+    x = layers.TimeDistributed(layers.Flatten(), name="flatten")(x)
+    for index, units in enumerate(LRCN_LSTM_UNITS, start=1):
+        last = index == len(LRCN_LSTM_UNITS)
+        x = layers.LSTM(units, return_sequences=not last, name=f"lstm{index}")(x)
+    for index, units in enumerate(LRCN_DENSE_UNITS, start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{index}")(x)
+        x = layers.Dropout(DROPOUT_RATE, name=f"fc{index}_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
+                           name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=LRCN_NAME)
+
+
+def build_dummy(seq_len: int, image_dim: int, channels: int,
+                num_classes: int) -> "keras.Model":
+    """DUMMY (debugging only): Conv3D 8 (3x3x3, 'same', relu) -> Flatten -> softmax.
+
+    Args:
+        seq_len, image_dim, channels: the window shape ``(L, D, D, C)``.
+        num_classes: output classes.
+
+    Returns:
+        ``keras.Model`` named ``DUMMY``: ``(B, L, D, D, C)`` float32 ->
+        ``(B, num_classes)`` float32.
+    """
+    _check_shape(DUMMY_NAME, seq_len, image_dim, channels, num_classes)
+    inputs = keras.Input((seq_len, image_dim, image_dim, channels), name="window")
+    x = layers.Conv3D(DUMMY_FILTERS, (3, 3, 3), padding="same", activation="relu",
+                      name="conv")(inputs)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
+                           name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=DUMMY_NAME)
+
+
+ModelBuilder = Callable[[int, int, int, int], "keras.Model"]
+
+MODEL_BUILDERS: Dict[str, ModelBuilder] = {
+    CONVNET3D_NAME: build_convnet3d,
+    LRCN_NAME: build_lrcn,
+    DUMMY_NAME: build_dummy,
+}
+MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_BUILDERS)
+
+
+def get_model_builder(name: str) -> ModelBuilder:
+    """The builder of a model name.
+
+    Raises:
+        ActrecogError: an unknown name (the message lists the valid ones).
+    """
+    try:
+        return MODEL_BUILDERS[name]
+    except (KeyError, TypeError):
+        raise ActrecogError(f"unknown model name {name!r}; valid names: "
+                            f"{', '.join(MODEL_NAMES)}") from None
+
+
+def build_model(name: str, seq_len: int, image_dim: int, channels: int,
+                num_classes: int) -> "keras.Model":
+    """Builds a model by name (``ConvNet3D``, ``LRCN`` or ``DUMMY``).
+
+    Args:
+        name: model name, exactly as in :data:`MODEL_NAMES`.
+        seq_len, image_dim, channels: the window shape ``(L, D, D, C)``.
+        num_classes: output classes.
+
+    Returns:
+        An uncompiled ``keras.Model``: ``(B, L, D, D, C)`` float32 ->
+        ``(B, num_classes)`` float32 probabilities.
+
+    Raises:
+        ActrecogError: unknown name, or a window too small for the architecture.
+    """
+    return get_model_builder(name)(seq_len, image_dim, channels, num_classes)

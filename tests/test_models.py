@@ -1,0 +1,139 @@
+"""The three models: parameter counts, layer order, regularisers, dtypes, errors."""
+
+import numpy as np
+import pytest
+
+from coreLib import models
+from coreLib.errors import ActrecogError
+
+import keras  # noqa: E402  (conftest imported TensorFlow quietly first)
+
+SHAPE = (6, 64, 3, 17)  # seq_len, image_dim, channels, num_classes: (6, 64, 64, 3) windows
+
+
+def layer_kinds(model):
+    """Class names, with the wrapped layer for TimeDistributed (``TD:Conv2D``)."""
+    kinds = []
+    for layer in model.layers:
+        name = type(layer).__name__
+        if isinstance(layer, keras.layers.TimeDistributed):
+            name = f"TD:{type(layer.layer).__name__}"
+        kinds.append(name)
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def convnet3d():
+    return models.build_model("ConvNet3D", *SHAPE)
+
+
+@pytest.fixture(scope="module")
+def lrcn():
+    return models.build_model("LRCN", *SHAPE)
+
+
+def test_convnet3d_parameters_and_layer_order(convnet3d):
+    assert convnet3d.name == "ConvNet3D"
+    assert convnet3d.count_params() == 95_291_025
+    block = ["MaxPooling3D", "ReLU", "BatchNormalization"]
+    expected = (["InputLayer", "Conv3D"] + block
+                + (["Conv3D", "Conv3D"] + block) * 4
+                + ["Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"])
+    assert layer_kinds(convnet3d) == expected
+    convs = [layer for layer in convnet3d.layers if isinstance(layer, keras.layers.Conv3D)]
+    assert [layer.filters for layer in convs] == [64, 128, 128, 256, 256, 512, 512, 512, 512]
+    for layer in convs:
+        assert layer.kernel_size == (3, 3, 3) and layer.padding == "same"
+        assert layer.activation.__name__ == "relu"
+        assert float(layer.kernel_regularizer.l2) == pytest.approx(1e-4)
+    pools = [layer.pool_size for layer in convnet3d.layers
+             if isinstance(layer, keras.layers.MaxPooling3D)]
+    assert pools == [(1, 2, 2)] * 5
+    dense = [layer for layer in convnet3d.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [4096, 4096, 17]
+    assert [layer.kernel_regularizer for layer in dense] == [None, None, None]
+    assert dense[-1].activation.__name__ == "softmax"
+    assert [layer.rate for layer in convnet3d.layers
+            if isinstance(layer, keras.layers.Dropout)] == [0.2, 0.2]
+    assert tuple(convnet3d.input_shape) == (None, 6, 64, 64, 3)
+    assert tuple(convnet3d.output_shape) == (None, 17)
+
+
+def test_lrcn_parameters_and_layer_order(lrcn):
+    assert lrcn.name == "LRCN"
+    assert lrcn.count_params() == 2_530_941
+    block = ["TD:Conv2D", "TD:MaxPooling2D", "TD:ReLU", "BatchNormalization"]
+    expected = (["InputLayer"] + block * 3 + ["TD:Flatten"] + ["LSTM"] * 4
+                + ["Dense", "Dropout", "Dense", "Dropout", "Dense"])
+    assert layer_kinds(lrcn) == expected
+    convs = [layer.layer for layer in lrcn.layers
+             if isinstance(layer, keras.layers.TimeDistributed)
+             and isinstance(layer.layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == [128, 256, 512]
+    for layer in convs:
+        assert layer.strides == (2, 2) and layer.padding == "same"
+        assert float(layer.kernel_regularizer.l2) == pytest.approx(1e-4)
+    lstms = [layer for layer in lrcn.layers if isinstance(layer, keras.layers.LSTM)]
+    assert [(layer.units, layer.return_sequences) for layer in lstms] == [
+        (256, True), (128, True), (64, True), (32, False)]
+    dense = [layer for layer in lrcn.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [28, 24, 17]
+    assert [layer.activation.__name__ for layer in dense] == ["relu", "relu", "softmax"]
+    assert tuple(lrcn.output_shape) == (None, 17)
+
+
+def test_dummy_layers_and_prediction():
+    model = models.build_model("DUMMY", 2, 8, 1, 3)
+    assert model.name == "DUMMY"
+    assert layer_kinds(model) == ["InputLayer", "Conv3D", "Flatten", "Dense"]
+    # conv 3*3*3*1*8+8, dense 2*8*8*8*3+3
+    assert model.count_params() == 224 + 3075
+    probabilities = model(np.zeros((4, 2, 8, 8, 1), np.float32)).numpy()
+    assert probabilities.shape == (4, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_layer_names_do_not_depend_on_build_order():
+    first = [layer.name for layer in models.build_model("DUMMY", 2, 8, 1, 3).layers]
+    second = [layer.name for layer in models.build_model("DUMMY", 2, 8, 1, 3).layers]
+    assert first == second == ["window", "conv", "flatten", "probabilities"]
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ActrecogError) as error:
+        models.build_model("convnet3d", *SHAPE)
+    message = str(error.value)
+    assert "'convnet3d'" in message
+    for name in ("ConvNet3D", "LRCN", "DUMMY"):
+        assert name in message
+    assert models.MODEL_BUILDERS["LRCN"] is models.build_lrcn
+
+
+def test_too_small_inputs_name_the_minimum():
+    with pytest.raises(ActrecogError, match="ConvNet3D: image_dim 31 .* >= 32"):
+        models.build_model("ConvNet3D", 6, 31, 3, 17)
+    with pytest.raises(ActrecogError, match="LRCN: image_dim 42 .* >= 43"):
+        models.build_model("LRCN", 6, 42, 3, 17)
+    # The minima really are the smallest sizes that build.
+    assert models.build_model("ConvNet3D", 1, 32, 1, 2).output_shape == (None, 2)
+    assert models.build_model("LRCN", 1, 43, 1, 2).output_shape == (None, 2)
+    with pytest.raises(ActrecogError, match="seq_len must be a positive integer, got 0"):
+        models.build_model("DUMMY", 0, 8, 1, 3)
+    with pytest.raises(ActrecogError, match="num_classes must be an integer >= 2"):
+        models.build_model("DUMMY", 2, 8, 1, 1)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_a_float32_softmax(policy):
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = models.build_model("DUMMY", 2, 8, 1, 3)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    compute = policy.split("_")[1]
+    assert model.get_layer("conv").compute_dtype == compute
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    output = model(np.ones((2, 2, 8, 8, 1), np.float32))
+    assert output.dtype == "float32"
+    np.testing.assert_allclose(output.numpy().sum(axis=1), 1.0, rtol=1e-5)
