@@ -72,7 +72,7 @@ def serialize_window(pixels: np.ndarray, label: int, subject: str, action: str,
         ROTATION_KEY: _int64([int(rotation)]),
         FLIP_KEY: _int64([int(flip)]),
     }))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 WINDOW_FEATURES = {
@@ -143,7 +143,7 @@ def serialize_legacy(feats: np.ndarray, label: int) -> bytes:
             value=np.asarray(feats, np.float32).ravel())),
         LABEL_KEY: _int64([int(label)]),
     }))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 def detect_format(record: bytes) -> str:
