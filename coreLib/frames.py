@@ -9,16 +9,28 @@ Colour frames are returned as RGB (OpenCV decodes BGR); single-channel frames ke
 an explicit channel axis, so every frame is ``(H, W, C)``.
 """
 
+import os
+import posixpath
 import re
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from coreLib import storage
 from coreLib.errors import ActrecogError
 
-tf = storage.tf
+
+def __getattr__(name: str):
+    """``frames.tf`` / ``frames.storage``, imported on first use.
+
+    ``coreLib.storage`` imports TensorFlow (seconds and ~700 MB per process). The
+    decoding worker processes of main.py only need cv2 and numpy, so this module
+    stays importable without TensorFlow; only the gfile helpers below import it.
+    """
+    if name in ("tf", "storage"):
+        from coreLib import storage
+        return storage.tf if name == "tf" else storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,11 @@ def modality_spec(modality: str) -> ModalitySpec:
 
 def frame_path(sequence_dir: str, modality: str, index: int) -> str:
     """``<sequence_dir>/<modality>_<index>.png``."""
-    return storage.join(sequence_dir, f"{modality}_{index}.png")
+    name = f"{modality}_{index}.png"
+    # Same rule as storage.join, without importing TensorFlow.
+    if "://" in sequence_dir:
+        return posixpath.join(sequence_dir, name)
+    return os.path.join(sequence_dir, name)
 
 
 def list_frame_indices(sequence_dir: str, modality: str) -> list:
@@ -76,9 +92,10 @@ def list_frame_indices(sequence_dir: str, modality: str) -> list:
         The indices found, ascending (possibly with gaps; see
         :func:`count_frames`).
     """
+    from coreLib import storage
     pattern = re.compile(rf"^{re.escape(modality)}_(\d+)\.png$")
     indices = []
-    for name in tf.io.gfile.listdir(sequence_dir):
+    for name in storage.tf.io.gfile.listdir(sequence_dir):
         match = pattern.match(name)
         if match:
             indices.append(int(match.group(1)))
@@ -135,10 +152,11 @@ def decode_frame(data: bytes, modality: str, path: str = "<bytes>") -> np.ndarra
 
 def read_frame(sequence_dir: str, modality: str, index: int) -> np.ndarray:
     """Reads and decodes one frame; see :func:`decode_frame` for the layout."""
+    from coreLib import storage
     path = frame_path(sequence_dir, modality, index)
     try:
         data = storage.read_bytes(path)
-    except tf.errors.NotFoundError:
+    except storage.tf.errors.NotFoundError:
         raise ActrecogError(f"{path}: frame missing") from None
     return decode_frame(data, modality, path)
 
