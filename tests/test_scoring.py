@@ -1,0 +1,272 @@
+"""score.py / coreLib.scoring on a tiny generated Test split.
+
+Three sequences of constant-colour frames (red, green, blue), one per class; a
+DUMMY model whose weights are set by hand copies each frame through its Conv3D and
+sums each colour channel into the logit of that colour's class, so it predicts
+every window right by construction. Windows whose JSON class is changed on purpose
+give known mistakes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from coreLib import frames, manifest as manifest_lib, models, scoring
+from coreLib.cli import run_main
+from coreLib.errors import ActrecogError
+
+CLASSES = ("red", "green", "no-action")
+SEQ_LEN = 3
+IMAGE_DIM = 8
+# (colour channel in RGB order, frame count, frame size (h, w))
+SEQUENCES = {"red": (0, 6, (12, 16)), "green": (1, 5, (10, 20)), "blue": (2, 4, (9, 9))}
+SEQUENCE_CLASS = {"red": "red", "green": "green", "blue": "no-action"}
+
+
+def write_sequence(folder, channel: int, count: int, size) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for index in range(count):
+        rgb = np.zeros(size + (3,), np.uint8)
+        rgb[..., channel] = 100 + 20 * index      # frames differ within a sequence
+        rgb[0, 0] = (index, 2 * index, 3 * index)  # and are not constant
+        cv2.imwrite(os.path.join(folder, f"color_{index}.png"), rgb[..., ::-1])
+
+
+def make_dataset(root, mislabel=()) -> str:
+    """Writes frames, dataset.json and a Test JSON; returns the JSON path.
+
+    Args:
+        mislabel: window numbers whose JSON class is changed to the next class.
+    """
+    dataset_dir = root / "DataSet"
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, (channel, count, size) in SEQUENCES.items():
+        folder = str(root / "SRC" / "Test" / "subj" / name)
+        write_sequence(folder, channel, count, size)
+        for stop in range(SEQ_LEN - 1, count):
+            entries.append({"path": folder, "start": stop - SEQ_LEN + 1, "stop": stop,
+                            "class": SEQUENCE_CLASS[name], "rotation": 0, "flip": 0})
+    # Interleave sequences so the JSON order differs from the reading order.
+    entries = entries[::2] + entries[1::2]
+    for number in mislabel:
+        current = CLASSES.index(entries[number]["class"])
+        entries[number]["class"] = CLASSES[(current + 1) % len(CLASSES)]
+    test = manifest_lib.SplitInfo("Test", "test.json", 3, len(entries), ("subj",))
+    manifest = manifest_lib.Manifest(CLASSES, SEQ_LEN, IMAGE_DIM, 3, "color", "uint8",
+                                     False, {"Test": test}, str(root / "SRC"))
+    manifest_lib.write_manifest(str(dataset_dir), manifest)
+    json_path = dataset_dir / manifest_lib.split_json_name("Test", 3, SEQ_LEN)
+    json_path.write_text(json.dumps(entries))
+    return str(json_path)
+
+
+def perfect_dummy(num_classes: int = 3, image_dim: int = IMAGE_DIM):
+    """DUMMY whose conv copies channel c to filter c and whose Dense sums channel k
+    into logit k (k < 3), so the brightest colour channel wins."""
+    model = models.build_model("DUMMY", SEQ_LEN, image_dim, 3, num_classes)
+    conv, dense = model.get_layer("conv"), model.get_layer("probabilities")
+    kernel = np.zeros(conv.kernel.shape, np.float32)
+    for channel in range(3):
+        kernel[1, 1, 1, channel, channel] = 1.0
+    conv.set_weights([kernel, np.zeros(conv.bias.shape, np.float32)])
+    features = np.zeros((SEQ_LEN, image_dim, image_dim, models.DUMMY_FILTERS, num_classes),
+                        np.float32)
+    for channel in range(min(3, num_classes)):
+        features[..., channel, channel] = 50.0 / (SEQ_LEN * image_dim * image_dim)
+    dense.set_weights([features.reshape(-1, num_classes),
+                       np.zeros(num_classes, np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    perfect_dummy().save_weights(str(folder / "DUMMY.weights.h5"))
+    perfect_dummy(num_classes=4).save_weights(str(folder / "classes4.weights.h5"))
+    perfect_dummy(image_dim=10).save_weights(str(folder / "dim10.weights.h5"))
+    models.build_model("LRCN", SEQ_LEN, 48, 3, 3).save_weights(str(folder / "LRCN.weights.h5"))
+    return folder
+
+
+def run_score(argv):
+    """score.py in-process: (exit code, stderr) via the same run_main as the script."""
+    import score
+    with pytest.raises(SystemExit) as stop:
+        run_main(score.main, argv, prog="score.py")
+    return stop.value.code
+
+
+def results_files(json_path):
+    folder = os.path.join(os.path.dirname(json_path), scoring.RESULTS_FOLDER)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.listdir(folder))
+
+
+def test_perfect_weights_score_100_and_results_follow_json_order(tmp_path, weights_dir,
+                                                                  capsys):
+    json_path = make_dataset(tmp_path)
+    code = run_score(["DUMMY", str(weights_dir / "DUMMY.weights.h5"), json_path,
+                      "--batch-size", "4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines()[0] == "Test data Prediction Accuracy [F1 accuracy]: 100.0"
+    assert "Macro F1: 100.00" in out
+    assert results_files(json_path) == ["confusion_DUMMY.png", "metrics_DUMMY.json",
+                                        "video_sec_DUMMY.json"]
+    entries = json.loads(open(json_path).read())
+    results_dir = os.path.join(os.path.dirname(json_path), "Results")
+    video_sec = json.load(open(os.path.join(results_dir, "video_sec_DUMMY.json")))
+    assert len(video_sec) == len(entries) == 4 + 3 + 2
+    for entry, result in zip(entries, video_sec):
+        assert set(result) == {"path", "truth", "prediction", "score"}
+        assert result["path"] == os.path.join(entry["path"], f"color_{entry['start']}.png")
+        assert result["truth"] == entry["class"] == result["prediction"]
+        assert 0.5 < result["score"] <= 1.0
+    metrics = json.load(open(os.path.join(results_dir, "metrics_DUMMY.json")))
+    assert metrics["num_windows"] == 9
+    assert metrics["confusion_matrix"] == [[4, 0, 0], [0, 3, 0], [0, 0, 2]]
+    assert metrics["weights_file"] == str(weights_dir / "DUMMY.weights.h5")
+    image = cv2.imread(os.path.join(results_dir, "confusion_DUMMY.png"))
+    assert image is not None and image.shape[0] > 100
+
+
+def test_metrics_and_table_match_sklearn(tmp_path, weights_dir, capsys):
+    from sklearn import metrics as sk
+    json_path = make_dataset(tmp_path, mislabel=(0, 1, 5))
+    code = run_score(["DUMMY", str(weights_dir / "DUMMY.weights.h5"), json_path])
+    out = capsys.readouterr().out
+    assert code == 0
+    results_dir = os.path.join(os.path.dirname(json_path), "Results")
+    video_sec = json.load(open(os.path.join(results_dir, "video_sec_DUMMY.json")))
+    truth = [CLASSES.index(r["truth"]) for r in video_sec]
+    prediction = [CLASSES.index(r["prediction"]) for r in video_sec]
+    assert sum(t != p for t, p in zip(truth, prediction)) == 3
+    micro = sk.f1_score(truth, prediction, average="micro")
+    assert out.splitlines()[0] == f"Test data Prediction Accuracy [F1 accuracy]: {micro * 100}"
+    table = sk.classification_report(truth, prediction, labels=[0, 1, 2],
+                                     target_names=list(CLASSES), digits=4, zero_division=0)
+    assert table.rstrip("\n") in out
+    metrics = json.load(open(os.path.join(results_dir, "metrics_DUMMY.json")))
+    assert metrics["accuracy"] == pytest.approx(6 / 9)
+    macro = sk.f1_score(truth, prediction, average="macro")
+    assert metrics["macro_f1"] == pytest.approx(macro)
+    precision, recall, f1, support = sk.precision_recall_fscore_support(
+        truth, prediction, labels=[0, 1, 2], zero_division=0)
+    for index, name in enumerate(CLASSES):
+        assert metrics["per_class"][name] == pytest.approx(
+            {"precision": precision[index], "recall": recall[index], "f1": f1[index],
+             "support": support[index]})
+    assert metrics["confusion_matrix"] == sk.confusion_matrix(truth, prediction).tolist()
+
+
+def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, monkeypatch):
+    json_path = make_dataset(tmp_path)
+    manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
+    windows = scoring.load_test_windows(json_path, manifest)
+    reads = []
+    real_read = frames.read_frame
+
+    def counting_read(path, modality, index):
+        reads.append((path, index))
+        return real_read(path, modality, index)
+
+    monkeypatch.setattr(frames, "read_frame", counting_read)
+    produced = {number: pixels for number, pixels, _, _ in
+                scoring.iterate_windows(windows, manifest, workers=2)}
+    assert len(reads) == len(set(reads)) == 6 + 5 + 4
+    assert sorted(produced) == list(range(len(windows)))
+    for number, window in enumerate(windows):
+        expected = np.stack([frames.resize_frame(real_read(window.path, "color", i), IMAGE_DIM)
+                             for i in range(window.start, window.stop + 1)])
+        np.testing.assert_array_equal(produced[number], expected)
+        assert produced[number].dtype == np.uint8
+
+
+def test_pixel_scaling_matches_dtype():
+    pixels = np.array([0, 255], np.uint8)
+    np.testing.assert_array_equal(scoring.scale_pixels(pixels, "uint8").numpy(),
+                                  np.array([0, 1], np.float32))
+    pixels = np.array([0, 65535, 257], np.uint16)
+    np.testing.assert_array_equal(scoring.scale_pixels(pixels, "uint16").numpy(),
+                                  np.array([0, 1, 257 / 65535], np.float32))
+
+
+def _without(entries, key):
+    return [{k: v for k, v in entry.items() if k != key} for entry in entries]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("model_name", "unknown model name 'VGG'"),
+    ("weights_missing", "weights file not found"),
+    ("other_model", "weights of a LRCN model, not DUMMY"),
+    ("other_input_shape", "weights for another input shape"),
+    ("json_missing", "Test JSON not found"),
+    ("json_not_list", "expected a JSON list"),
+    ("entry_without_stop", "entry 0: missing stop"),
+    ("unknown_class", "class 'purple' is not in the manifest's classes"),
+])
+def test_bad_input_is_one_line_and_no_results(tmp_path, weights_dir, capsys, case, message):
+    json_path = make_dataset(tmp_path)
+    entries = json.loads(open(json_path).read())
+    model_name, weights = "DUMMY", str(weights_dir / "DUMMY.weights.h5")
+    if case == "model_name":
+        model_name = "VGG"
+    elif case == "weights_missing":
+        weights = str(tmp_path / "nope.weights.h5")
+    elif case == "other_model":
+        weights = str(weights_dir / "LRCN.weights.h5")
+    elif case == "other_input_shape":
+        weights = str(weights_dir / "dim10.weights.h5")
+    elif case == "json_missing":
+        os.remove(json_path)
+    elif case == "json_not_list":
+        open(json_path, "w").write(json.dumps({"windows": entries}))
+    elif case == "entry_without_stop":
+        open(json_path, "w").write(json.dumps(_without(entries, "stop")))
+    elif case == "unknown_class":
+        entries[4]["class"] = "purple"
+        open(json_path, "w").write(json.dumps(entries))
+    code = run_score([model_name, weights, json_path])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("score.py: error: ")
+    assert message in err
+    assert results_files(json_path) == []
+
+
+@pytest.mark.parametrize("case, message", [
+    ("class_count", "weights for 4 classes, the manifest has 3"),
+    ("missing_frame", "color_3.png: frame missing"),
+])
+def test_bad_input_as_a_script(tmp_path, weights_dir, repo_root, case, message):
+    json_path = make_dataset(tmp_path)
+    weights = weights_dir / "DUMMY.weights.h5"
+    if case == "class_count":
+        weights = weights_dir / "classes4.weights.h5"
+    else:
+        os.remove(tmp_path / "SRC" / "Test" / "subj" / "green" / "color_3.png")
+    run = subprocess.run([sys.executable, os.path.join(repo_root, "score.py"), "DUMMY",
+                          str(weights), json_path], capture_output=True, text=True,
+                         cwd=repo_root)
+    assert run.returncode == 2
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    assert message in run.stderr
+    assert run.stdout == ""
+    assert results_files(json_path) == []
+
+
+def test_window_of_wrong_length_is_rejected(tmp_path):
+    json_path = make_dataset(tmp_path)
+    entries = json.loads(open(json_path).read())
+    entries[2]["stop"] += 1
+    open(json_path, "w").write(json.dumps(entries))
+    manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
+    with pytest.raises(ActrecogError, match="entry 2: window .* is not 3 frames"):
+        scoring.load_test_windows(json_path, manifest)
