@@ -20,3 +20,7 @@ import_tensorflow_quietly()
 def repo_root() -> str:
     """Absolute path of the repository (to run its scripts)."""
     return REPO_ROOT
+
+
+# The local GCS fixtures (tests/gcs_fixture.py), registered once for the session.
+from gcs_fixture import gcs_bucket, local_gcs  # noqa: E402,F401
