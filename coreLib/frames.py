@@ -134,7 +134,10 @@ def decode_frame(data: bytes, modality: str, path: str = "<bytes>") -> np.ndarra
         ActrecogError: corrupt file, wrong bit depth or wrong channel count.
     """
     spec = modality_spec(modality)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # an empty buffer fails an assertion instead of returning None
+        image = None
     if image is None:
         raise ActrecogError(f"{path}: not a readable PNG image")
     if image.dtype != np.dtype(spec.dtype):
