@@ -1,0 +1,203 @@
+"""The training loop on the default strategy: learning, MODEL_DIR files, resume, errors.
+
+Everything runs on tiny generated DataSet folders (tests/synthetic_dataset.py) whose
+classes are separable, so a loop that learns must drive the loss down.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+import synthetic_dataset
+from coreLib import manifest as manifest_lib
+from coreLib import training
+from coreLib.errors import ActrecogError
+
+tf = training.tf
+
+
+def _config(dataset_dir, model_dir, **overrides):
+    values = dict(dataset_dir=str(dataset_dir), model_name="DUMMY", model_dir=str(model_dir),
+                  epochs=8, batch_size=8, lr=1e-2, steps_per_loop=4, seed=3,
+                  deterministic=True)
+    values.update(overrides)
+    return training.TrainConfig(**values)
+
+
+def _h5_arrays(path):
+    """Every dataset of a Keras .weights.h5 file, by its path in the file."""
+    arrays = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                          if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def _scalars(log_dir, tag):
+    values = []
+    for name in sorted(os.listdir(log_dir)):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values.append((event.step, float(tf.make_ndarray(value.tensor))))
+    return values
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("data") / "DataSet")
+    synthetic_dataset.write_dataset(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dummy_run(dataset_dir, tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("dummy"))
+    result = training.run_training(_config(dataset_dir, model_dir), progress=False)
+    return model_dir, result
+
+
+def test_dummy_learns(dummy_run):
+    _, result = dummy_run
+    losses = [entry["train_loss"] for entry in result.history]
+    # Epoch 1's mean is close to the untrained loss ln(3) = 1.10 (6 steps only).
+    assert losses[0] > 0.9
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert result.history[-1]["train_accuracy"] > 0.9
+
+
+def test_model_dir_holds_weights_history_plot_and_logs(dummy_run):
+    model_dir, result = dummy_run
+    history = json.loads(open(os.path.join(model_dir, "history.json")).read())
+    assert history == result.history
+    assert [entry["epoch"] for entry in history] == list(range(1, 9))
+    assert set(history[0]) == {"epoch", "train_loss", "train_accuracy", "eval_loss",
+                               "eval_accuracy", "seconds", "sequences_per_second"}
+    # 48 Train records / batch 8 = 6 steps per epoch.
+    assert result.global_step == 8 * 6
+    with open(os.path.join(model_dir, "DUMMY_history.png"), "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(open(os.path.join(model_dir, "run_config.json")).read()) == {
+        "model_name": "DUMMY", "window_shape": [2, 8, 8, 1], "num_classes": 3,
+        "classes": list(synthetic_dataset.CLASSES)}
+    # The final weights file holds exactly the trained model's weights.
+    final = _h5_arrays(os.path.join(model_dir, "DUMMY_final.weights.h5"))
+    stored = sorted(final.values(), key=lambda array: (array.shape, array.sum()))
+    trained = sorted(result.model.get_weights(), key=lambda array: (array.shape, array.sum()))
+    assert len(stored) == len(trained) == 4
+    for left, right in zip(stored, trained):
+        np.testing.assert_array_equal(left, right)
+    # The best weights load into a fresh model.
+    best = _h5_arrays(os.path.join(model_dir, "DUMMY.weights.h5"))
+    assert sorted(array.shape for array in best.values()) == sorted(
+        array.shape for array in trained)
+    # TensorBoard: one train and one eval loss per epoch, equal to the history.
+    train_losses = _scalars(os.path.join(model_dir, "logs", "train"), "loss")
+    eval_losses = _scalars(os.path.join(model_dir, "logs", "eval"), "loss")
+    assert [step for step, _ in train_losses] == list(range(1, 9))
+    np.testing.assert_allclose([value for _, value in eval_losses],
+                               [entry["eval_loss"] for entry in history], rtol=1e-6)
+    assert len(_scalars(os.path.join(model_dir, "logs", "train"), "step_loss")) == 8 * 2
+
+
+def test_resume_continues_with_the_same_history_and_best(dummy_run, dataset_dir,
+                                                         tmp_path):
+    model_dir, first = dummy_run
+    best_before = open(os.path.join(model_dir, "DUMMY.weights.h5"), "rb").read()
+    again = training.run_training(_config(dataset_dir, model_dir, epochs=10), progress=False)
+    assert again.resumed_from_step == 48
+    assert again.global_step == 60
+    assert again.history[:8] == first.history
+    assert [entry["epoch"] for entry in again.history] == list(range(1, 11))
+    best_loss = min(entry["eval_loss"] for entry in first.history)
+    if min(entry["eval_loss"] for entry in again.history[8:]) >= best_loss:
+        # No better epoch: the best weights file is left as it was.
+        assert open(os.path.join(model_dir, "DUMMY.weights.h5"), "rb").read() == best_before
+    # A run that already reached its epochs does nothing more.
+    done = training.run_training(_config(dataset_dir, model_dir, epochs=10), progress=False)
+    assert done.global_step == 60 and done.history == again.history
+
+
+def test_model_dir_of_another_model_or_shape_is_refused(dummy_run, tmp_path):
+    model_dir, _ = dummy_run
+    with pytest.raises(ActrecogError, match="holds checkpoints of model DUMMY.*not LRCN"):
+        training.run_training(_config(_dataset_of_shape(tmp_path, 8), model_dir,
+                                      model_name="LRCN"), progress=False)
+    with pytest.raises(ActrecogError, match=r"window \[2, 8, 8, 1\].*window \[2, 12, 12, 1\]"):
+        training.run_training(_config(_dataset_of_shape(tmp_path, 12), model_dir),
+                              progress=False)
+
+
+def _dataset_of_shape(tmp_path, image_dim):
+    folder = str(tmp_path / f"DataSet{image_dim}")
+    if not os.path.exists(folder):
+        synthetic_dataset.write_dataset(folder, image_dim=image_dim, train_shards=(8,),
+                                        eval_shards=(8,))
+    return folder
+
+
+def test_batch_size_checks():
+    training.check_batch_size(8, 2, {"Train": 8, "Eval": 16})
+    with pytest.raises(ActrecogError, match="--batch-size 9 is not divisible by the 2"):
+        training.check_batch_size(9, 2, {"Train": 48})
+    with pytest.raises(ActrecogError, match="larger than the Eval split \\(16 records\\)"):
+        training.check_batch_size(32, 1, {"Train": 48, "Eval": 16})
+
+
+def test_lrcn_learns(tmp_path):
+    folder = str(tmp_path / "DataSet")
+    synthetic_dataset.write_dataset(folder, image_dim=43, train_shards=(24,),
+                                    eval_shards=(8,))
+    history = training.train(_config(folder, tmp_path / "lrcn", model_name="LRCN",
+                                     epochs=5, steps_per_epoch=6, lr=3e-3, eval=False),
+                             progress=False)
+    losses = [entry["train_loss"] for entry in history]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def _run_train(repo_root, *args):
+    return subprocess.run([sys.executable, os.path.join(repo_root, "train.py"), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _one_line_error(completed, *fragments):
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: "), completed.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_bad_inputs_exit_2_with_one_line(repo_root, tmp_path):
+    folder = str(tmp_path / "DataSet")
+    manifest = synthetic_dataset.write_dataset(folder, train_shards=(8, 8), eval_shards=(8,))
+    model_dir = str(tmp_path / "model")
+    shard = os.path.join(folder, manifest.splits["Train"].shards[1].path)
+    with open(shard, "ab") as handle:
+        handle.write(b"x")
+    _one_line_error(_run_train(repo_root, folder, "DUMMY", model_dir),
+                    shard, "sha256", "differs")
+    os.remove(shard)
+    _one_line_error(_run_train(repo_root, folder, "DUMMY", model_dir),
+                    shard, "missing")
+    _one_line_error(_run_train(repo_root, str(tmp_path), "DUMMY", model_dir),
+                    str(tmp_path), "no dataset.json manifest")
+    assert not os.path.exists(model_dir)
+
+
+def test_records_of_another_shape_are_refused(tmp_path):
+    folder = str(tmp_path / "DataSet")
+    manifest = synthetic_dataset.write_dataset(folder, train_shards=(8,), eval_shards=(8,))
+    # A manifest that claims another frame size than the records hold.
+    value = manifest.to_json()
+    value["image_dim"] = 10
+    with open(os.path.join(folder, manifest_lib.MANIFEST_NAME), "w") as handle:
+        json.dump(value, handle)
+    with pytest.raises(ActrecogError, match=r"Train_0.tfrecord: records hold windows of "
+                                            r"shape \(2, 8, 8, 1\), expected \(2, 10, 10, 1\)"):
+        training.train(_config(folder, tmp_path / "model"), progress=False)

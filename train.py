@@ -1,0 +1,77 @@
+"""Trains ConvNet3D, LRCN or DUMMY on a preprocessed DataSet folder (local or gs://).
+
+    python train.py DATASET_DIR MODEL_NAME MODEL_DIR [options]
+
+Runs the same distributed custom loop on one CPU/GPU, several GPUs, several
+machines (TF_CONFIG) or a TPU. Starting again with the same MODEL_DIR resumes
+from its last checkpoint at the same step.
+"""
+
+from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
+                         positive_float, positive_int, run_main)
+
+
+def build_parser():
+    parser = make_parser("train.py", __doc__.strip().splitlines()[0])
+    parser.add_argument("dataset_dir", metavar="DATASET_DIR",
+                        help="the DataSet folder or gs:// URI holding dataset.json")
+    parser.add_argument("model_name", metavar="MODEL_NAME",
+                        help="ConvNet3D, LRCN or DUMMY")
+    parser.add_argument("model_dir", metavar="MODEL_DIR",
+                        help="folder or gs:// URI for checkpoints, weights, history and "
+                             "TensorBoard logs (resumed when it holds a checkpoint)")
+    parser.add_argument("--strategy", default="default",
+                        help="default, mirrored (all local GPUs), multiworker (TF_CONFIG) "
+                             "or tpu")
+    parser.add_argument("--tpu", default="",
+                        help="TPU name or grpc:// address for --strategy tpu "
+                             "(empty: the local/Colab TPU)")
+    parser.add_argument("--epochs", type=positive_int, default=5,
+                        help="epochs to reach in total (a resumed run continues up to it)")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="global batch size, split over the replicas")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None,
+                        help="Train steps per epoch (default: one pass over Train)")
+    parser.add_argument("--steps-per-loop", type=positive_int, default=10,
+                        help="steps run on the device per host call")
+    parser.add_argument("--lr", type=positive_float, default=1e-4,
+                        help="Adam learning rate")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="bfloat16 on TPU/CPU, float16 with loss scaling on GPU")
+    parser.add_argument("--checkpoint-every", type=non_negative_int, default=0,
+                        help="also checkpoint every this many steps (0: at epoch ends only)")
+    parser.add_argument("--shuffle-buffer", type=positive_int, default=1024,
+                        help="Train shuffle buffer, in windows")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seeds the weights, the shuffling and the augmentation")
+    parser.add_argument("--no-eval", dest="eval", action="store_false",
+                        help="skip the Eval pass after each epoch (best weights then by "
+                             "train loss)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic TensorFlow ops (slower; bit-exact resumes)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar or per-epoch summary lines")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()
+    from coreLib import training
+
+    config = training.TrainConfig(
+        dataset_dir=args.dataset_dir, model_name=args.model_name, model_dir=args.model_dir,
+        strategy=args.strategy, tpu=args.tpu, epochs=args.epochs,
+        batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+        steps_per_loop=args.steps_per_loop, lr=args.lr,
+        mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
+        shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
+        deterministic=args.deterministic)
+    history = training.train(config, progress=not args.quiet)
+    if history and not args.quiet:
+        print(f"done: {len(history)} epochs in {args.model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
