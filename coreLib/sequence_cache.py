@@ -1,0 +1,206 @@
+"""Each sequence decoded once, resized, and kept in a local cache file.
+
+main.py's windows overlap (a frame sits in up to L windows) and the Train list
+is shuffled, so instead of decoding frames per window (the 2019 tool: up to 192
+decodes per frame), every sequence is read, decoded, checked and resized once by
+a worker process into a raw file of ``(N, D, D, C)`` pixels; the records are then
+cut from those files with positioned reads. Only the page cache ever holds the
+whole dataset; a process holds one sequence (a few MB at 64x64) at a time.
+
+This module imports neither TensorFlow nor coreLib.storage, so the worker
+processes (``spawn``) start in a fraction of a second and stay small; only a
+``gs://`` source makes a worker import TensorFlow to read its frames.
+"""
+
+import collections
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+from coreLib import frames
+from coreLib.errors import ActrecogError
+
+TEMP_MARKER = ".tmp-"  # the same marker as coreLib.storage, swept the same way
+_MAX_OPEN_FILES = 128
+
+
+@dataclass(frozen=True)
+class DecodeTask:
+    """One sequence to decode.
+
+    Attributes:
+        sequence_dir: the sequence folder (local path or URI).
+        modality: ``color``, ``depth`` or ``confi``.
+        num_frames: N; frames ``0 .. N-1`` are read.
+        image_dim: D, side of the resized frames.
+        cache_file: local file to write. With ``store`` it receives the resized
+            ``(N, D, D, C)`` pixels (row-major, native byte order); without, an
+            empty file that only records that the frames were checked.
+        store: keep the pixels (Train/Eval) or only check the frames (Test).
+    """
+    sequence_dir: str
+    modality: str
+    num_frames: int
+    image_dim: int
+    cache_file: str
+    store: bool = True
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """``(N, D, D, C)`` of the cached pixels."""
+        channels = frames.modality_spec(self.modality).channels
+        return (self.num_frames, self.image_dim, self.image_dim, channels)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Size of a complete cache file."""
+        if not self.store:
+            return 0
+        itemsize = np.dtype(frames.modality_spec(self.modality).dtype).itemsize
+        return int(np.prod(self.shape)) * itemsize
+
+
+def init_worker() -> None:
+    """Pool initializer: one OpenCV thread per worker (the workers are the parallelism)."""
+    cv2.setNumThreads(1)
+
+
+def _read_bytes(path: str) -> bytes:
+    if "://" in path:
+        # A remote source: only then does a worker need TensorFlow's gfile.
+        return frames.storage.read_bytes(path)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def is_cached(task: DecodeTask) -> bool:
+    """True when a previous (possibly killed) run already completed this task."""
+    try:
+        return os.path.getsize(task.cache_file) == task.cache_bytes
+    except OSError:
+        return False
+
+
+def decode_sequence(task: DecodeTask) -> int:
+    """Reads, checks, decodes and resizes every frame of a sequence once.
+
+    The cache file appears under its final name only when complete (written
+    under a temporary name and renamed), so a killed run leaves no partial file
+    that a later run could take for a finished one.
+
+    Args:
+        task: what to decode and where to put it.
+
+    Returns:
+        The number of frames decoded (0 when the cache file already existed).
+
+    Raises:
+        ActrecogError: a missing, unreadable or corrupt frame, wrong bit depth or
+            channel count, or frames of different sizes (naming the file).
+    """
+    if is_cached(task):
+        return 0
+    pixels: Optional[np.ndarray] = None
+    first_size = None
+    if task.store:
+        spec = frames.modality_spec(task.modality)
+        pixels = np.empty(task.shape, spec.dtype)
+    for index in range(task.num_frames):
+        path = frames.frame_path(task.sequence_dir, task.modality, index)
+        try:
+            data = _read_bytes(path)
+        except FileNotFoundError:
+            raise ActrecogError(f"{path}: frame missing") from None
+        except OSError as error:
+            raise ActrecogError(f"{path}: cannot read frame ({error.strerror or error})") from None
+        except Exception as error:  # gfile errors of a remote source
+            if type(error).__name__ == "NotFoundError":
+                raise ActrecogError(f"{path}: frame missing") from None
+            raise
+        frame = frames.decode_frame(data, task.modality, path)
+        size = frame.shape[:2]
+        if first_size is None:
+            first_size = size
+        elif size != first_size:
+            raise ActrecogError(
+                f"{path}: {size[1]}x{size[0]} pixels, but frame 0 of the sequence is "
+                f"{first_size[1]}x{first_size[0]}")
+        if pixels is not None:
+            pixels[index] = frames.resize_frame(frame, task.image_dim)
+    temp = f"{task.cache_file}{TEMP_MARKER}{os.getpid()}"
+    try:
+        if pixels is not None:
+            pixels.tofile(temp)
+        else:
+            open(temp, "wb").close()
+        os.replace(temp, task.cache_file)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+    return task.num_frames
+
+
+def remove_temporaries(folder: str) -> None:
+    """Deletes ``*.tmp-*`` files a killed run left in a local cache folder."""
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if TEMP_MARKER in name:
+                os.remove(os.path.join(folder, name))
+
+
+class CacheReader:
+    """Cuts windows out of cache files with positioned reads.
+
+    Reads instead of memory maps on purpose: mapped pages count towards the
+    process's resident size, and a shuffled Train list touches every sequence,
+    so maps would make the RSS grow to the size of the whole cache.
+    """
+
+    def __init__(self, tasks):
+        """
+        Args:
+            tasks: sequence of :class:`DecodeTask` (with ``store``), indexed by the
+                sequence number used in :meth:`window`.
+        """
+        self._tasks = list(tasks)
+        self._open = collections.OrderedDict()  # sequence -> file descriptor, LRU
+
+    def _descriptor(self, sequence: int) -> int:
+        descriptor = self._open.pop(sequence, None)
+        if descriptor is None:
+            if len(self._open) >= _MAX_OPEN_FILES:
+                _, oldest = self._open.popitem(last=False)
+                os.close(oldest)
+            descriptor = os.open(self._tasks[sequence].cache_file, os.O_RDONLY)
+        self._open[sequence] = descriptor
+        return descriptor
+
+    def window(self, sequence: int, start: int, seq_len: int) -> np.ndarray:
+        """Frames ``start .. start+seq_len-1`` of a cached sequence.
+
+        Returns:
+            ``(L, D, D, C)`` uint8 or uint16 array.
+        """
+        task = self._tasks[sequence]
+        spec = frames.modality_spec(task.modality)
+        frame_shape = task.shape[1:]
+        frame_bytes = int(np.prod(frame_shape)) * np.dtype(spec.dtype).itemsize
+        size = frame_bytes * seq_len
+        data = os.pread(self._descriptor(sequence), size, frame_bytes * start)
+        if len(data) != size:
+            raise OSError(f"{task.cache_file}: cache file shorter than expected")
+        return np.frombuffer(data, spec.dtype).reshape((seq_len,) + frame_shape)
+
+    def close(self) -> None:
+        while self._open:
+            os.close(self._open.popitem()[1])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
