@@ -1,0 +1,484 @@
+"""The tf.data input pipeline over the window shards (local folders or ``gs://``).
+
+Shape of the pipeline (Train; Eval skips the shuffles, repeat and augmentation)::
+
+    shard URIs -> shuffle files -> parallel interleave of TFRecordDataset readers
+    -> shuffle records -> repeat -> batch (raw records) -> enumerate
+    -> map(parse the batch in one op, draw one (rotation, flip) per window,
+           one batched projective transform, scale to [0, 1], one-hot labels)
+    -> prefetch
+
+Why batch before parsing: parsing, decoding and transforming 128 windows in one
+op each costs a fraction of 128 per-record maps (the per-element overhead of
+tf.data and of the op launches dominates at this window size).
+
+Online augmentation draws, for every window, one of the original tool's 32
+variants (rotation 0, 5, ..., 35 degrees x flip id 0-3) with stateless random ops
+seeded by ``(seed, batch index)``, so a run with a seed is repeatable, and applies
+it with :func:`coreLib.augment.transform_windows`, the very op main.py
+``--offline-augment`` stores its copies with: both give identical pixels.
+
+The 2019 tool's records (float32 ``feats`` + ``label``) are read too. Their format
+is detected from the first record of each file, never from a flag; they were
+stored already augmented, so they are not augmented again.
+"""
+
+import concurrent.futures
+import random
+from dataclasses import dataclass, replace
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from coreLib import augment, records, storage
+from coreLib.errors import ActrecogError
+from coreLib.manifest import Manifest
+
+tf = storage.tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_SHUFFLE_BUFFER = 6400      # the 2019 notebooks' buffer
+# Bytes each TFRecord reader buffers; large reads keep gs:// round trips few.
+READ_BUFFER_BYTES = 8 << 20
+# Threads hashing shards at once (hashlib and gfile reads release the GIL).
+HASH_THREADS = 4
+PIXEL_SCALE = {"uint8": 255.0, "uint16": 65535.0}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How :func:`make_dataset` reads a split.
+
+    Attributes:
+        batch_size: global batch size B (the trainer splits it over replicas).
+        training: True for Train: shuffle files and records, repeat for ever,
+            augment online. False for Eval: one pass in stored order (within the
+            interleave), no augmentation.
+        shuffle_buffer: records held by the shuffle (the original used 6400).
+        seed: seed of the shuffles and the augmentation draws; None = a fresh one
+            per dataset (not repeatable).
+        augment: draw one of the 32 rotation/flip variants per window (Train only;
+            ignored for records already stored augmented).
+        drop_remainder: drop a last partial batch (static batch size, as TPUs and
+            the distributed loop want).
+        deterministic: keep the element order of the parallel interleave and maps
+            (repeatable runs; slightly slower).
+        cycle_length: shards read at once by the interleave.
+        verify_sha256: hash every shard against the manifest before reading
+            (:func:`make_dataset`; reads every byte once more).
+    """
+    batch_size: int
+    training: bool
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER
+    seed: Optional[int] = None
+    augment: bool = True
+    drop_remainder: bool = True
+    deterministic: bool = False
+    cycle_length: int = 4
+    verify_sha256: bool = True
+
+    def __post_init__(self):
+        for name in ("batch_size", "shuffle_buffer", "cycle_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"PipelineConfig.{name} must be a positive integer, "
+                                 f"got {value!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise ValueError(f"PipelineConfig.seed must be None or an integer >= 0, "
+                             f"got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class ShardFormat:
+    """What the first record of a shard holds.
+
+    Attributes:
+        format: ``records.WINDOW_FORMAT`` or ``records.LEGACY_FORMAT``.
+        dtype: stored pixel dtype: ``uint8``/``uint16`` (window records) or
+            ``float32`` (2019 records, already in [0, 1]).
+    """
+    format: str
+    dtype: str
+
+
+def inspect_shard(path: str, window_shape: Sequence[int]) -> ShardFormat:
+    """Reads the first record of a shard and checks it against the window shape.
+
+    Args:
+        path: shard path or URI.
+        window_shape: expected ``(L, D, D, C)``.
+
+    Returns:
+        The shard's :class:`ShardFormat`.
+
+    Raises:
+        ActrecogError: naming the shard: unreadable, empty, neither format, or a
+            window shape other than ``window_shape``.
+    """
+    window_shape = tuple(int(size) for size in window_shape)
+    try:
+        record = records.first_record(path)
+    except StopIteration:
+        raise ActrecogError(f"{path}: shard holds no records") from None
+    except (tf.errors.OpError, OSError) as error:
+        reason = (getattr(error, "message", None) or str(error)).splitlines()[0]
+        raise ActrecogError(f"{path}: cannot read shard ({reason})") from None
+    try:
+        kind = records.detect_format(record)
+    except ValueError as error:
+        raise ActrecogError(f"{path}: not a window shard ({error})") from None
+    example = tf.train.Example.FromString(record)
+    feature = example.features.feature
+    size = int(np.prod(window_shape))
+    if kind == records.LEGACY_FORMAT:
+        stored = len(feature[records.LEGACY_FEATS_KEY].float_list.value)
+        if stored != size:
+            raise ActrecogError(f"{path}: 2019 record holds {stored} values, expected "
+                                f"{size} for windows of shape {window_shape}")
+        return ShardFormat(records.LEGACY_FORMAT, "float32")
+    stored_shape = tuple(feature[records.SHAPE_KEY].int64_list.value)
+    if stored_shape != window_shape:
+        raise ActrecogError(f"{path}: records hold windows of shape {stored_shape}, "
+                            f"expected {window_shape}")
+    num_bytes = len(feature[records.PIXELS_KEY].bytes_list.value[0])
+    dtype = {size: "uint8", 2 * size: "uint16"}.get(num_bytes)
+    if dtype is None:
+        raise ActrecogError(f"{path}: record holds {num_bytes} pixel bytes, expected "
+                            f"{size} (uint8) or {2 * size} (uint16) for shape "
+                            f"{window_shape}")
+    return ShardFormat(records.WINDOW_FORMAT, dtype)
+
+
+def _check_one_shard(uri: str, expected_sha256: str, verify_sha256: bool,
+                     window_shape: Tuple[int, ...], dtype: str) -> None:
+    if not storage.exists(uri):
+        raise ActrecogError(f"{uri}: shard listed in the manifest is missing")
+    shard_format = inspect_shard(uri, window_shape)
+    if shard_format != ShardFormat(records.WINDOW_FORMAT, dtype):
+        raise ActrecogError(f"{uri}: holds {shard_format.format} records of "
+                            f"{shard_format.dtype}, the manifest says window records of "
+                            f"{dtype}")
+    if verify_sha256:
+        actual = storage.sha256_of(uri)
+        if actual != expected_sha256:
+            raise ActrecogError(f"{uri}: sha256 {actual} differs from the manifest's "
+                                f"{expected_sha256} (shard changed or truncated)")
+
+
+def check_shards(dataset_dir: str, manifest: Manifest, split: str,
+                 verify_sha256: bool = True) -> List[str]:
+    """Checks a split's shards against the manifest and returns their URIs.
+
+    Every shard must exist, its first record must hold windows of the manifest's
+    shape and dtype, and (``verify_sha256``) its bytes must hash to the manifest's
+    sha256.
+
+    Args:
+        dataset_dir: the ``DataSet`` folder or URI holding ``dataset.json``.
+        manifest: its loaded :class:`~coreLib.manifest.Manifest`.
+        split: ``Train`` or ``Eval``.
+        verify_sha256: hash every shard (reads the whole split once).
+
+    Returns:
+        Shard URIs in manifest order.
+
+    Raises:
+        ActrecogError: naming the split or the first bad shard.
+    """
+    info = manifest.splits.get(split)
+    if info is None or not info.shards:
+        raise ActrecogError(f"{dataset_dir}: the manifest lists no {split} shards")
+    uris = [storage.join(dataset_dir, shard.path) for shard in info.shards]
+    with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
+        futures = [pool.submit(_check_one_shard, uri, shard.sha256, verify_sha256,
+                               manifest.window_shape, manifest.dtype)
+                   for uri, shard in zip(uris, info.shards)]
+        # Results in manifest order, so the first bad shard is the one named.
+        for future in futures:
+            future.result()
+    return uris
+
+
+def draw_variants(batch_index, batch_size, seed: int):
+    """One (rotation, flip) per window, stateless: a function of (seed, batch index).
+
+    Args:
+        batch_index: scalar int64, the batch's position in the stream.
+        batch_size: scalar int32, windows in the batch.
+        seed: the pipeline's seed.
+
+    Returns:
+        ``(rotations, flips)``: ``(B,)`` int32 degrees from ``augment.ROTATIONS``
+        and ``(B,)`` int32 flip ids 0-3.
+    """
+    stateless_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(batch_index, tf.int64)])
+    variant = tf.random.stateless_uniform(tf.reshape(batch_size, [1]), stateless_seed,
+                                          minval=0, maxval=augment.NUM_VARIANTS,
+                                          dtype=tf.int32)
+    # variant id = rotation index * 4 + flip, the order of augment.variants().
+    rotations = tf.gather(tf.constant(augment.ROTATIONS, tf.int32),
+                          variant // len(augment.FLIPS))
+    flips = variant % len(augment.FLIPS)
+    return rotations, flips
+
+
+def _bilinear_taps(rotations, flips, height: int, width: int):
+    """Where ``ImageProjectiveTransformV3`` samples, with its float32 arithmetic.
+
+    Computed with the kernel's own expressions in the kernel's order, so the
+    weights and indices are bit-identical to what it uses.
+
+    Returns:
+        ``(weights, indices)``: ``(B, 4, H*W)`` float32 ``[x_ceil - x, x - x_floor,
+        y_ceil - y, y - y_floor]`` and ``(B, 4, H*W)`` int32 flat indices of the taps
+        ``(y_floor, x_floor), (y_floor, x_ceil), (y_ceil, x_floor), (y_ceil, x_ceil)``;
+        a tap outside the frame points at index ``H*W`` (a black pixel).
+    """
+    transforms = augment.projective_transforms(rotations, flips, height, width)
+    grid_y, grid_x = np.meshgrid(np.arange(height, dtype=np.float32),
+                                 np.arange(width, dtype=np.float32), indexing="ij")
+    out_x = tf.constant(grid_x.reshape(1, -1))
+    out_y = tf.constant(grid_y.reshape(1, -1))
+    a0, a1, a2, b0, b1, b2 = (transforms[:, i:i + 1] for i in range(6))
+    # The projective divisor is exactly 1 for these affine maps.
+    in_x = a0 * out_x + a1 * out_y + a2
+    in_y = b0 * out_x + b1 * out_y + b2
+    x_floor, y_floor = tf.floor(in_x), tf.floor(in_y)
+    x_ceil, y_ceil = x_floor + 1.0, y_floor + 1.0
+    weights = tf.stack([x_ceil - in_x, in_x - x_floor, y_ceil - in_y, in_y - y_floor], axis=1)
+
+    def flat_index(tap_y, tap_x):
+        row, column = tf.cast(tap_y, tf.int32), tf.cast(tap_x, tf.int32)
+        inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+        return tf.where(inside, row * width + column, height * width)
+
+    indices = tf.stack([flat_index(y_floor, x_floor), flat_index(y_floor, x_ceil),
+                        flat_index(y_ceil, x_floor), flat_index(y_ceil, x_ceil)], axis=1)
+    return weights, indices
+
+
+@tf.function(jit_compile=True)
+def _interpolate_and_scale(windows, weights, indices, max_value):
+    """Bilinear sampling of whole windows at given taps, rounded and scaled, in XLA.
+
+    One fused loop instead of the kernel's per-element coordinate work and the
+    separate cast/round/scale passes: about twice as fast on CPU. Bit-identical to
+    ``ImageProjectiveTransformV3`` followed by round, clip and scaling: the same
+    products and sums in the same order; each product passes an integer xor with
+    a zero XLA cannot prove is zero, so LLVM cannot fuse a product and its sum
+    into one FMA (which rounds once instead of twice).
+
+    Args:
+        windows: ``(B, L, H, W, C)`` uint8/uint16.
+        weights, indices: from :func:`_bilinear_taps`.
+        max_value: float32 scalar, 255 or 65535.
+
+    Returns:
+        ``(B, L, H, W, C)`` float32 in [0, 1].
+    """
+    batch = tf.shape(windows)[0]
+    _, seq_len, height, width, channels = windows.shape
+    frames = tf.reshape(windows, [batch, seq_len, height * width, channels])
+    frames = tf.concat([frames, tf.zeros([batch, seq_len, 1, channels], windows.dtype)],
+                       axis=2)                                    # index H*W: black
+    taps = tf.cast(tf.gather(frames, indices, axis=2, batch_dims=1), tf.float32)
+    # Weights are in [0, 1]: the comparison is false, but only at run time.
+    zero = tf.cast(weights[0, 0, 0] > 2.0, tf.int32)
+
+    def product(weight, value):
+        bits = tf.bitcast(weights[:, None, weight, :, None] * value, tf.int32)
+        return tf.bitcast(tf.bitwise.bitwise_xor(bits, zero), tf.float32)
+
+    value_y_floor = product(0, taps[:, :, 0]) + product(1, taps[:, :, 1])
+    value_y_ceil = product(0, taps[:, :, 2]) + product(1, taps[:, :, 3])
+    weights_y = weights[:, None, 2:, :, None]
+    bits_floor = tf.bitcast(weights_y[:, :, 0] * value_y_floor, tf.int32)
+    bits_ceil = tf.bitcast(weights_y[:, :, 1] * value_y_ceil, tf.int32)
+    out = (tf.bitcast(tf.bitwise.bitwise_xor(bits_floor, zero), tf.float32)
+           + tf.bitcast(tf.bitwise.bitwise_xor(bits_ceil, zero), tf.float32))
+    out = tf.clip_by_value(tf.round(out), 0.0, max_value) / max_value
+    return tf.reshape(out, [batch, seq_len, height, width, channels])
+
+
+def augment_and_scale(pixels, rotations, flips):
+    """The online augmentation: the offline path's transform, then scaling to [0, 1].
+
+    Gives exactly ``scale_pixels(augment.transform_windows(pixels, rotations,
+    flips))``, i.e. the copies ``augment.augment_window_variants`` stores for
+    main.py ``--offline-augment``, scaled as the pipeline scales stored pixels.
+
+    Args:
+        pixels: ``(B, L, D, D, C)`` uint8/uint16 stored pixels.
+        rotations: ``(B,)`` degrees.
+        flips: ``(B,)`` flip ids 0-3.
+
+    Returns:
+        ``(B, L, D, D, C)`` float32 in [0, 1].
+    """
+    pixels = tf.convert_to_tensor(pixels)
+    if pixels.dtype not in (tf.uint8, tf.uint16):
+        raise ValueError(f"augment_and_scale needs uint8/uint16 pixels, got {pixels.dtype}")
+    weights, indices = _bilinear_taps(rotations, flips, pixels.shape[2], pixels.shape[3])
+    max_value = tf.constant(PIXEL_SCALE[pixels.dtype.name], tf.float32)
+    return _interpolate_and_scale(pixels, weights, indices, max_value)
+
+
+def scale_pixels(pixels, dtype: str):
+    """Stored pixels to float32 in [0, 1] (16-bit modalities by their full range).
+
+    Args:
+        pixels: ``(..., C)`` of ``dtype`` (``uint8``, ``uint16`` or ``float32``,
+            the last already scaled).
+        dtype: the stored dtype name.
+
+    Returns:
+        float32 tensor of the same shape.
+    """
+    if dtype == "float32":
+        return tf.cast(pixels, tf.float32)
+    return tf.cast(pixels, tf.float32) / PIXEL_SCALE[dtype]
+
+
+def one_hot_labels(labels, num_classes: int):
+    """``(B,)`` int64 class indices -> ``(B, num_classes)`` float32 one-hot."""
+    return tf.one_hot(labels, num_classes, dtype=tf.float32)
+
+
+def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int,
+                    shard_format: ShardFormat, augment_windows: bool, seed: int):
+    """The per-batch map: raw records -> (pixels (B,L,D,D,C) float32, one-hot)."""
+    expected_shape = tf.constant([seq_len, image_dim, image_dim, channels], tf.int64)
+
+    def parse(batch_index, serialized):
+        if shard_format.format == records.LEGACY_FORMAT:
+            parsed = records.parse_legacy_batch(serialized, seq_len, image_dim, channels)
+        else:
+            parsed = records.parse_window_batch(serialized, seq_len, image_dim, channels,
+                                                shard_format.dtype)
+            # A record of another shape would be silently mis-reshaped otherwise.
+            check = tf.debugging.assert_equal(
+                parsed[records.SHAPE_KEY],
+                tf.broadcast_to(expected_shape, tf.shape(parsed[records.SHAPE_KEY])),
+                message=f"record window shape differs from the expected "
+                        f"{(seq_len, image_dim, image_dim, channels)}")
+            with tf.control_dependencies([check]):
+                parsed[records.PIXELS_KEY] = tf.identity(parsed[records.PIXELS_KEY])
+        pixels = parsed[records.PIXELS_KEY]
+        if augment_windows:
+            rotations, flips = draw_variants(batch_index, tf.shape(serialized)[0], seed)
+            pixels = augment_and_scale(pixels, rotations, flips)
+        else:
+            pixels = scale_pixels(pixels, shard_format.dtype)
+        pixels = tf.ensure_shape(pixels, [None, seq_len, image_dim, image_dim, channels])
+        labels = one_hot_labels(parsed[records.LABEL_KEY], num_classes)
+        return pixels, labels
+
+    return parse
+
+
+def detect_files_format(files: Sequence[str], window_shape: Sequence[int]) -> ShardFormat:
+    """The common :class:`ShardFormat` of record files, from each file's first record.
+
+    Raises:
+        ActrecogError: no files, or a file unreadable, of another shape or of a
+            different format than the first (naming it).
+    """
+    if not files:
+        raise ActrecogError("no record files to read")
+    first = inspect_shard(files[0], window_shape)
+    for path in files[1:]:
+        other = inspect_shard(path, window_shape)
+        if other != first:
+            raise ActrecogError(f"{path}: holds {other.format} records of {other.dtype}, "
+                                f"but {files[0]} holds {first.format} records of "
+                                f"{first.dtype}")
+    return first
+
+
+def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
+                            channels: int, num_classes: int, config: PipelineConfig,
+                            shard_format: Optional[ShardFormat] = None,
+                            input_context=None) -> "tf.data.Dataset":
+    """The input pipeline over record files of either format.
+
+    Args:
+        files: TFRecord paths or URIs (window records, or the 2019 tool's).
+        seq_len, image_dim, channels: the window shape ``(L, D, D, C)``.
+        num_classes: length of the one-hot labels.
+        config: batch size, shuffling, augmentation.
+        shard_format: the files' format when already checked; None = detect it
+            from the first record of every file.
+        input_context: a ``tf.distribute.InputContext`` when called from
+            ``strategy.distribute_datasets_from_function``: this pipeline then
+            reads its share of the files and yields per-replica batches.
+
+    Returns:
+        ``tf.data.Dataset`` of ``(pixels, labels)``: ``(B, L, D, D, C)`` float32 in
+        [0, 1] and ``(B, num_classes)`` float32 one-hot. Training datasets repeat
+        for ever.
+
+    Raises:
+        ActrecogError: a file unreadable, empty, of another shape or format.
+    """
+    window_shape = (seq_len, image_dim, image_dim, channels)
+    files = [str(path) for path in files]
+    if shard_format is None:
+        shard_format = detect_files_format(files, window_shape)
+    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
+    batch_size = config.batch_size
+    file_dataset = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(config.batch_size)
+        file_dataset = file_dataset.shard(input_context.num_input_pipelines,
+                                          input_context.input_pipeline_id)
+    if config.training:
+        file_dataset = file_dataset.shuffle(len(files), seed=seed,
+                                            reshuffle_each_iteration=True)
+    dataset = file_dataset.interleave(
+        lambda path: tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER_BYTES),
+        cycle_length=min(config.cycle_length, len(files)), block_length=1,
+        num_parallel_calls=AUTOTUNE, deterministic=config.deterministic)
+    if config.training:
+        dataset = dataset.shuffle(config.shuffle_buffer, seed=seed + 1,
+                                  reshuffle_each_iteration=True)
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=config.drop_remainder)
+    augment_windows = (config.training and config.augment
+                       and shard_format.format == records.WINDOW_FORMAT)
+    parse = _batch_function(seq_len, image_dim, channels, num_classes, shard_format,
+                            augment_windows, seed)
+    dataset = dataset.enumerate().map(parse, num_parallel_calls=AUTOTUNE,
+                                      deterministic=config.deterministic)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
+                 config: PipelineConfig, input_context=None) -> "tf.data.Dataset":
+    """The input pipeline over one split of a preprocessed ``DataSet`` folder.
+
+    Checks the split's shards first (:func:`check_shards`). Train records stored
+    already augmented (``manifest.offline_augment``) are not augmented again.
+
+    Args:
+        dataset_dir: the ``DataSet`` folder or URI holding ``dataset.json``.
+        split: ``Train`` or ``Eval``.
+        manifest: the loaded manifest.
+        config: batch size, shuffling, augmentation.
+        input_context: see :func:`make_dataset_from_files`.
+
+    Returns:
+        ``tf.data.Dataset`` of ``(pixels, labels)``: ``(B, L, D, D, C)`` float32 in
+        [0, 1] and ``(B, num_classes)`` float32 one-hot.
+
+    Raises:
+        ActrecogError: a shard missing, changed, or of another shape (naming it).
+    """
+    files = check_shards(dataset_dir, manifest, split, config.verify_sha256)
+    if manifest.offline_augment and config.augment:
+        config = replace(config, augment=False)
+    return make_dataset_from_files(
+        files, manifest.seq_len, manifest.image_dim, manifest.channels,
+        manifest.num_classes, config,
+        shard_format=ShardFormat(records.WINDOW_FORMAT, manifest.dtype),
+        input_context=input_context)
+
