@@ -306,12 +306,15 @@ def _sequence(entry: Tuple, modality: str, clip: bool, warnings: List[str]) -> S
 
 
 def _select_train(candidates: WindowList, num_classes: int, no_action: int,
-                  batch_size: int, seed: int) -> WindowList:
+                  batch_size: int, seed: int) -> Tuple[WindowList, int]:
     """Balancing and trimming of the Train list, then its shuffled order.
 
     ``no-action`` windows are cut to (action windows) // (classes), the kept ones
     drawn with ``seed``; the list is cut to a multiple of ``batch_size`` and
     shuffled (one permutation does both: its first ``k * batch_size`` entries).
+
+    Returns:
+        ``(windows in their final order, number of windows after balancing)``.
     """
     rng = np.random.default_rng(seed)
     is_action = candidates.label != no_action
@@ -322,7 +325,7 @@ def _select_train(candidates: WindowList, num_classes: int, no_action: int,
     selected = np.sort(np.concatenate([action_indices, no_action_indices[chosen]]))
     total = len(selected) // batch_size * batch_size
     order = rng.permutation(len(selected))[:total]
-    return candidates.take(selected[order])
+    return candidates.take(selected[order]), len(selected)
 
 
 def _split_windows(plan_sequences, indices, classes, seq_len, augmented) -> WindowList:
@@ -394,17 +397,18 @@ def plan(config: PreprocessConfig) -> Plan:
     }
     train_candidates = _split_windows(sequences, split_sequences["Train"], classes, seq_len,
                                       config.offline_augment)
+    train_windows, num_balanced = _select_train(train_candidates, len(classes),
+                                                len(classes) - 1, config.batch_size,
+                                                config.seed)
     split_windows = {
-        "Train": _select_train(train_candidates, len(classes), len(classes) - 1,
-                               config.batch_size, config.seed),
+        "Train": train_windows,
         "Eval": _split_windows(sequences, split_sequences["Eval"], classes, seq_len, False),
         "Test": _split_windows(sequences, split_sequences["Test"], classes, seq_len, False),
     }
-    if len(split_windows["Train"]) == 0:
+    if len(train_windows) == 0:
         raise ActrecogError(
-            f"--batch-size: the Train split has {len(train_candidates)} windows "
-            f"({'augmented, ' if config.offline_augment else ''}before balancing), "
-            f"too few for one batch of {config.batch_size}")
+            f"--batch-size: the Train split has {num_balanced} windows after balancing "
+            f"no-action, fewer than one batch of {config.batch_size}")
     return Plan(config, classes, seq_len, sequences, split_sequences, split_windows,
                 tuple(warnings))
 
@@ -469,6 +473,7 @@ def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
             bar.close()
 
     if workers == 1:
+        sequence_cache.quiet_opencv()
         consume(map(sequence_cache.decode_sequence, work))
     else:
         # spawn, not fork: the parent has TensorFlow's threads running, and the

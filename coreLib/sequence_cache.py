@@ -63,8 +63,19 @@ class DecodeTask:
         return int(np.prod(self.shape)) * itemsize
 
 
+def quiet_opencv() -> None:
+    """Stops OpenCV printing warnings (e.g. about a truncated PNG) on stderr.
+
+    A bad frame is reported once, as an ActrecogError naming the file; OpenCV's
+    own ``[ WARN:...]`` lines would add more lines to stderr.
+    """
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def init_worker() -> None:
-    """Pool initializer: one OpenCV thread per worker (the workers are the parallelism)."""
+    """Pool initializer: quiet OpenCV, one OpenCV thread per worker (the workers
+    are the parallelism)."""
+    quiet_opencv()
     cv2.setNumThreads(1)
 
 

@@ -39,21 +39,31 @@ def label_xml(intervals, container: str = "label") -> str:
             f"</{container}>\n</opencv_storage>\n")
 
 
-def write_sequence(folder: str, num_frames: int, seed: int,
-                   width: int = FRAME_WIDTH, height: int = FRAME_HEIGHT) -> None:
-    """Writes color/depth/confi frames 0..num_frames-1 into ``folder``."""
+def write_sequence(folder: str, num_frames: int, seed: int, width: int = FRAME_WIDTH,
+                   height: int = FRAME_HEIGHT,
+                   modalities=("color", "depth", "confi")) -> None:
+    """Writes frames 0..num_frames-1 of each modality into ``folder``."""
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     for index in range(num_frames):
-        color = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        depth = rng.integers(0, 65536, (height, width), dtype=np.uint16)
-        confi = rng.integers(0, 65536, (height, width), dtype=np.uint16)
-        for name, image in (("color", color), ("depth", depth), ("confi", confi)):
-            assert cv2.imwrite(os.path.join(folder, f"{name}_{index}.png"), image)
+        images = {
+            "color": rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+            "depth": rng.integers(0, 65536, (height, width), dtype=np.uint16),
+            "confi": rng.integers(0, 65536, (height, width), dtype=np.uint16),
+        }
+        for name in modalities:
+            assert cv2.imwrite(os.path.join(folder, f"{name}_{index}.png"), images[name])
 
 
-def make_dataset(root: str, layout=None) -> str:
-    """Writes a dataset in the BII layout under ``root``; returns ``root``."""
+def make_dataset(root: str, layout=None, **frame_options) -> str:
+    """Writes a dataset in the BII layout under ``root``; returns ``root``.
+
+    Args:
+        root: the SRC folder to create.
+        layout: split -> subject -> action -> (frames, [(pos, len), ...]);
+            default :data:`DEFAULT_LAYOUT`.
+        frame_options: ``width``, ``height``, ``modalities`` for write_sequence.
+    """
     layout = DEFAULT_LAYOUT if layout is None else layout
     seed = 0
     for split, subjects in layout.items():
@@ -63,6 +73,7 @@ def make_dataset(root: str, layout=None) -> str:
             for action, (num_frames, intervals) in actions.items():
                 with open(os.path.join(subject_dir, f"{action}.xml"), "w") as handle:
                     handle.write(label_xml(intervals, container=f"seq{seed % 3}"))
-                write_sequence(os.path.join(subject_dir, action), num_frames, seed)
+                write_sequence(os.path.join(subject_dir, action), num_frames, seed,
+                               **frame_options)
                 seed += 1
     return root
