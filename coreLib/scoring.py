@@ -427,6 +427,12 @@ def scale_pixels(pixels, dtype: str):
     return tf.cast(pixels, tf.float32) / max_value
 
 
+def _stack_batch(items) -> tuple:
+    numbers, pixels, rotations, flips = zip(*items)
+    return (np.array(numbers, np.int64), np.stack(pixels), np.array(rotations, np.int32),
+            np.array(flips, np.int32))
+
+
 def make_window_dataset(windows: Sequence[TestWindow], manifest: manifest_lib.Manifest,
                         batch_size: int, workers: int, error_box: list):
     """The batched input pipeline.
@@ -446,16 +452,25 @@ def make_window_dataset(windows: Sequence[TestWindow], manifest: manifest_lib.Ma
     augmented = any(window.rotation or window.flip for window in windows)
 
     def generate():
+        # Batches are stacked here rather than by Dataset.batch: one hand-over from
+        # Python per batch instead of per window.
+        batch = []
         try:
-            yield from iterate_windows(windows, manifest, workers)
+            for item in iterate_windows(windows, manifest, workers):
+                batch.append(item)
+                if len(batch) == batch_size:
+                    yield _stack_batch(batch)
+                    batch = []
+            if batch:
+                yield _stack_batch(batch)
         except ActrecogError as error:
             error_box.append(error)
 
-    signature = (tf.TensorSpec((), tf.int64),
-                 tf.TensorSpec(manifest.window_shape, tf.dtypes.as_dtype(manifest.dtype)),
-                 tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32))
+    signature = (tf.TensorSpec((None,), tf.int64),
+                 tf.TensorSpec((None,) + manifest.window_shape,
+                               tf.dtypes.as_dtype(manifest.dtype)),
+                 tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.int32))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    dataset = dataset.batch(batch_size)
 
     def prepare(numbers, pixels, rotations, flips):
         if augmented:
@@ -466,9 +481,23 @@ def make_window_dataset(windows: Sequence[TestWindow], manifest: manifest_lib.Ma
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def make_forward(model, window_shape: Tuple[int, int, int, int]):
+    """The model's inference call, compiled once for every batch size.
+
+    Args:
+        model: ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32.
+        window_shape: ``(L, D, D, C)``.
+
+    Returns:
+        A ``tf.function`` taking a ``(B, L, D, D, C)`` float32 batch.
+    """
+    spec = tf.TensorSpec((None,) + tuple(window_shape), tf.float32)
+    return tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
+
+
 def predict_windows(model, windows: Sequence[TestWindow], manifest: manifest_lib.Manifest,
-                    batch_size: int = 64, workers: int = 2,
-                    progress: bool = True) -> np.ndarray:
+                    batch_size: int = 64, workers: int = 2, progress: bool = True,
+                    forward=None) -> np.ndarray:
     """Class probabilities of every window.
 
     Args:
@@ -478,6 +507,7 @@ def predict_windows(model, windows: Sequence[TestWindow], manifest: manifest_lib
         batch_size: windows per model call.
         workers: decoding threads.
         progress: show a tqdm bar over windows.
+        forward: from :func:`make_forward` (to reuse a traced call across runs).
 
     Returns:
         ``(N, K)`` float32 probabilities, row i for ``windows[i]``.
@@ -487,10 +517,7 @@ def predict_windows(model, windows: Sequence[TestWindow], manifest: manifest_lib
     """
     from tqdm import tqdm
 
-    spec = tf.TensorSpec((None,) + manifest.window_shape, tf.float32)
-    # One trace for every batch size (the last batch is smaller).
-    forward = tf.function(lambda batch: model(batch, training=False),
-                          input_signature=[spec], reduce_retracing=True)
+    forward = forward or make_forward(model, manifest.window_shape)
     error_box: list = []
     dataset = make_window_dataset(windows, manifest, batch_size, workers, error_box)
     probabilities = np.zeros((len(windows), manifest.num_classes), np.float32)

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Benchmark: score.py's scoring against the 2019 tool's method, side by side.
+
+Both methods score the same generated Test windows with the same (randomly
+initialised) weights:
+  original: per window, decode its L frames again (cv2.imread, RGB, INTER_AREA
+            resize, /255) and call model.predict on a batch of one;
+  score.py: coreLib.scoring.predict_windows (each frame decoded once, tf.data
+            batches with prefetch, one compiled model call per batch).
+The original method is timed on a sample of windows and extrapolated to the whole
+set (median seconds per window x windows). Writes bench/results/score.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from coreLib.cli import import_tensorflow_quietly  # noqa: E402
+
+tf = import_tensorflow_quietly()
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from coreLib import manifest as manifest_lib, models, scoring  # noqa: E402
+
+SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
+FRAME_SIZE = (320, 240)  # (width, height) of the generated colour frames
+
+
+def generate_test_set(root: str, num_sequences: int, frames_per_sequence: int):
+    """Writes smooth-with-noise colour frames (PNG) and returns (manifest, windows)."""
+    rng = np.random.default_rng(0)
+    width, height = FRAME_SIZE
+    yy, xx = np.mgrid[0:height, 0:width]
+    classes = tuple(f"action-{k}" for k in range(NUM_CLASSES - 1)) + (manifest_lib.NO_ACTION,)
+    windows = []
+    for sequence in range(num_sequences):
+        folder = os.path.join(root, "Test", "subject", f"action-{sequence}")
+        os.makedirs(folder)
+        for index in range(frames_per_sequence):
+            base = (xx * (1 + sequence) + yy * 2 + 7 * index) % 256
+            noise = rng.integers(0, 24, (height, width, 3))
+            image = np.clip(base[..., None] + noise, 0, 255).astype(np.uint8)
+            cv2.imwrite(os.path.join(folder, f"color_{index}.png"), image)
+        for stop in range(SEQ_LEN - 1, frames_per_sequence):
+            windows.append(scoring.TestWindow(folder, stop - SEQ_LEN + 1, stop,
+                                              int(rng.integers(NUM_CLASSES))))
+    test = manifest_lib.SplitInfo("Test", "test.json", num_sequences, len(windows),
+                                  ("subject",))
+    manifest = manifest_lib.Manifest(classes, SEQ_LEN, IMAGE_DIM, CHANNELS, "color",
+                                     "uint8", False, {"Test": test}, root)
+    return manifest, windows
+
+
+def original_window(window: scoring.TestWindow) -> np.ndarray:
+    """The 2019 way: every frame of the window read and decoded again."""
+    stack = []
+    for index in range(window.start, window.stop + 1):
+        image = cv2.imread(os.path.join(window.path, f"color_{index}.png"))
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        image = cv2.resize(image, (IMAGE_DIM, IMAGE_DIM), interpolation=cv2.INTER_AREA)
+        stack.append(image.astype(np.float32) / 255.0)
+    return np.stack(stack)[np.newaxis]
+
+
+def time_original(model, windows, sample: int):
+    """Median seconds per window, and the sample's predictions."""
+    model.predict(original_window(windows[0]), verbose=0)  # build predict's function
+    step = max(1, len(windows) // sample)
+    chosen = list(range(0, len(windows), step))[:sample]
+    seconds, predictions = [], {}
+    for number in chosen:
+        began = time.perf_counter()
+        output = model.predict(original_window(windows[number]), verbose=0)
+        seconds.append(time.perf_counter() - began)
+        predictions[number] = output[0]
+    return statistics.median(seconds), predictions
+
+
+def time_new(model, manifest, windows, batch_size: int, repeats: int):
+    # Warm-up on one batch: traces the model call, as the original's warm-up does.
+    forward = scoring.make_forward(model, manifest.window_shape)
+    scoring.predict_windows(model, windows[:batch_size], manifest, batch_size,
+                            progress=False, forward=forward)
+    runs, probabilities = [], None
+    for _ in range(repeats):
+        began = time.perf_counter()
+        probabilities = scoring.predict_windows(model, windows, manifest, batch_size,
+                                                progress=False, forward=forward)
+        runs.append(time.perf_counter() - began)
+    return statistics.median(runs), probabilities
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["LRCN", "ConvNet3D"],
+                        help="models to benchmark")
+    parser.add_argument("--sequences", type=int, default=4, help="generated sequences")
+    parser.add_argument("--frames", type=int, default=55, help="frames per sequence")
+    parser.add_argument("--sample", type=int, default=12,
+                        help="windows timed with the original method")
+    parser.add_argument("--batch-size", type=int, default=32, help="score.py batch size")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed runs of score.py's method (median reported)")
+    parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench", "results",
+                                                         "score.json"),
+                        help="where to write the figures")
+    args = parser.parse_args()
+
+    results = {"cpu_count": os.cpu_count(), "frame_size": FRAME_SIZE,
+               "window_shape": [SEQ_LEN, IMAGE_DIM, IMAGE_DIM, CHANNELS],
+               "num_classes": NUM_CLASSES, "batch_size": args.batch_size, "models": {}}
+    with tempfile.TemporaryDirectory() as root:
+        manifest, windows = generate_test_set(root, args.sequences, args.frames)
+        results["num_windows"] = len(windows)
+        for name in args.models:
+            tf.keras.utils.set_random_seed(0)
+            model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
+            per_window, sample_outputs = time_original(model, windows, args.sample)
+            new_total, probabilities = time_new(model, manifest, windows,
+                                                args.batch_size, args.repeats)
+            agree = max(float(np.abs(probabilities[number] - output).max())
+                        for number, output in sample_outputs.items())
+            original_total = per_window * len(windows)
+            results["models"][name] = {
+                "original_seconds_per_window_median": per_window,
+                "original_seconds_extrapolated": original_total,
+                "original_sample_windows": len(sample_outputs),
+                "new_seconds_median": new_total,
+                "new_seconds_per_window": new_total / len(windows),
+                "speedup": original_total / new_total,
+                "max_abs_probability_difference": agree,
+            }
+    print(f"score: {results['num_windows']} windows of {tuple(results['window_shape'])}, "
+          f"{NUM_CLASSES} classes, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} PNG frames, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'model':<10} {'original ms/window':>19} {'score.py ms/window':>19} "
+          f"{'speedup':>8} {'max |dp|':>9}")
+    for name, row in results["models"].items():
+        print(f"{name:<10} {row['original_seconds_per_window_median'] * 1000:>19.1f} "
+              f"{row['new_seconds_per_window'] * 1000:>19.1f} {row['speedup']:>7.1f}x "
+              f"{row['max_abs_probability_difference']:>9.1e}")
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as handle:
+        json.dump(results, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
