@@ -474,12 +474,16 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
         return loss, correct
 
     def run_steps(step_fn, iterator, num_steps):
-        loss_sum = tf.constant(0.0, tf.float32)
-        correct = tf.constant(0.0, tf.float32)
+        # float64 sums of float32 step losses are exact here, so the epoch figures
+        # do not depend on how the steps were grouped into host calls (resumes).
+        loss_sum = tf.constant(0.0, tf.float64)
+        correct = tf.constant(0.0, tf.float64)
         for _ in tf.range(num_steps):
             loss, right = strategy.run(step_fn, args=(next(iterator),))
-            loss_sum += strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-            correct += strategy.reduce(tf.distribute.ReduceOp.SUM, right, axis=None)
+            loss_sum += tf.cast(strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                                tf.float64)
+            correct += tf.cast(strategy.reduce(tf.distribute.ReduceOp.SUM, right, axis=None),
+                               tf.float64)
         return {"loss_sum": loss_sum, "correct": correct}
 
     train_steps = tf.function(lambda iterator, num_steps: run_steps(train_step, iterator,
