@@ -1,0 +1,266 @@
+"""The synthetic dataset generator: exact BII layout, labels, pixels, determinism."""
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import cv2
+import numpy as np
+import pytest
+
+from coreLib import synthetic
+from coreLib.errors import ActrecogError
+
+TINY = synthetic.SyntheticConfig(
+    train_subjects=("LN", "chi"), test_subjects=("alvin",),
+    actions=("asl-blue", "ui-swipe", "ui-click"), width=64, height=48, reps=2,
+    seed=3, min_len=6, max_len=10, min_gap=2, max_gap=4,
+    frames_per_sequence=30, test_frames_per_sequence=24)
+MODALITIES = ("depth", "confi", "color")
+NEAR_MM = 1000  # the hand is nearer than this, the background farther
+
+
+def _tree(root: str) -> dict:
+    """Relative path -> bytes of every file under root."""
+    files = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                files[os.path.relpath(path, root)] = handle.read()
+    return files
+
+
+def _intervals(xml_path: str) -> list:
+    root = ElementTree.parse(xml_path).getroot()
+    assert root.tag == "opencv_storage"
+    (label,) = list(root)
+    return [(int(item.find("pos").text), int(item.find("len").text)) for item in label]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    dest = str(tmp_path_factory.mktemp("synthetic") / "bii")
+    summary = synthetic.generate_dataset(dest, TINY, workers=1, progress=False)
+    return dest, summary
+
+
+def test_layout_is_exactly_the_bii_layout(tiny):
+    dest, summary = tiny
+    expected = set()
+    for split, subjects, frames in (("Train", TINY.train_subjects, 30),
+                                    ("Test", TINY.test_subjects, 24)):
+        for subject in subjects:
+            for action in TINY.actions:
+                expected.add(os.path.join(split, subject, f"{action}.xml"))
+                expected.update(os.path.join(split, subject, action, f"{modality}_{index}.png")
+                                for modality in MODALITIES for index in range(frames))
+    assert set(_tree(dest)) == expected
+    assert summary["splits"] == {
+        "Train": {"sequences": 6, "frames": 180, "performances": 12},
+        "Test": {"sequences": 3, "frames": 72, "performances": 6}}
+    assert (summary["sequences"], summary["frames"], summary["min_len"]) == (9, 252, 6)
+
+
+def test_label_files_are_opencv_filestorage_xml(tiny):
+    dest, _ = tiny
+    plans = {(plan.split, plan.subject, plan.action): plan
+             for plan in synthetic.plan_dataset(TINY)}
+    lengths = []
+    for (split, subject, action), plan in plans.items():
+        path = os.path.join(dest, split, subject, f"{action}.xml")
+        with open(path) as handle:
+            text = handle.read()
+        assert text.splitlines()[:3] == ['<?xml version="1.0"?>', "<opencv_storage>",
+                                         "<label>"]
+        assert text == synthetic.label_xml(plan.intervals)
+        intervals = _intervals(path)
+        assert intervals == list(plan.intervals)
+        assert len(intervals) == TINY.reps
+        storage = cv2.FileStorage(path, cv2.FILE_STORAGE_READ)
+        node = storage.getNode("label")
+        read_back = [(int(node.at(i).getNode("pos").real()),
+                      int(node.at(i).getNode("len").real())) for i in range(node.size())]
+        storage.release()
+        assert read_back == intervals
+        # No-action frames before, between and after the performances.
+        frames = plan.num_frames
+        previous_end = 0
+        for pos, length in intervals:
+            assert pos - previous_end >= TINY.min_gap
+            assert TINY.min_len <= length <= TINY.max_len
+            previous_end = pos + length
+        assert frames - previous_end >= TINY.min_gap
+        lengths += [length for _, length in intervals]
+    assert min(lengths) == 6
+    assert len(set(lengths)) > 1
+
+
+def test_frames_have_the_spec_bit_depths_and_channels(tiny):
+    dest, _ = tiny
+    folder = os.path.join(dest, "Test", "alvin", "ui-swipe")
+    for index in (0, 23):
+        depth = cv2.imread(os.path.join(folder, f"depth_{index}.png"), cv2.IMREAD_UNCHANGED)
+        confi = cv2.imread(os.path.join(folder, f"confi_{index}.png"), cv2.IMREAD_UNCHANGED)
+        color = cv2.imread(os.path.join(folder, f"color_{index}.png"), cv2.IMREAD_UNCHANGED)
+        assert (depth.dtype, depth.shape) == (np.uint16, (48, 64))
+        assert (confi.dtype, confi.shape) == (np.uint16, (48, 64))
+        assert (color.dtype, color.shape) == (np.uint8, (48, 64, 3))
+
+
+def test_hand_is_drawn_in_every_modality_only_during_performances(tiny):
+    dest, _ = tiny
+    for plan in synthetic.plan_dataset(TINY):
+        folder = os.path.join(dest, plan.split, plan.subject, plan.action)
+        inside = np.zeros(plan.num_frames, bool)
+        for pos, length in plan.intervals:
+            inside[pos:pos + length] = True
+        empty_color = None
+        for index in range(plan.num_frames):
+            depth = cv2.imread(os.path.join(folder, f"depth_{index}.png"),
+                               cv2.IMREAD_UNCHANGED).astype(np.int64)
+            confi = cv2.imread(os.path.join(folder, f"confi_{index}.png"),
+                               cv2.IMREAD_UNCHANGED).astype(np.int64)
+            color = cv2.imread(os.path.join(folder, f"color_{index}.png")).astype(np.int64)
+            hand = (depth > 0) & (depth < NEAR_MM)
+            valid = depth > 0
+            # IR return: strong exactly where the hand is near, weak elsewhere.
+            np.testing.assert_array_equal(confi[valid] > 2000, hand[valid])
+            assert np.all(depth[hand] >= 400) and np.all(depth[valid & ~hand] >= 1100)
+            if inside[index]:
+                assert hand.mean() > 0.05, (plan, index)
+            else:
+                assert not hand.any(), (plan, index)
+                if empty_color is None:
+                    empty_color = color
+                else:  # the scene without a hand only differs by sparse speckles
+                    assert np.mean(np.any(color != empty_color, axis=2)) < 0.05
+        # The hand is visible in colour where depth says it is.
+        index = plan.intervals[0][0]
+        color = cv2.imread(os.path.join(folder, f"color_{index}.png")).astype(np.int64)
+        depth = cv2.imread(os.path.join(folder, f"depth_{index}.png"), cv2.IMREAD_UNCHANGED)
+        hand = (depth > 0) & (depth < NEAR_MM)
+        changed = np.any(np.abs(color - empty_color) > 20, axis=2)
+        assert (changed & hand).sum() > 0.8 * hand.sum()
+
+
+def test_actions_look_different():
+    config = synthetic.SyntheticConfig(train_subjects=("chi",), test_subjects=(),
+                                       width=64, height=48, reps=1, min_len=12,
+                                       max_len=12, min_gap=1, max_gap=1)
+    mean_masks = {}
+    for plan in synthetic.plan_dataset(config):
+        start, length = plan.intervals[0]
+        frames = list(synthetic.render_sequence(config, plan))[start:start + length]
+        masks = [(depth > 0) & (depth < NEAR_MM) for depth, _, _ in frames]
+        mean_masks[plan.action] = np.mean(masks, axis=0)
+    assert len(mean_masks) == 16
+    names = sorted(mean_masks)
+    for first in range(len(names)):
+        for second in range(first + 1, len(names)):
+            difference = np.abs(mean_masks[names[first]] - mean_masks[names[second]])
+            assert difference.mean() > 0.02, (names[first], names[second])
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tiny, tmp_path):
+    dest, _ = tiny
+    again = str(tmp_path / "again")
+    synthetic.generate_dataset(again, TINY, workers=2, progress=False)
+    assert _tree(again) == _tree(dest)
+    other = str(tmp_path / "other")
+    config = synthetic.SyntheticConfig(**{**TINY.__dict__, "seed": 4,
+                                          "train_subjects": ("LN",), "test_subjects": ()})
+    synthetic.generate_dataset(other, config, workers=1, progress=False)
+    name = os.path.join("Train", "LN", "asl-blue", "color_0.png")
+    assert _tree(other)[name] != _tree(dest)[name]
+
+
+def test_existing_splits_are_refused_unless_overwrite(tmp_path):
+    config = synthetic.SyntheticConfig(train_subjects=("LN",), test_subjects=(),
+                                       actions=("ui-click",), width=32, height=32,
+                                       reps=1, frames_per_sequence=12)
+    dest = str(tmp_path / "bii")
+    synthetic.generate_dataset(dest, config, progress=False)
+    stale = os.path.join(dest, "Train", "LN", "stale.xml")
+    open(stale, "w").close()
+    with pytest.raises(ActrecogError, match="already holds Train"):
+        synthetic.generate_dataset(dest, config, progress=False)
+    assert os.path.exists(stale)
+    synthetic.generate_dataset(dest, config, progress=False, overwrite=True)
+    assert not os.path.exists(stale)
+    assert len(os.listdir(os.path.join(dest, "Train", "LN", "ui-click"))) == 36
+
+
+def test_full_size_config_matches_the_published_totals():
+    config = synthetic.full_size_config()
+    plans = synthetic.plan_dataset(config)
+    assert len(plans) == 288
+    frames = {"Train": 0, "Test": 0}
+    per_subject, per_action = {}, {}
+    for plan in plans:
+        frames[plan.split] += plan.num_frames
+        per_subject[plan.subject] = per_subject.get(plan.subject, 0) + plan.num_frames
+        if plan.split == "Train":
+            per_action[plan.action] = per_action.get(plan.action, 0) + plan.num_frames
+    assert frames == {"Train": 112_640, "Test": 22_025}
+    assert {name: per_subject[name] for name in synthetic.TEST_SUBJECTS} == {
+        "alvin": 8_239, "etienne": 6_119, "xiaowei": 7_667}
+    assert (min(per_action.values()), max(per_action.values())) == (5_547, 8_667)
+    assert min(length for plan in plans for _, length in plan.intervals) == 6
+    assert sorted(per_subject) == sorted(synthetic.TRAIN_SUBJECTS + synthetic.TEST_SUBJECTS)
+    assert len(synthetic.TRAIN_SUBJECTS) == 15 and len(synthetic.ACTIONS) == 16
+
+
+def test_plan_honours_fixed_frame_counts():
+    for frames in (TINY.fewest_frames, 31, 200):
+        config = synthetic.SyntheticConfig(**{**TINY.__dict__, "frames_per_sequence": frames})
+        for index, plan in enumerate(synthetic.plan_dataset(config)):
+            if plan.split == "Train":
+                assert plan.num_frames == frames
+            assert all(length >= 6 for _, length in plan.intervals)
+            if index == 0:
+                assert plan.intervals[0][1] == 6
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"frames_per_sequence": 12}, "too small"),
+    ({"train_subjects": ("LN", "LN")}, "repeated"),
+    ({"test_subjects": ("LN",)}, "both Train and Test"),
+    ({"actions": ()}, "no actions"),
+    ({"max_len": 5}, "below min_len"),
+    ({"width": 8}, "width"),
+    ({"actions": ("a/b",)}, "bad action name"),
+    ({"sequence_frames": (("nobody", "asl-blue", 40),)}, "unknown subject"),
+])
+def test_config_rejects_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic.SyntheticConfig(**{**TINY.__dict__, **changes})
+
+
+def _run_cli(repo_root, *args):
+    return subprocess.run([sys.executable, "-m", "coreLib.synthetic", *args],
+                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_writes_a_dataset_and_reports_bad_input_in_one_line(repo_root, tmp_path):
+    dest = str(tmp_path / "bii")
+    args = [dest, "--train-subjects", "LN,chi", "--test-subjects", "alvin",
+            "--actions", "ui-click", "--size", "40x30", "--reps", "1",
+            "--frames-per-sequence", "12", "--workers", "2"]
+    done = _run_cli(repo_root, *args)
+    assert done.returncode == 0, done.stderr
+    assert "Train 2 sequences / 24 frames, Test 1 sequences / 12 frames" in done.stdout
+    color = cv2.imread(os.path.join(dest, "Test", "alvin", "ui-click", "color_11.png"),
+                       cv2.IMREAD_UNCHANGED)
+    assert color.shape == (30, 40, 3)
+    again = _run_cli(repo_root, *args)
+    assert again.returncode == 2
+    assert again.stderr.count("\n") == 1 and "already holds Train and Test" in again.stderr
+    bad = _run_cli(repo_root, str(tmp_path / "x"), "--size", "40by30")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "'40by30' is not WIDTHxHEIGHT" in bad.stderr
+    small = _run_cli(repo_root, str(tmp_path / "y"), "--frames-per-sequence", "5")
+    assert small.returncode == 2
+    assert small.stderr.count("\n") == 1 and "too small" in small.stderr
+    assert not os.path.exists(str(tmp_path / "y"))
