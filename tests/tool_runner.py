@@ -1,0 +1,312 @@
+"""Runs the entry scripts (main.py, train.py, ...) quickly, as real processes.
+
+Importing TensorFlow costs several seconds per process, which tables of dozens of
+script runs cannot afford. A *zygote* process imports TensorFlow once (quietly,
+as the scripts do) and then forks one child per run; the child points its file
+descriptors 1 and 2 at files, sets ``sys.argv`` and executes the script as
+``__main__``. Each run is therefore a real process with its own exit code, its
+own stdout/stderr and its own process id (the kill tests SIGKILL it), minus the
+import. What the import itself prints is covered by running some scripts as
+fresh interpreters (:func:`run_fresh`).
+
+The zygote is single-threaded on the Python side (it multiplexes requests and
+finished children with select and WNOHANG), so forking it is safe. Protocol: one
+JSON request per line on its stdin, one JSON event per line on its stdout.
+"""
+
+import itertools
+import json
+import os
+import runpy
+import select
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass
+class Completed:
+    """A finished script run."""
+    args: List[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def stderr_lines(self) -> List[str]:
+        """Non-empty lines of stderr (a progress bar's ``\\r`` updates count as
+        one line with the final text)."""
+        return [line for line in self.stderr.split("\n") if line.strip()]
+
+
+@dataclass
+class Child:
+    """A script started by the zygote (not yet waited for)."""
+    request_id: int
+    pid: int
+    args: List[str]
+    stdout_path: str
+    stderr_path: str
+
+
+class ToolRunner:
+    """Client of one zygote process.
+
+    Args:
+        launch: wraps the zygote command (e.g. ``LocalGcs.popen`` to run every
+            child against the local GCS); default ``subprocess.Popen``.
+        workdir: folder for the children's stdout/stderr files.
+    """
+
+    def __init__(self, workdir: str, launch: Optional[Callable[..., subprocess.Popen]] = None):
+        self._workdir = workdir
+        self._launch = launch or (lambda args, **kw: subprocess.Popen(args, **kw))
+        self._process: Optional[subprocess.Popen] = None
+        self._ids = itertools.count()
+        self._events: Dict[int, dict] = {}
+        self._condition = threading.Condition()
+        self._reader: Optional[threading.Thread] = None
+
+    def start(self) -> "ToolRunner":
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        self._process = self._launch(
+            [sys.executable, os.path.abspath(__file__), "zygote"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO_ROOT, env=env)
+        self._reader = threading.Thread(target=self._read_events, daemon=True)
+        self._reader.start()
+        self._wait_event(-1, "ready", timeout=180)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def __enter__(self) -> "ToolRunner":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _read_events(self) -> None:
+        for line in self._process.stdout:
+            event = json.loads(line)
+            with self._condition:
+                self._events.setdefault(event["id"], {}).update(event)
+                self._condition.notify_all()
+        with self._condition:
+            self._events.setdefault(-2, {})["eof"] = True
+            self._condition.notify_all()
+
+    def _wait_event(self, request_id: int, key: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while key not in self._events.get(request_id, {}):
+                if "eof" in self._events.get(-2, {}):
+                    raise RuntimeError("the script zygote ended")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no {key!r} event for request {request_id}")
+                self._condition.wait(left)
+            return self._events[request_id]
+
+    def spawn(self, script: str, args: Sequence[str], cwd: Optional[str] = None,
+              env: Optional[Dict[str, str]] = None) -> Child:
+        """Starts ``script`` (relative to the repository) with ``args``."""
+        request_id = next(self._ids)
+        stdout_path = os.path.join(self._workdir, f"run-{request_id}.out")
+        stderr_path = os.path.join(self._workdir, f"run-{request_id}.err")
+        request = {"id": request_id, "script": os.path.join(REPO_ROOT, script),
+                   "args": [str(arg) for arg in args], "cwd": cwd or REPO_ROOT,
+                   "env": env or {}, "stdout": stdout_path, "stderr": stderr_path}
+        self._process.stdin.write((json.dumps(request) + "\n").encode())
+        self._process.stdin.flush()
+        event = self._wait_event(request_id, "pid", timeout=60)
+        return Child(request_id, event["pid"], [script, *request["args"]],
+                     stdout_path, stderr_path)
+
+    def finished(self, child: Child) -> bool:
+        with self._condition:
+            return "code" in self._events.get(child.request_id, {})
+
+    def wait(self, child: Child, timeout: float = 300) -> Completed:
+        """Waits for a child; returns its exit code (-9 after SIGKILL) and output."""
+        code = self._wait_event(child.request_id, "code", timeout)["code"]
+        with open(child.stdout_path, encoding="utf-8", errors="replace") as handle:
+            stdout = handle.read()
+        with open(child.stderr_path, encoding="utf-8", errors="replace") as handle:
+            stderr = handle.read()
+        return Completed(child.args, code, stdout, stderr)
+
+    def run(self, script: str, args: Sequence[str], timeout: float = 300,
+            **kwargs) -> Completed:
+        """Runs ``script`` to the end."""
+        return self.wait(self.spawn(script, args, **kwargs), timeout)
+
+
+def run_fresh(script: str, args: Sequence[str], cwd: Optional[str] = None,
+              timeout: float = 300, launch_args: Callable[[List[str]], List[str]] = None,
+              env: Optional[Dict[str, str]] = None) -> Completed:
+    """Runs ``script`` in a new interpreter (TensorFlow imported from scratch)."""
+    command = [sys.executable, os.path.join(REPO_ROOT, script), *map(str, args)]
+    if launch_args:
+        command = launch_args(command)
+    completed = subprocess.run(command, cwd=cwd or REPO_ROOT, capture_output=True,
+                               text=True, timeout=timeout, check=False,
+                               env=env or dict(os.environ))
+    return Completed(command, completed.returncode, completed.stdout, completed.stderr)
+
+
+# ---------------------------------------------------------------------------
+# A tiny BII-layout source dataset.
+
+TINY_TRAIN_SUBJECTS = ("aiyang", "LN")
+TINY_TEST_SUBJECTS = ("alvin",)
+TINY_ACTIONS = ("asl-blue", "ui-click")
+TINY_FRAMES = 12
+TINY_SIZE = (12, 16)  # (H, W)
+
+
+def tiny_intervals(subject_number: int, action_number: int) -> List[tuple]:
+    """Two performances per sequence, the shortest len (4) first in aiyang."""
+    first = 1 + (subject_number + action_number) % 2
+    return [(first, 4 + action_number), (first + 6, 4)]
+
+
+def tiny_frame(modality: str, action_number: int, index: int, subject_number: int):
+    """Frames that differ by action, frame and subject (so windows differ)."""
+    import numpy as np
+    height, width = TINY_SIZE
+    rows, columns = np.mgrid[0:height, 0:width]
+    base = (rows * (3 + action_number) + columns * (2 + subject_number) + 7 * index) % 97
+    if modality == "color":
+        return np.stack([base * 2, base + 60 * action_number, 255 - base * 2],
+                        axis=-1).astype(np.uint8)
+    return (base * 500 + 1000 * (modality == "confi")).astype(np.uint16)
+
+
+def write_tiny_source(root: str) -> str:
+    """Writes ``root/Train`` and ``root/Test`` (12 frames of 16x12 per sequence,
+    all three modalities, FileStorage label files); returns ``root``."""
+    import cv2
+    subjects = ([("Train", name) for name in TINY_TRAIN_SUBJECTS]
+                + [("Test", name) for name in TINY_TEST_SUBJECTS])
+    for subject_number, (split, subject) in enumerate(subjects):
+        for action_number, action in enumerate(TINY_ACTIONS):
+            folder = os.path.join(root, split, subject, action)
+            os.makedirs(folder, exist_ok=True)
+            for index in range(TINY_FRAMES):
+                for modality in ("color", "depth", "confi"):
+                    image = tiny_frame(modality, action_number, index, subject_number)
+                    if modality == "color":
+                        image = image[:, :, ::-1]  # cv2 writes BGR
+                    cv2.imwrite(os.path.join(folder, f"{modality}_{index}.png"), image)
+            items = "".join(f"  <_>\n    <pos>{pos}</pos>\n    <len>{length}</len></_>\n"
+                            for pos, length in tiny_intervals(subject_number, action_number))
+            with open(os.path.join(root, split, subject, action + ".xml"), "w") as handle:
+                handle.write('<?xml version="1.0"?>\n<opencv_storage>\n<label>\n'
+                             f"{items}</label>\n</opencv_storage>\n")
+    return root
+
+
+# ---------------------------------------------------------------------------
+# The zygote process.
+
+def _child(request: dict) -> None:
+    """In the forked child: run the script as __main__, never return."""
+    code = 1
+    try:
+        out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for descriptor in (out, err, null):
+            os.close(descriptor)
+        # Fresh stream objects: the parent's may have been mid-write when forked.
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        os.chdir(request["cwd"])
+        os.environ.update(request["env"])
+        sys.argv = [request["script"], *request["args"]]
+        sys.path[0] = os.path.dirname(request["script"])
+        runpy.run_path(request["script"], run_name="__main__")
+        code = 0
+    except SystemExit as exit_request:
+        value = exit_request.code
+        code = value if isinstance(value, int) else (0 if value is None else 1)
+        if not isinstance(value, (int, type(None))):
+            sys.stderr.write(f"{value}\n")
+    except BaseException:  # a traceback, as a fresh interpreter would print it
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def _zygote() -> int:
+    sys.path.insert(0, REPO_ROOT)
+    from coreLib.cli import import_tensorflow_quietly
+    import_tensorflow_quietly()
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    children: Dict[int, int] = {}  # pid -> request id
+    pending = b""  # unparsed request bytes (os.read: select sees no stdio buffer)
+
+    def emit(event: dict) -> None:
+        events.write(json.dumps(event) + "\n")
+        events.flush()
+
+    def start(request: dict) -> None:
+        pid = os.fork()
+        if pid == 0:
+            events.close()
+            _child(request)
+        children[pid] = request["id"]
+        emit({"id": request["id"], "pid": pid})
+
+    emit({"id": -1, "ready": True})
+    open_input = True
+    while open_input or children:
+        if open_input:
+            readable, _, _ = select.select([0], [], [], 0.05)
+            if readable:
+                chunk = os.read(0, 1 << 16)
+                open_input = bool(chunk)
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    start(json.loads(line))
+        else:
+            time.sleep(0.05)
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            request_id = children.pop(pid, None)
+            if request_id is not None:
+                emit({"id": request_id, "code": os.waitstatus_to_exitcode(status)})
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["zygote"]:
+        sys.exit(_zygote())
+    sys.stderr.write("usage: python tests/tool_runner.py zygote  (used by the tests)\n")
+    sys.exit(2)
