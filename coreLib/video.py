@@ -14,6 +14,8 @@ also proves every frame exists before anything is written) and smaller frames ar
 scaled to fit and letterboxed with black.
 """
 
+import collections
+import concurrent.futures
 import os
 import shutil
 import struct
@@ -42,6 +44,8 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 TRUTH_PREFIX = "GROUND_TRUTH: "
 PREDICTION_PREFIX = "PREDICTION: "
 DEPTH_COLOUR_MAP = cv2.COLORMAP_TURBO
+COMPOSE_WORKERS = 2
+COMPOSE_LOOKAHEAD = 8
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -291,13 +295,25 @@ def _write_chunk(final_path: str, entries: Sequence[LabelledFrame], paths: Seque
     try:
         if not writer.isOpened():
             raise ActrecogError(f"{final_path}: cannot open an {FOURCC} video writer")
-        for entry, path in zip(entries, paths):
+        def compose(entry, path):
             frame = letterbox(read_display_frame(path, config.modality), width, height)
             banded = draw_band(frame, entry, layout)
             if banded.shape[0] % 2:
                 banded = np.concatenate([banded, np.zeros((1, width, 3), np.uint8)])
-            writer.write(banded)
-            bar.update(1)
+            return banded
+
+        # Decoding and drawing (OpenCV, GIL released) run a few frames ahead of the
+        # encoder in threads; the bounded queue keeps memory at a few frames.
+        with concurrent.futures.ThreadPoolExecutor(COMPOSE_WORKERS) as pool:
+            queue: collections.deque = collections.deque()
+            for entry, path in zip(entries, paths):
+                queue.append(pool.submit(compose, entry, path))
+                if len(queue) > COMPOSE_LOOKAHEAD:
+                    writer.write(queue.popleft().result())
+                    bar.update(1)
+            while queue:
+                writer.write(queue.popleft().result())
+                bar.update(1)
         writer.release()
         if local_dir:
             with storage.atomic_path(final_path) as temp:
