@@ -97,6 +97,7 @@ class TrainConfig:
         shuffle_buffer: Train shuffle buffer, in windows.
         seed: seeds weights, shuffling and augmentation.
         eval: run an Eval pass after every epoch.
+        eval_steps: Eval batches per pass; None = one pass over Eval.
         deterministic: deterministic TensorFlow ops (slower; for exact resumes).
     """
     dataset_dir: str
@@ -114,6 +115,7 @@ class TrainConfig:
     shuffle_buffer: int = 1024
     seed: int = 0
     eval: bool = True
+    eval_steps: Optional[int] = None
     deterministic: bool = False
 
     def __post_init__(self):
@@ -129,6 +131,10 @@ class TrainConfig:
                 not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1):
             raise ValueError(f"steps_per_epoch must be a positive integer or None, "
                              f"got {self.steps_per_epoch!r}")
+        if self.eval_steps is not None and (
+                not isinstance(self.eval_steps, int) or self.eval_steps < 1):
+            raise ValueError(f"eval_steps must be a positive integer or None, "
+                             f"got {self.eval_steps!r}")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
         if not self.lr > 0:
@@ -395,7 +401,10 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
     num_replicas = strategy.num_replicas_in_sync
     check_batch_size(config.batch_size, num_replicas, split_sizes)
     steps_per_epoch = config.steps_per_epoch or split_sizes[TRAIN_SPLIT] // config.batch_size
-    eval_steps = split_sizes[EVAL_SPLIT] // config.batch_size if config.eval else 0
+    eval_steps = 0
+    if config.eval:
+        eval_steps = split_sizes[EVAL_SPLIT] // config.batch_size
+        eval_steps = min(eval_steps, config.eval_steps or eval_steps)
 
     chief = strategy_lib.is_chief(strategy)
     wanted = run_config_of(config, manifest)

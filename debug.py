@@ -1,0 +1,101 @@
+"""Checks a DataSet folder, or smoke-runs a model on it.
+
+    python debug.py TFRECORD_DIR CHECK
+    python debug.py TFRECORD_DIR ConvNet3D|LRCN|DUMMY [--steps N] [--batch-size B]
+
+TFRECORD_DIR is the DataSet folder (or gs:// URI) holding dataset.json.
+CHECK reads every record of every split, validates it against the manifest and the
+shard sha256s, prints the counts per split and class and writes check_<split>.png.
+A model name runs the real training loop (default strategy) for a few steps on
+Train, then an Eval pass, and prints the losses.
+"""
+
+import os
+import shutil
+import tempfile
+
+from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, run_main
+
+CHECK_FLAG = "CHECK"
+
+
+def build_parser():
+    parser = make_parser("debug.py", __doc__.strip().splitlines()[0])
+    parser.add_argument("tfrecord_dir", metavar="TFRECORD_DIR",
+                        help="the DataSet folder or gs:// URI holding dataset.json")
+    parser.add_argument("exec_flag", metavar="EXEC_FLAG",
+                        help="CHECK, or a model name: ConvNet3D, LRCN or DUMMY")
+    parser.add_argument("--out", default=None,
+                        help="CHECK: folder for check_<split>.png (default: TFRECORD_DIR)")
+    parser.add_argument("--no-sha256", dest="verify_sha256", action="store_false",
+                        help="CHECK: skip hashing the shards")
+    parser.add_argument("--steps", type=positive_int, default=5,
+                        help="model smoke run: Train steps per epoch")
+    parser.add_argument("--epochs", type=positive_int, default=2,
+                        help="model smoke run: epochs (the original ran 2)")
+    parser.add_argument("--eval-steps", type=positive_int, default=5,
+                        help="model smoke run: Eval batches per pass")
+    parser.add_argument("--batch-size", type=positive_int, default=2,
+                        help="model smoke run: batch size (the original used 2)")
+    parser.add_argument("--lr", type=float, default=1e-4,
+                        help="model smoke run: Adam learning rate")
+    parser.add_argument("--model-dir", default=None,
+                        help="model smoke run: keep its outputs here (default: a "
+                             "temporary folder, deleted afterwards)")
+    return parser
+
+
+def run_check(args) -> int:
+    from coreLib import checks, manifest, storage
+
+    reports = checks.check_dataset(args.tfrecord_dir, verify_sha256=args.verify_sha256)
+    loaded = manifest.load_manifest(args.tfrecord_dir)
+    out_dir = args.out or args.tfrecord_dir
+    storage.check_writable(out_dir)
+    for split, report in reports.items():
+        per_class = ", ".join(f"{name} {count}" for name, count in report.class_counts.items())
+        print(f"{split}: {report.num_records} records in {report.num_shards} shards, "
+              f"window {loaded.window_shape} {loaded.dtype}; per class: {per_class}")
+        path = storage.join(out_dir, checks.montage_name(split))
+        storage.write_bytes_atomic(path, checks.montage_png(report, loaded))
+        print(f"{split}: montage of {len(report.samples)} windows: {path}")
+    print(f"CHECK passed: {sum(r.num_records for r in reports.values())} records")
+    return 0
+
+
+def run_smoke(args) -> int:
+    from coreLib import training
+
+    model_dir = args.model_dir or tempfile.mkdtemp(prefix="actrecog-debug-")
+    try:
+        config = training.TrainConfig(
+            dataset_dir=args.tfrecord_dir, model_name=args.exec_flag, model_dir=model_dir,
+            epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps,
+            steps_per_loop=1, eval_steps=args.eval_steps, lr=args.lr)
+        history = training.train(config, progress=True)
+    finally:
+        if args.model_dir is None:
+            shutil.rmtree(model_dir, ignore_errors=True)
+    first, last = history[0], history[-1]
+    print(f"{args.exec_flag} smoke run: train loss {first['train_loss']:.4f} -> "
+          f"{last['train_loss']:.4f}, eval loss {first['eval_loss']:.4f} -> "
+          f"{last['eval_loss']:.4f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()
+    if args.exec_flag == CHECK_FLAG:
+        return run_check(args)
+    from coreLib import models
+    from coreLib.errors import ActrecogError
+
+    if args.exec_flag not in models.MODEL_NAMES:
+        raise ActrecogError(f"EXEC_FLAG {args.exec_flag!r} is neither {CHECK_FLAG} nor a "
+                            f"model name ({', '.join(models.MODEL_NAMES)})")
+    return run_smoke(args)
+
+
+if __name__ == "__main__":
+    run_main(main)
