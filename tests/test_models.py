@@ -137,3 +137,30 @@ def test_mixed_precision_keeps_a_float32_softmax(policy):
     output = model(np.ones((2, 2, 8, 8, 1), np.float32))
     assert output.dtype == "float32"
     np.testing.assert_allclose(output.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_drawing_lists_the_built_layers(tmp_path, lrcn):
+    from coreLib import model_info
+
+    rows = model_info.draw_model(lrcn, str(tmp_path / "LRCN.png"))
+    assert [row.name for row in rows] == [layer.name for layer in lrcn.layers]
+    assert [row.output_shape for row in rows] == [tuple(layer.output.shape)
+                                                 for layer in lrcn.layers]
+    assert sum(row.params for row in rows) == 2_530_941
+    assert rows[1].class_name == "TimeDistributed(Conv2D)"
+    assert rows[-1].output_shape == (None, 17)
+    assert (tmp_path / "LRCN.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = model_info.summary_text(lrcn)
+    assert text.count("\n") == len(rows) + 7
+    assert "Total params: 2,530,941" in text and "lstm4" in text
+
+
+def test_info_command_writes_png_and_text(tmp_path, capsys):
+    from coreLib import model_info
+
+    assert model_info.main(["info", "--models", "DUMMY", "--output-dir",
+                            str(tmp_path)]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["DUMMY.png", "DUMMY.txt"]
+    assert "probabilities" in (tmp_path / "DUMMY.txt").read_text()
+    with pytest.raises(ActrecogError, match="unknown model name 'C3D'"):
+        model_info.main(["info", "--models", "C3D", "--output-dir", str(tmp_path)])

@@ -1,0 +1,188 @@
+"""Drawings and text summaries of the models, made from the built models themselves.
+
+``python -m coreLib.model_info info`` (``make info``) builds ConvNet3D and LRCN at
+the published shape (6, 64, 64, 3; 17 classes) and writes, per model,
+``info/<name>.png`` (a vertical stack of boxes: layer name, class, output shape,
+parameters) and ``info/<name>.txt`` (the Keras summary). The drawing uses
+matplotlib only: graphviz ``dot`` is not needed.
+"""
+
+import io
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from coreLib import cli, models
+from coreLib.errors import ActrecogError
+
+INFO_DIR = "info"
+# File stems of the 2019 tool's drawings.
+FILE_STEMS = {models.CONVNET3D_NAME: "convNet3D", models.LRCN_NAME: "LRCN",
+              models.DUMMY_NAME: "DUMMY"}
+PUBLISHED_SHAPE = (6, 64, 3, 17)   # seq_len, image_dim, channels, num_classes
+# Box colours by layer family, so blocks read at a glance.
+COLOURS = {"Conv": "#9ecae1", "Pool": "#c7e9c0", "Norm": "#fdd0a2", "ReLU": "#dadaeb",
+           "LSTM": "#fcbba1", "Dense": "#fee391", "Dropout": "#e5e5e5",
+           "Input": "#ffffff", "Flatten": "#d9d9d9"}
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One drawn box."""
+    name: str
+    class_name: str
+    output_shape: Tuple[Optional[int], ...]
+    params: int
+
+
+def layer_rows(model) -> List[LayerRow]:
+    """The model's layers in order, with class (wrapped class for TimeDistributed),
+    output shape (batch dimension None) and parameter count."""
+    rows = []
+    for layer in model.layers:
+        class_name = type(layer).__name__
+        inner = getattr(layer, "layer", None)
+        if class_name == "TimeDistributed" and inner is not None:
+            class_name = f"TimeDistributed({type(inner).__name__})"
+        rows.append(LayerRow(layer.name, class_name, tuple(layer.output.shape),
+                             int(layer.count_params())))
+    return rows
+
+
+def _shape_text(shape: Sequence[Optional[int]]) -> str:
+    return "(" + ", ".join("B" if size is None else str(size) for size in shape) + ")"
+
+
+def _colour(class_name: str) -> str:
+    for key, colour in COLOURS.items():
+        if key in class_name:
+            return colour
+    return "#ffffff"
+
+
+def draw_model(model, path: str) -> List[LayerRow]:
+    """Draws the model as a vertical stack of boxes and saves it as PNG.
+
+    Args:
+        model: a built ``keras.Model``.
+        path: the PNG to write (atomically).
+
+    Returns:
+        The drawn rows, top to bottom (one per ``model.layers`` entry).
+    """
+    import matplotlib
+    matplotlib.use("Agg")   # headless: never opens a window
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    from coreLib import storage
+
+    rows = layer_rows(model)
+    box_height, gap = 0.62, 0.38
+    step = box_height + gap
+    height = len(rows) * step + 1.2
+    figure = plt.figure(figsize=(7.5, height * 0.62), dpi=110)
+    axes = figure.add_axes([0, 0, 1, 1])
+    axes.set_xlim(0, 10)
+    axes.set_ylim(0, height)
+    axes.axis("off")
+    total = sum(row.params for row in rows)
+    axes.text(5, height - 0.45, f"{model.name}: {total:,} parameters",
+              ha="center", va="center", fontsize=13, fontweight="bold")
+    for index, row in enumerate(rows):
+        top = height - 1.0 - index * step
+        axes.add_patch(FancyBboxPatch((0.4, top - box_height), 9.2, box_height,
+                                      boxstyle="round,pad=0.02,rounding_size=0.08",
+                                      facecolor=_colour(row.class_name),
+                                      edgecolor="#444444", linewidth=0.8))
+        axes.text(0.6, top - box_height / 2, f"{row.name}", ha="left", va="center",
+                  fontsize=9.5, fontweight="bold")
+        axes.text(3.2, top - box_height / 2, row.class_name, ha="left", va="center",
+                  fontsize=9)
+        axes.text(6.3, top - box_height / 2, _shape_text(row.output_shape), ha="left",
+                  va="center", fontsize=9, family="monospace")
+        axes.text(9.45, top - box_height / 2, f"{row.params:,}", ha="right",
+                  va="center", fontsize=9)
+        if index + 1 < len(rows):
+            axes.annotate("", xy=(5, top - step), xytext=(5, top - box_height),
+                          arrowprops={"arrowstyle": "-|>", "color": "#444444",
+                                      "linewidth": 0.8})
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    storage.write_bytes_atomic(path, buffer.getvalue())
+    return rows
+
+
+def summary_text(model) -> str:
+    """A plain-text summary: one line per layer (the drawn rows) and the totals."""
+    rows = layer_rows(model)
+    name_width = max(len("Layer"), *(len(row.name) for row in rows)) + 2
+    class_width = max(len("Class"), *(len(row.class_name) for row in rows)) + 2
+    shape_width = max(len("Output shape"),
+                      *(len(_shape_text(row.output_shape)) for row in rows)) + 2
+    header = (f"{'Layer':{name_width}}{'Class':{class_width}}"
+              f"{'Output shape':{shape_width}}{'Params':>12}")
+    lines = [f'Model: "{model.name}"  (B = batch)', header, "-" * len(header)]
+    for row in rows:
+        lines.append(f"{row.name:{name_width}}{row.class_name:{class_width}}"
+                     f"{_shape_text(row.output_shape):{shape_width}}{row.params:>12,}")
+    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    frozen = sum(int(np.prod(weight.shape)) for weight in model.non_trainable_weights)
+    lines += ["-" * len(header),
+              f"Total params: {trainable + frozen:,}",
+              f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {frozen:,} (BatchNormalization moving statistics)"
+              if frozen else "Non-trainable params: 0"]
+    return "\n".join(lines) + "\n"
+
+
+def write_info(model_names: Sequence[str], output_dir: str,
+               shape: Sequence[int] = PUBLISHED_SHAPE) -> List[str]:
+    """Builds each model and writes its ``<stem>.png`` and ``<stem>.txt``.
+
+    Args:
+        model_names: names from ``models.MODEL_NAMES``.
+        output_dir: folder or URI to write to.
+        shape: ``(seq_len, image_dim, channels, num_classes)``.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        ActrecogError: an unknown model name or an unwritable folder.
+    """
+    from coreLib import storage
+
+    storage.check_writable(output_dir)
+    written = []
+    for name in model_names:
+        model = models.build_model(name, *shape)
+        stem = FILE_STEMS.get(name, name)
+        png = storage.join(output_dir, f"{stem}.png")
+        text = storage.join(output_dir, f"{stem}.txt")
+        draw_model(model, png)
+        storage.write_text_atomic(text, summary_text(model))
+        written += [png, text]
+    return written
+
+
+def main(argv=None) -> int:
+    parser = cli.make_parser("model_info", "Draws the models and writes their summaries.")
+    parser.add_argument("command", choices=["info"],
+                        help="info: write <stem>.png and <stem>.txt per model")
+    parser.add_argument("--models", nargs="+", default=[models.CONVNET3D_NAME,
+                                                       models.LRCN_NAME],
+                        help="models to describe")
+    parser.add_argument("--output-dir", default=INFO_DIR, help="folder to write to")
+    args = parser.parse_args(argv)
+    for name in args.models:
+        models.get_model_builder(name)      # unknown names fail before any work
+    for path in write_info(args.models, args.output_dir):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run_main(main, prog="model_info")
