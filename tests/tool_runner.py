@@ -177,16 +177,20 @@ TINY_FRAMES = 12
 TINY_SIZE = (12, 16)  # (H, W)
 
 
-def tiny_intervals(subject_number: int, action_number: int) -> List[tuple]:
-    """Two performances per sequence, the shortest len (4) first in aiyang."""
+def tiny_intervals(subject_number: int, action_number: int, frames: int = TINY_FRAMES):
+    """Two performances per 12 frames, the shortest len (4) occurring everywhere."""
     first = 1 + (subject_number + action_number) % 2
-    return [(first, 4 + action_number), (first + 6, 4)]
+    intervals = []
+    for block in range(0, frames - TINY_FRAMES + 1, TINY_FRAMES):
+        intervals += [(block + first, 4 + action_number), (block + first + 6, 4)]
+    return intervals
 
 
-def tiny_frame(modality: str, action_number: int, index: int, subject_number: int):
+def tiny_frame(modality: str, action_number: int, index: int, subject_number: int,
+               size=TINY_SIZE):
     """Frames that differ by action, frame and subject (so windows differ)."""
     import numpy as np
-    height, width = TINY_SIZE
+    height, width = size
     rows, columns = np.mgrid[0:height, 0:width]
     base = (rows * (3 + action_number) + columns * (2 + subject_number) + 7 * index) % 97
     if modality == "color":
@@ -195,9 +199,10 @@ def tiny_frame(modality: str, action_number: int, index: int, subject_number: in
     return (base * 500 + 1000 * (modality == "confi")).astype(np.uint16)
 
 
-def write_tiny_source(root: str) -> str:
-    """Writes ``root/Train`` and ``root/Test`` (12 frames of 16x12 per sequence,
-    all three modalities, FileStorage label files); returns ``root``."""
+def write_tiny_source(root: str, frames: int = TINY_FRAMES, size=TINY_SIZE) -> str:
+    """Writes ``root/Train`` and ``root/Test`` (by default 12 frames of 16x12 per
+    sequence; ``frames`` a multiple of 12), all three modalities, FileStorage label
+    files; returns ``root``."""
     import cv2
     subjects = ([("Train", name) for name in TINY_TRAIN_SUBJECTS]
                 + [("Test", name) for name in TINY_TEST_SUBJECTS])
@@ -205,14 +210,15 @@ def write_tiny_source(root: str) -> str:
         for action_number, action in enumerate(TINY_ACTIONS):
             folder = os.path.join(root, split, subject, action)
             os.makedirs(folder, exist_ok=True)
-            for index in range(TINY_FRAMES):
+            for index in range(frames):
                 for modality in ("color", "depth", "confi"):
-                    image = tiny_frame(modality, action_number, index, subject_number)
+                    image = tiny_frame(modality, action_number, index, subject_number, size)
                     if modality == "color":
                         image = image[:, :, ::-1]  # cv2 writes BGR
                     cv2.imwrite(os.path.join(folder, f"{modality}_{index}.png"), image)
             items = "".join(f"  <_>\n    <pos>{pos}</pos>\n    <len>{length}</len></_>\n"
-                            for pos, length in tiny_intervals(subject_number, action_number))
+                            for pos, length in tiny_intervals(subject_number, action_number,
+                                                              frames))
             with open(os.path.join(root, split, subject, action + ".xml"), "w") as handle:
                 handle.write('<?xml version="1.0"?>\n<opencv_storage>\n<label>\n'
                              f"{items}</label>\n</opencv_storage>\n")
