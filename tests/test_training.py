@@ -173,20 +173,35 @@ def _one_line_error(completed, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-def test_bad_inputs_exit_2_with_one_line(repo_root, tmp_path):
+def test_bad_inputs_exit_2_with_one_line(repo_root, tmp_path, capsys):
+    import train
+    from coreLib.cli import run_main
+
     folder = str(tmp_path / "DataSet")
     manifest = synthetic_dataset.write_dataset(folder, train_shards=(8, 8), eval_shards=(8,))
     model_dir = str(tmp_path / "model")
     shard = os.path.join(folder, manifest.splits["Train"].shards[1].path)
     with open(shard, "ab") as handle:
         handle.write(b"x")
+    # One real process: no TensorFlow chatter, no traceback, one line.
     _one_line_error(_run_train(repo_root, folder, "DUMMY", model_dir),
                     shard, "sha256", "differs")
+
+    def in_process(*args):
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(train.main, list(args), prog="train.py")
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, exit_info.value.code, captured.out,
+                                           captured.err)
+
     os.remove(shard)
-    _one_line_error(_run_train(repo_root, folder, "DUMMY", model_dir),
-                    shard, "missing")
-    _one_line_error(_run_train(repo_root, str(tmp_path), "DUMMY", model_dir),
+    _one_line_error(in_process(folder, "DUMMY", model_dir), shard, "missing")
+    _one_line_error(in_process(str(tmp_path), "DUMMY", model_dir),
                     str(tmp_path), "no dataset.json manifest")
+    _one_line_error(in_process(folder, "VGG", model_dir),
+                    "unknown model name 'VGG'; valid names: ConvNet3D, LRCN, DUMMY")
+    _one_line_error(in_process(folder, "DUMMY", model_dir, "--strategy", "gpu"),
+                    "unknown strategy 'gpu'")
     assert not os.path.exists(model_dir)
 
 
