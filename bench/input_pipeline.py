@@ -16,8 +16,10 @@ ImageProjectiveTransformV3 kernel (augment.transform_windows, then scaling) and
 without augmentation (the Eval path).
 
 Rates are sequences per second over ``--batches`` batches after a warm-up, measured
-round-robin ``--repeats`` times; medians are reported. The machine's other load
-changes rates a lot, so only figures from one run are compared. Writes
+round-robin ``--repeats`` times; medians are reported, with the CPU time this
+process spent per sequence (all its threads), which depends far less on what else
+runs on the machine. Other load changes the rates a lot, so only figures from one
+run are compared. Writes
 bench/results/input_pipeline.json.
 """
 
@@ -111,13 +113,16 @@ def original_dataset(paths, batch_size: int):
     return dataset.batch(batch_size)
 
 
-def sequences_per_second(iterator, batches: int, batch_size: int) -> float:
-    began = time.perf_counter()
+def measure(iterator, batches: int, batch_size: int):
+    """(sequences per second, CPU milliseconds of this process per sequence)."""
+    began, cpu_began = time.perf_counter(), time.process_time()
     for _ in range(batches):
         pixels, _ = next(iterator)
     # Touch the last batch so asynchronous work is finished.
     float(pixels[0, 0, 0, 0, 0])
-    return batches * batch_size / (time.perf_counter() - began)
+    sequences = batches * batch_size
+    return (sequences / (time.perf_counter() - began),
+            1000.0 * (time.process_time() - cpu_began) / sequences)
 
 
 def main():
@@ -165,13 +170,16 @@ def main():
             for _ in range(args.warmup):
                 next(iterators[name])
         rates = {name: [] for name in pipelines}
+        cpu_ms = {name: [] for name in pipelines}
         for _ in range(args.repeats):
             for name, iterator in iterators.items():
-                rates[name].append(sequences_per_second(iterator, args.batches,
-                                                        args.batch_size))
+                rate, cpu = measure(iterator, args.batches, args.batch_size)
+                rates[name].append(rate)
+                cpu_ms[name].append(cpu)
     load_after = os.getloadavg()
 
     medians = {name: statistics.median(values) for name, values in rates.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu_ms.items()}
     new_rate = medians["new (online augmentation)"]
     old_rate = medians["original (no augmentation)"]
     results = {
@@ -184,6 +192,8 @@ def main():
                                  for name, values in rates.items()},
         "median_sequences_per_second": {name: round(value, 1)
                                         for name, value in medians.items()},
+        "median_cpu_ms_per_sequence": {name: round(value, 3)
+                                       for name, value in cpu_medians.items()},
         "bytes_per_sequence": {"new": round(bytes_new, 1), "original": round(bytes_old, 1)},
         "bytes_ratio_original_over_new": round(bytes_old / bytes_new, 3),
         "rate_ratio_new_over_original": round(new_rate / old_rate, 3),
@@ -192,10 +202,10 @@ def main():
         "target_bytes_ratio": 4.0,
         "bytes_target_met": bytes_old / bytes_new >= 4.0,
     }
-    print(f"{'pipeline':40s} {'median seq/s':>12s}   runs")
+    print(f"{'pipeline':40s} {'median seq/s':>12s} {'CPU ms/seq':>10s}   runs (seq/s)")
     for name, values in rates.items():
         runs = " ".join(f"{value:.0f}" for value in values)
-        print(f"{name:40s} {medians[name]:12.0f}   {runs}")
+        print(f"{name:40s} {medians[name]:12.0f} {cpu_medians[name]:10.3f}   {runs}")
     print(f"bytes read per sequence: new {bytes_new:.0f}, original {bytes_old:.0f} "
           f"({bytes_old / bytes_new:.3f}x fewer)")
     print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f} "

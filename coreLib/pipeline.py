@@ -199,8 +199,8 @@ def check_shards(dataset_dir: str, manifest: Manifest, split: str,
     return uris
 
 
-def draw_variants(batch_index, batch_size, seed: int):
-    """One (rotation, flip) per window, stateless: a function of (seed, batch index).
+def draw_variant_ids(batch_index, batch_size, seed: int):
+    """One variant id per window, stateless: a function of (seed, batch index).
 
     Args:
         batch_index: scalar int64, the batch's position in the stream.
@@ -208,18 +208,39 @@ def draw_variants(batch_index, batch_size, seed: int):
         seed: the pipeline's seed.
 
     Returns:
+        ``(B,)`` int32 ids 0-31 into ``augment.variants()`` (rotation index * 4 +
+        flip id).
+    """
+    stateless_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(batch_index, tf.int64)])
+    return tf.random.stateless_uniform(tf.reshape(batch_size, [1]), stateless_seed,
+                                       minval=0, maxval=augment.NUM_VARIANTS,
+                                       dtype=tf.int32)
+
+
+def draw_variants(batch_index, batch_size, seed: int):
+    """The (rotation, flip) pairs of :func:`draw_variant_ids`.
+
+    Returns:
         ``(rotations, flips)``: ``(B,)`` int32 degrees from ``augment.ROTATIONS``
         and ``(B,)`` int32 flip ids 0-3.
     """
-    stateless_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(batch_index, tf.int64)])
-    variant = tf.random.stateless_uniform(tf.reshape(batch_size, [1]), stateless_seed,
-                                          minval=0, maxval=augment.NUM_VARIANTS,
-                                          dtype=tf.int32)
-    # variant id = rotation index * 4 + flip, the order of augment.variants().
+    variant = draw_variant_ids(batch_index, batch_size, seed)
     rotations = tf.gather(tf.constant(augment.ROTATIONS, tf.int32),
                           variant // len(augment.FLIPS))
-    flips = variant % len(augment.FLIPS)
-    return rotations, flips
+    return rotations, variant % len(augment.FLIPS)
+
+
+def variant_taps(height: int, width: int):
+    """Bilinear taps of the 32 variants, computed once per pipeline.
+
+    Returns:
+        ``(weights, indices)``, each ``(32, 4, H*W)`` (see :func:`_bilinear_taps`),
+        in ``augment.variants()`` order.
+    """
+    pairs = augment.variants()
+    rotations = tf.constant([rotation for rotation, _ in pairs], tf.int32)
+    flips = tf.constant([flip for _, flip in pairs], tf.int32)
+    return _bilinear_taps(rotations, flips, height, width)
 
 
 def _bilinear_taps(rotations, flips, height: int, width: int):
@@ -258,7 +279,7 @@ def _bilinear_taps(rotations, flips, height: int, width: int):
 
 
 @tf.function(jit_compile=True)
-def _interpolate_and_scale(windows, weights, indices, max_value):
+def _interpolate_and_scale(windows, weight_table, index_table, variant, max_value):
     """Bilinear sampling of whole windows at given taps, rounded and scaled, in XLA.
 
     One fused loop instead of the kernel's per-element coordinate work and the
@@ -270,7 +291,8 @@ def _interpolate_and_scale(windows, weights, indices, max_value):
 
     Args:
         windows: ``(B, L, H, W, C)`` uint8/uint16.
-        weights, indices: from :func:`_bilinear_taps`.
+        weight_table, index_table: ``(N, 4, H*W)`` from :func:`_bilinear_taps`.
+        variant: ``(B,)`` int32 row of the tables for each window.
         max_value: float32 scalar, 255 or 65535.
 
     Returns:
@@ -278,6 +300,8 @@ def _interpolate_and_scale(windows, weights, indices, max_value):
     """
     batch = tf.shape(windows)[0]
     _, seq_len, height, width, channels = windows.shape
+    weights = tf.gather(weight_table, variant)
+    indices = tf.gather(index_table, variant)
     frames = tf.reshape(windows, [batch, seq_len, height * width, channels])
     frames = tf.concat([frames, tf.zeros([batch, seq_len, 1, channels], windows.dtype)],
                        axis=2)                                    # index H*W: black
@@ -320,7 +344,23 @@ def augment_and_scale(pixels, rotations, flips):
         raise ValueError(f"augment_and_scale needs uint8/uint16 pixels, got {pixels.dtype}")
     weights, indices = _bilinear_taps(rotations, flips, pixels.shape[2], pixels.shape[3])
     max_value = tf.constant(PIXEL_SCALE[pixels.dtype.name], tf.float32)
-    return _interpolate_and_scale(pixels, weights, indices, max_value)
+    variant = tf.range(tf.shape(pixels)[0], dtype=tf.int32)
+    return _interpolate_and_scale(pixels, weights, indices, variant, max_value)
+
+
+def augment_variants_and_scale(pixels, variant, weight_table, index_table):
+    """:func:`augment_and_scale` for variant ids, with taps from :func:`variant_taps`.
+
+    Args:
+        pixels: ``(B, L, D, D, C)`` uint8/uint16 stored pixels.
+        variant: ``(B,)`` int32 ids into ``augment.variants()``.
+        weight_table, index_table: :func:`variant_taps` of the frame size.
+
+    Returns:
+        ``(B, L, D, D, C)`` float32 in [0, 1].
+    """
+    max_value = tf.constant(PIXEL_SCALE[pixels.dtype.name], tf.float32)
+    return _interpolate_and_scale(pixels, weight_table, index_table, variant, max_value)
 
 
 def scale_pixels(pixels, dtype: str):
@@ -348,6 +388,9 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
                     shard_format: ShardFormat, augment_windows: bool, seed: int):
     """The per-batch map: raw records -> (pixels (B,L,D,D,C) float32, one-hot)."""
     expected_shape = tf.constant([seq_len, image_dim, image_dim, channels], tf.int64)
+    if augment_windows:
+        # Computed once here (eagerly), captured as constants by the map function.
+        weight_table, index_table = variant_taps(image_dim, image_dim)
 
     def parse(batch_index, serialized):
         if shard_format.format == records.LEGACY_FORMAT:
@@ -365,8 +408,8 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
                 parsed[records.PIXELS_KEY] = tf.identity(parsed[records.PIXELS_KEY])
         pixels = parsed[records.PIXELS_KEY]
         if augment_windows:
-            rotations, flips = draw_variants(batch_index, tf.shape(serialized)[0], seed)
-            pixels = augment_and_scale(pixels, rotations, flips)
+            variant = draw_variant_ids(batch_index, tf.shape(serialized)[0], seed)
+            pixels = augment_variants_and_scale(pixels, variant, weight_table, index_table)
         else:
             pixels = scale_pixels(pixels, shard_format.dtype)
         pixels = tf.ensure_shape(pixels, [None, seq_len, image_dim, image_dim, channels])
