@@ -151,8 +151,8 @@ class Plan:
         config: the run's arguments.
         classes: action names under Train, sorted, then ``no-action``.
         seq_len: L.
-        sequences: every sequence; Train ones (Train then Eval subjects' order
-            as found) first, then Test.
+        sequences: every sequence in discovery order (Train, then Test;
+            subjects and actions sorted).
         split_sequences: split name -> indices into ``sequences``.
         windows: split name -> its windows in their final order.
         warnings: messages about clipped intervals.
