@@ -372,6 +372,69 @@ class _EpochProgress:
             self.bar.close()
 
 
+def make_step_loops(strategy, model, optimizer, global_batch: int):
+    """The compiled train and eval loops (also used by bench/train_step.py).
+
+    Args:
+        strategy: the distribution strategy the model and optimizer were built in.
+        model: ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32 probabilities.
+        optimizer: a Keras optimizer (or LossScaleOptimizer) built for the model.
+        global_batch: global batch size (the loss is averaged over it).
+
+    Returns:
+        ``(train_loop, eval_loop)``: ``tf.function`` s taking a distributed iterator
+        of ``(pixels, one-hot)`` batches and a scalar int step count; each runs that
+        many steps under ``strategy.run`` and returns ``{"loss_sum", "correct"}``
+        float64 totals over the steps and replicas.
+    """
+    def train_step(inputs):
+        pixels, labels = inputs
+        with tf.GradientTape() as tape:
+            probabilities = model(pixels, training=True)
+            per_example = keras.losses.categorical_crossentropy(labels, probabilities)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(
+                    tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
+            scaled_loss = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
+                                                 tf.argmax(labels, axis=-1)), tf.float32))
+        return loss, correct
+
+    def eval_step(inputs):
+        pixels, labels = inputs
+        probabilities = model(pixels, training=False)
+        per_example = keras.losses.categorical_crossentropy(labels, probabilities)
+        loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        if model.losses:
+            loss += tf.nn.scale_regularization_loss(
+                tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
+                                                 tf.argmax(labels, axis=-1)), tf.float32))
+        return loss, correct
+
+    def run_steps(step_fn, iterator, num_steps):
+        # float64 sums of float32 step losses are exact here, so the epoch figures
+        # do not depend on how the steps were grouped into host calls (resumes).
+        loss_sum = tf.constant(0.0, tf.float64)
+        correct = tf.constant(0.0, tf.float64)
+        for _ in tf.range(num_steps):
+            loss, right = strategy.run(step_fn, args=(next(iterator),))
+            loss_sum += tf.cast(strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                                tf.float64)
+            correct += tf.cast(strategy.reduce(tf.distribute.ReduceOp.SUM, right, axis=None),
+                               tf.float64)
+        return {"loss_sum": loss_sum, "correct": correct}
+
+    train_loop = tf.function(lambda iterator, num_steps: run_steps(train_step, iterator,
+                                                                   num_steps))
+    eval_loop = tf.function(lambda iterator, num_steps: run_steps(eval_step, iterator,
+                                                                  num_steps))
+    return train_loop, eval_loop
+
+
 def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
     """Trains (or resumes training of) a model; see the module docstring for files.
 
@@ -452,53 +515,9 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
     resumed_from_step = int(global_step_var.numpy())
     history = json.loads(history_var.numpy().decode("utf-8"))
 
+    train_steps, eval_steps_fn = make_step_loops(strategy, model, optimizer,
+                                                 config.batch_size)
     global_batch = config.batch_size
-
-    def train_step(inputs):
-        pixels, labels = inputs
-        with tf.GradientTape() as tape:
-            probabilities = model(pixels, training=True)
-            per_example = keras.losses.categorical_crossentropy(labels, probabilities)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            if model.losses:
-                loss += tf.nn.scale_regularization_loss(
-                    tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
-            scaled_loss = optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
-                                                 tf.argmax(labels, axis=-1)), tf.float32))
-        return loss, correct
-
-    def eval_step(inputs):
-        pixels, labels = inputs
-        probabilities = model(pixels, training=False)
-        per_example = keras.losses.categorical_crossentropy(labels, probabilities)
-        loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-        if model.losses:
-            loss += tf.nn.scale_regularization_loss(
-                tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
-                                                 tf.argmax(labels, axis=-1)), tf.float32))
-        return loss, correct
-
-    def run_steps(step_fn, iterator, num_steps):
-        # float64 sums of float32 step losses are exact here, so the epoch figures
-        # do not depend on how the steps were grouped into host calls (resumes).
-        loss_sum = tf.constant(0.0, tf.float64)
-        correct = tf.constant(0.0, tf.float64)
-        for _ in tf.range(num_steps):
-            loss, right = strategy.run(step_fn, args=(next(iterator),))
-            loss_sum += tf.cast(strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                                tf.float64)
-            correct += tf.cast(strategy.reduce(tf.distribute.ReduceOp.SUM, right, axis=None),
-                               tf.float64)
-        return {"loss_sum": loss_sum, "correct": correct}
-
-    train_steps = tf.function(lambda iterator, num_steps: run_steps(train_step, iterator,
-                                                                    num_steps))
-    eval_steps_fn = tf.function(lambda iterator, num_steps: run_steps(eval_step, iterator,
-                                                                      num_steps))
 
     writers = None
     if chief:
