@@ -197,8 +197,11 @@ class LocalGcs:
     # -- running commands against it -----------------------------------------
 
     def env(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-        """The environment for a gs:// client process."""
+        """The environment for a gs:// client process: ``extra`` on top of this
+        process's, then the local GCS settings on top (they always win: a
+        CURL_CA_BUNDLE inherited from the machine must not replace ours)."""
         env = dict(os.environ)
+        env.update(extra or {})
         env.update({
             "CURL_CA_BUNDLE": self.cert_path,
             "GOOGLE_AUTH_TOKEN_FOR_TESTING": "local-gcs",
@@ -209,7 +212,6 @@ class LocalGcs:
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONUNBUFFERED": "1",
         })
-        env.update(extra or {})
         return env
 
     def command(self, args: Sequence[str]) -> List[str]:
