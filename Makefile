@@ -21,7 +21,7 @@ demo: install
 	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
 
 gcs-test: install
-	$(PY) -m pytest -q -m gcs tests
+	ACTRECOG_REQUIRE_GCS=1 $(PY) -m pytest -q -m gcs tests
 
 info: install
 	$(PY) -m coreLib.model_info info
