@@ -285,12 +285,12 @@ ACTION_STYLES: Dict[str, _ActionStyle] = {
     "asl-where": _ActionStyle((1.0, 1.1), (_Finger((-0.2, 1.05), 0, 2.0, 0.48),),
                               "wag", 2, distance=620, length_factor=0.9),
     # thumb and little finger spread wide, twisting
-    "asl-yellow": _ActionStyle((1.0, 1.1), (_Finger((-0.85, 0.45), -62, 1.5, 0.5),
-                                            _Finger((0.75, 0.75), 40, 1.5, 0.42)),
+    "asl-yellow": _ActionStyle((1.0, 1.1), (_Finger((-0.85, 0.45), -80, 1.6, 0.5),
+                                            _Finger((0.75, 0.75), 55, 1.7, 0.42)),
                                "twist", 2, length_factor=1.0),
-    # fist with the index pointing at the camera, pushed forward
-    "asl-you": _ActionStyle((1.05, 1.05), (_Finger((0.0, 0.9), 0, 0.5, 0.6),),
-                            "push", 1, distance=680, front=((0.0, 0.25, 0.62),),
+    # fist with the index pointing at the camera and the thumb out, pushed forward
+    "asl-you": _ActionStyle((1.05, 1.05), (_Finger((-0.9, 0.2), -80, 1.3, 0.55),),
+                            "push", 1, distance=680, front=((0.1, 0.3, 0.6),),
                             length_factor=0.8),
     # index on its side, drawing a Z
     "asl-z": _ActionStyle((1.0, 1.1), (_Finger((0.0, 1.05), 0, 1.9, 0.46),),
@@ -301,12 +301,12 @@ ACTION_STYLES: Dict[str, _ActionStyle] = {
                               "circle", 1, length_factor=1.4),
     # thumb and index pinched into a ring, one tap
     "ui-click": _ActionStyle((1.0, 1.05), (), "tap", 1, distance=630,
-                             ring=(-0.35, 1.45, 0.62, 0.38), length_factor=0.7),
+                             ring=(-0.3, 1.55, 0.72, 0.36), length_factor=0.7),
     # OK sign (ring and three fingers), two taps
     "ui-doubleclick": _ActionStyle((1.0, 1.1),
-                                   (_Finger((0.05, 1.05), 4, 1.5, 0.4),
-                                    _Finger((0.4, 0.95), 12, 1.45, 0.4),
-                                    _Finger((0.75, 0.7), 24, 1.2, 0.4)),
+                                   (_Finger((0.05, 1.05), 2, 1.7, 0.4),
+                                    _Finger((0.4, 0.95), 18, 1.65, 0.4),
+                                    _Finger((0.75, 0.7), 34, 1.4, 0.4)),
                                    "tap", 2, ring=(-0.6, 1.35, 0.55, 0.36),
                                    length_factor=1.0),
     # three spread fingers pointing down, tapping
@@ -416,11 +416,11 @@ def _subject(seed: int, name: str) -> _Subject:
          float(rng.uniform(1200, 1600)))
         for _ in range(int(rng.integers(1, 4))))
     return _Subject(
-        speed=float(rng.uniform(0.8, 1.25)),
+        speed=float(rng.uniform(0.85, 1.2)),
         hand_scale=float(rng.uniform(0.87, 1.15)),
-        offset=(float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05))),
-        angle=float(rng.uniform(-8, 8)),
-        amplitude=float(rng.uniform(0.85, 1.15)),
+        offset=(float(rng.uniform(-0.04, 0.04)), float(rng.uniform(-0.04, 0.04))),
+        angle=float(rng.uniform(-5, 5)),
+        amplitude=float(rng.uniform(0.9, 1.1)),
         skin=tuple(float(value) for value in light + (dark - light) * tone),
         background=tuple(float(value) for value in
                          rng.uniform(70, 120) + rng.uniform(-20, 20, 3)),
@@ -721,8 +721,11 @@ def write_sequence(dest: str, config: SyntheticConfig, plan: SequencePlan) -> in
 
 def _write_task(task) -> Tuple[str, int]:
     dest, config, plan = task
-    cv2.setNumThreads(1)  # one sequence per process; no nested thread pools
     return plan.split, write_sequence(dest, config, plan)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one sequence per process; no nested thread pools
 
 
 def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
@@ -785,7 +788,8 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         else:
             # spawn: the parent may have TensorFlow loaded, whose threads do not
             # survive a fork safely; the workers only need numpy and cv2.
-            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)))
+            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)),
+                                                             initializer=_init_worker)
             results = pool.imap_unordered(_write_task, tasks)
         try:
             for split, frames in results:
