@@ -893,19 +893,20 @@ def build_parser():
         "DEST/{Train,Test}/<subject>/<action>.xml and "
         "<action>/{depth,confi,color}_<i>.png.")
     parser.add_argument("dest", help="folder to write Train/ and Test/ into")
-    parser.add_argument("--train-subjects", type=_names, default=TRAIN_SUBJECTS,
+    parser.add_argument("--train-subjects", type=_names, default=" ".join(TRAIN_SUBJECTS),
                         help="Train subject names, comma or space separated "
                              "('' for none)")
-    parser.add_argument("--test-subjects", type=_names, default=TEST_SUBJECTS,
+    parser.add_argument("--test-subjects", type=_names, default=" ".join(TEST_SUBJECTS),
                         help="Test subject names, comma or space separated "
                              "('' for none)")
-    parser.add_argument("--actions", type=_names, default=ACTIONS,
+    parser.add_argument("--actions", type=_names, default=" ".join(ACTIONS),
                         help="action names, comma or space separated")
-    parser.add_argument("--size", type=_parse_size, default=(320, 240),
+    parser.add_argument("--size", type=_parse_size, default="320x240",
                         help="frame size WIDTHxHEIGHT")
     parser.add_argument("--reps", type=positive_int, default=None,
-                        help=f"performances of the action per sequence (default "
-                             f"{SyntheticConfig.reps}, {FULL_SIZE_REPS} with --full-size)")
+                        help=f"performances of the action per sequence; when not "
+                             f"given {SyntheticConfig.reps}, or {FULL_SIZE_REPS} with "
+                             "--full-size")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of every random choice")
     parser.add_argument("--min-len", type=positive_int, default=SyntheticConfig.min_len,
