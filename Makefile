@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 
-.PHONY: install test demo gcs-test info bench clean-demo
+.PHONY: install test demo gcs-test info bench clean-demo readme
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ test: install
 	$(PY) -m pytest -q tests
 
 demo: install
-	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
+	DEMO_DIR=$(DEMO_DIR) $(PY) scripts/demo.py
 
 gcs-test: install
 	ACTRECOG_REQUIRE_GCS=1 $(PY) -m pytest -q -m gcs tests
@@ -35,3 +35,6 @@ bench: install
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
+
+readme: install
+	$(PY) scripts/readme_usage.py

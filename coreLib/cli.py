@@ -24,9 +24,25 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
-                            argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default and keeps the description's line breaks."""
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default once and keeps the description's line breaks.
+
+    Unlike argparse.ArgumentDefaultsHelpFormatter it adds nothing where the help
+    text already explains its default, or for on/off flags and None defaults
+    (which would print the misleading "(default: None)"/"(default: False)").
+    """
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        default = action.default
+        if ("default" in help_text or default in (None, argparse.SUPPRESS)
+                or isinstance(default, bool) or not action.option_strings):
+            return help_text
+        if isinstance(default, (tuple, list)):
+            shown = ",".join(str(item) for item in default) or "''"
+        else:
+            shown = str(default) if default != "" else "''"
+        return f"{help_text} (default: {shown.replace('%', '%%')})"
 
 
 def make_parser(prog: str, description: str) -> OneLineArgumentParser:

@@ -657,6 +657,13 @@ def format_epoch(entry: dict, epochs: int) -> str:
     return text
 
 
+# Errors of the file systems under DATASET_DIR / MODEL_DIR (gs:// included) that
+# end a run with one line instead of a traceback.
+_STORAGE_ERRORS = (tf.errors.AbortedError, tf.errors.UnavailableError,
+                   tf.errors.DeadlineExceededError, tf.errors.PermissionDeniedError,
+                   tf.errors.DataLossError)
+
+
 def train(config: TrainConfig, progress: bool = True) -> List[Dict[str, Optional[float]]]:
     """Trains a model (resuming from MODEL_DIR when it holds a checkpoint).
 
@@ -669,4 +676,12 @@ def train(config: TrainConfig, progress: bool = True) -> List[Dict[str, Optional
         ``train_accuracy``, ``eval_loss``, ``eval_accuracy``, ``seconds``,
         ``sequences_per_second``), including epochs of earlier, resumed runs.
     """
-    return run_training(config, progress).history
+    try:
+        return run_training(config, progress).history
+    except _STORAGE_ERRORS as error:
+        # A bucket or disk that fails mid-run (outage, lost credentials, full disk):
+        # checkpoints are written atomically, so the last one stays usable.
+        reason = (error.message or str(error)).splitlines()[0]
+        raise ActrecogError(f"{config.model_dir}: storage failed during training "
+                            f"({reason}); the last checkpoint is kept - run the same "
+                            f"command again to resume") from None

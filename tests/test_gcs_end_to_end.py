@@ -168,7 +168,4 @@ def test_bucket_outage_is_one_line_and_checkpoint_survives(gcs_runner, local_gcs
     history = json.loads(local_gcs.read_object(bucket, "outage/history.json"))
     assert [entry["epoch"] for entry in history] == [1, 2]
     assert max(checkpoint_steps(local_gcs, bucket, "outage")) == 2 * steps_per_epoch
-    if not one_clear_line:
-        pytest.xfail("known defect: a failing bucket ends train.py with a traceback "
-                     "(tf.errors.AbortedError from the checkpoint write), not exit code 2 "
-                     "and one line")
+    assert one_clear_line, completed.stderr[-2000:]
