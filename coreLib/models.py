@@ -55,11 +55,6 @@ def _check_shape(name: str, seq_len: int, image_dim: int, channels: int,
                             f"got {num_classes!r}")
 
 
-def convnet3d_min_image_dim() -> int:
-    """Smallest frame side for ConvNet3D: five (1, 2, 2) 'valid' pools halve it."""
-    return 2 ** (1 + len(CONVNET3D_BLOCK_FILTERS))
-
-
 def _lrcn_output_side(image_dim: int) -> int:
     side = image_dim
     for _ in LRCN_CONV_FILTERS:
@@ -83,12 +78,13 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
     Conv3D 64 -> MaxPool3D (1,2,2) -> ReLU -> BatchNorm; for 128, 256, 512, 512
     filters: two Conv3D -> MaxPool3D (1,2,2) -> ReLU -> BatchNorm; Flatten ->
     Dense 4096 relu -> Dropout -> Dense 4096 relu -> Dropout -> Dense softmax.
-    Every Conv3D is 3x3x3, 'same', relu, with an L2 1e-4 kernel penalty.
+    Every Conv3D is 3x3x3, 'same', relu, with an L2 1e-4 kernel penalty; pooling
+    pads 'same' (identical to 'valid' at 64x64, and any image_dim builds).
     95,291,025 parameters at (6, 64, 64, 3, 17 classes).
 
     Args:
         seq_len: frames per window L.
-        image_dim: frame side D (>= 32).
+        image_dim: frame side D (any; 64 in the original).
         channels: C.
         num_classes: output classes.
 
@@ -97,13 +93,9 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
         ``(B, num_classes)`` float32.
 
     Raises:
-        ActrecogError: a non-positive size, or ``image_dim`` below the minimum.
+        ActrecogError: a non-positive size.
     """
     _check_shape(CONVNET3D_NAME, seq_len, image_dim, channels, num_classes)
-    minimum = convnet3d_min_image_dim()
-    if image_dim < minimum:
-        raise ActrecogError(f"{CONVNET3D_NAME}: image_dim {image_dim} is too small; its "
-                            f"five (1, 2, 2) poolings need image_dim >= {minimum}")
 
     def conv(filters: int, name: str):
         return layers.Conv3D(filters, (3, 3, 3), padding="same", activation="relu",
@@ -111,7 +103,11 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
                              name=name)
 
     def pool_relu_norm(x, block: int):
-        x = layers.MaxPooling3D(CONVNET3D_POOL, name=f"block{block}_pool")(x)
+        # 'same' pooling equals the original's 'valid' at its 64x64 input (every
+        # pooled side is even there) and also lets smaller frames through (the
+        # demo trains at 16x16, where 'valid' would shrink a side to zero).
+        x = layers.MaxPooling3D(CONVNET3D_POOL, padding="same",
+                                name=f"block{block}_pool")(x)
         x = layers.ReLU(name=f"block{block}_relu")(x)
         return layers.BatchNormalization(name=f"block{block}_norm")(x)
 
