@@ -24,12 +24,13 @@ bench/results/input_pipeline.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+
+import bench_common  # bench/ is on sys.path when a script here runs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -210,11 +211,7 @@ def main():
           f"({bytes_old / bytes_new:.3f}x fewer)")
     print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f} "
           f"on {os.cpu_count()} CPUs")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(results, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    print(f"wrote {args.output}")
+    bench_common.write_results(args.output, results)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ set (median seconds per window x windows). Writes bench/results/score.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+
+import bench_common  # bench/ is on sys.path when a script here runs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -149,11 +150,7 @@ def main():
         print(f"{name:<10} {row['original_seconds_per_window_median'] * 1000:>19.1f} "
               f"{row['new_seconds_per_window'] * 1000:>19.1f} {row['speedup']:>7.1f}x "
               f"{row['max_abs_probability_difference']:>9.1e}")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(results, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    print(f"wrote {args.output}")
+    bench_common.write_results(args.output, results)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+import bench_common  # bench/ is on sys.path when a script here runs
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
@@ -144,11 +146,7 @@ def main():
     print(f"{'videogen':<10} {results['videogen_ms_per_frame_median']:>9.2f} "
           f"{results['videogen_kib_per_frame']:>10.1f}")
     print(f"speedup {results['speedup']:.1f}x, files {results['size_ratio']:.1f}x smaller")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(results, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    print(f"wrote {args.output}")
+    bench_common.write_results(args.output, results)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ reused by the next run, OUT is started afresh each time.
 
 Why smaller than the paper's setting: a 2-core CPU trains the full ConvNet3D (57 M
 parameters at this input size) at a few windows per second, so the demo uses frames
-of 16x16 pixels instead of 64x64, short sequences, and two epochs. The layer
+of 16x16 pixels instead of 64x64, short sequences, and 150 steps of 16 windows. The layer
 structure is the real ConvNet3D; only the input is smaller.
 """
 
@@ -34,7 +34,8 @@ SYNTHETIC_ARGS = ["--size", "160x120", "--frames-per-sequence", "40",
                   "--test-frames-per-sequence", "30", "--reps", "2", "--max-len", "14",
                   "--min-gap", "2", "--max-gap", "5", "--seed", "0"]
 MAIN_ARGS = ["--image-dim", "16", "--batch-size", "32"]
-TRAIN_ARGS = ["--epochs", "2", "--batch-size", "32", "--lr", "1e-4"]
+TRAIN_ARGS = ["--epochs", "2", "--steps-per-epoch", "75", "--batch-size", "16",
+              "--lr", "2e-4"]
 VIDEO_MAX_LEN = "400"
 DATA_COMPLETE_STAMP = ".demo-data-complete"
 
