@@ -51,37 +51,33 @@ def make_parser(prog: str, description: str) -> OneLineArgumentParser:
                                  formatter_class=DefaultsHelpFormatter)
 
 
+def _bounded_number(text: str, convert, kind: str, accept, requirement: str):
+    """Converts an argument and checks its range, with argparse's error type."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"{text!r} {requirement}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
+    return _bounded_number(text, int, "an integer", lambda value: value >= 1,
+                           "must be a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+    return _bounded_number(text, int, "an integer", lambda value: value >= 0,
+                           "must be >= 0")
 
 
 def positive_float(text: str) -> float:
     """argparse type: a float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
+    return _bounded_number(text, float, "a number", lambda value: value > 0,
+                           "must be > 0")
 
 
 def import_tensorflow_quietly():
