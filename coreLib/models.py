@@ -71,6 +71,23 @@ def lrcn_min_image_dim() -> int:
     return image_dim
 
 
+def _classifier_head(x, dense_units: Tuple[int, ...], num_classes: int):
+    """Dense relu + Dropout per entry of ``dense_units``, then a float32 softmax.
+
+    Args:
+        x: ``(B, F)`` features.
+
+    Returns:
+        ``(B, num_classes)`` float32 probabilities (float32 even under a
+        mixed-precision policy).
+    """
+    for index, units in enumerate(dense_units, start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{index}")(x)
+        x = layers.Dropout(DROPOUT_RATE, name=f"fc{index}_dropout")(x)
+    return layers.Dense(num_classes, activation="softmax", dtype="float32",
+                        name="probabilities")(x)
+
+
 def build_convnet3d(seq_len: int, image_dim: int, channels: int,
                     num_classes: int) -> "keras.Model":
     """ConvNet3D (after C3D, Tran et al. 2015), as the 2019 tool built it.
@@ -119,11 +136,7 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
         x = conv(filters, f"block{block}_conv2")(x)
         x = pool_relu_norm(x, block)
     x = layers.Flatten(name="flatten")(x)
-    for index, units in enumerate(CONVNET3D_DENSE_UNITS, start=1):
-        x = layers.Dense(units, activation="relu", name=f"fc{index}")(x)
-        x = layers.Dropout(DROPOUT_RATE, name=f"fc{index}_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
-                           name="probabilities")(x)
+    outputs = _classifier_head(x, CONVNET3D_DENSE_UNITS, num_classes)
     return keras.Model(inputs, outputs, name=CONVNET3D_NAME)
 
 
@@ -172,11 +185,7 @@ def build_lrcn(seq_len: int, image_dim: int, channels: int,
     for index, units in enumerate(LRCN_LSTM_UNITS, start=1):
         last = index == len(LRCN_LSTM_UNITS)
         x = layers.LSTM(units, return_sequences=not last, name=f"lstm{index}")(x)
-    for index, units in enumerate(LRCN_DENSE_UNITS, start=1):
-        x = layers.Dense(units, activation="relu", name=f"fc{index}")(x)
-        x = layers.Dropout(DROPOUT_RATE, name=f"fc{index}_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
-                           name="probabilities")(x)
+    outputs = _classifier_head(x, LRCN_DENSE_UNITS, num_classes)
     return keras.Model(inputs, outputs, name=LRCN_NAME)
 
 

@@ -387,25 +387,9 @@ def make_step_loops(strategy, model, optimizer, global_batch: int):
         many steps under ``strategy.run`` and returns ``{"loss_sum", "correct"}``
         float64 totals over the steps and replicas.
     """
-    def train_step(inputs):
-        pixels, labels = inputs
-        with tf.GradientTape() as tape:
-            probabilities = model(pixels, training=True)
-            per_example = keras.losses.categorical_crossentropy(labels, probabilities)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            if model.losses:
-                loss += tf.nn.scale_regularization_loss(
-                    tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
-            scaled_loss = optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
-                                                 tf.argmax(labels, axis=-1)), tf.float32))
-        return loss, correct
-
-    def eval_step(inputs):
-        pixels, labels = inputs
-        probabilities = model(pixels, training=False)
+    def loss_and_correct(labels, probabilities):
+        # Cross-entropy averaged over the GLOBAL batch plus the L2 penalties scaled
+        # per replica, so summing over replicas gives the true batch loss.
         per_example = keras.losses.categorical_crossentropy(labels, probabilities)
         loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
         if model.losses:
@@ -414,6 +398,20 @@ def make_step_loops(strategy, model, optimizer, global_batch: int):
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
                                                  tf.argmax(labels, axis=-1)), tf.float32))
         return loss, correct
+
+    def train_step(inputs):
+        pixels, labels = inputs
+        with tf.GradientTape() as tape:
+            probabilities = model(pixels, training=True)
+            loss, correct = loss_and_correct(labels, probabilities)
+            scaled_loss = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss, correct
+
+    def eval_step(inputs):
+        pixels, labels = inputs
+        return loss_and_correct(labels, model(pixels, training=False))
 
     def run_steps(step_fn, iterator, num_steps):
         # float64 sums of float32 step losses are exact here, so the epoch figures
