@@ -100,6 +100,45 @@ def test_chunks_frame_counts_sizes_and_band_colours(tmp_path):
     assert abs(float(chunks[1][2][5:115, 5:155].mean()) - GREY) < 3
 
 
+def test_rerun_with_fewer_chunks_removes_only_stale_chunks(tmp_path):
+    json_path = write_video_sec(tmp_path)
+    stem = str(tmp_path / "video_sec_DUMMY")
+    assert len(video.write_videos(video.VideoConfig(json_path, max_len=2,
+                                                    progress=False))) == 4
+    # Names that only look like chunks of this JSON, and another JSON's chunk.
+    unrelated = ["video_sec_DUMMY_05.avi", "video_sec_DUMMY_2_0.avi",
+                 "video_sec_DUMMY_x.avi", "video_sec_DUMMY_9.avi.bak",
+                 "video_sec_DUMMY_9.AVI", "video_sec_OTHER_3.avi", "xvideo_sec_DUMMY_3.avi"]
+    for name in unrelated:
+        (tmp_path / name).write_bytes(b"keep")
+    written = video.write_videos(video.VideoConfig(json_path, max_len=3, progress=False))
+    assert written == [f"{stem}_0.avi", f"{stem}_1.avi", f"{stem}_2.avi"]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["seq", "video_sec_DUMMY.json", "video_sec_DUMMY_0.avi", "video_sec_DUMMY_1.avi",
+         "video_sec_DUMMY_2.avi"] + unrelated)
+    assert [len(read_video(path)) for path in written] == [3, 3, 1]
+    video.write_videos(video.VideoConfig(json_path, max_len=100, progress=False))
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["seq", "video_sec_DUMMY.json", "video_sec_DUMMY_0.avi"] + unrelated)
+    assert len(read_video(f"{stem}_0.avi")) == len(ENTRIES)
+
+
+def test_band_is_drawn_below_the_frame_only():
+    # The band is drawn once per label pair and pasted under every frame: its text
+    # must not reach up into the frame.
+    for width in (48, 120, 320, 640):
+        layout = video.band_layout(width, video.TRUTH_PREFIX + "ui-doubleclick")
+        entry = video.LabelledFrame("x", "ui-doubleclick", "asl-blue")
+        frame = np.full((30, width, 3), GREY, np.uint8)
+        banded = video.draw_band(frame, entry, layout)
+        assert banded.shape == (30 + layout.height, width, 3)
+        np.testing.assert_array_equal(banded[:30], frame)
+        band = banded[30:]
+        assert band[:, :, 2].max() > 150              # red prediction text drawn
+        # The top row of the band is background: text starts below the frame.
+        np.testing.assert_array_equal(band[0], 0)
+
+
 def test_letterbox_pads_other_aspect_with_black():
     image = np.full((50, 100, 3), 200, np.uint8)
     boxed = video.letterbox(image, 100, 100)
