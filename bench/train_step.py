@@ -69,6 +69,7 @@ def bench_model(model_name: str, image_dim: int, steps: int, batch_size: int, ro
     import keras
 
     from coreLib import models, training
+    from coreLib import optimizer as optimizer_lib
 
     folder = os.path.join(work_dir, f"DataSet{image_dim}")
     if not os.path.exists(folder):
@@ -82,7 +83,7 @@ def bench_model(model_name: str, image_dim: int, steps: int, batch_size: int, ro
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = models.build_model(model_name, SEQ_LEN, image_dim, CHANNELS, NUM_CLASSES)
-        optimizer = keras.optimizers.Adam(1e-4)
+        optimizer = optimizer_lib.make_optimizer(1e-4)
         optimizer.build(model.trainable_variables)
     train_loop, _ = training.make_step_loops(strategy, model, optimizer, batch_size)
     records_dataset = training.make_train_dataset(config, manifest, epoch=0,

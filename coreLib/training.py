@@ -39,6 +39,7 @@ from typing import Dict, List, Optional
 
 from coreLib import manifest as manifest_lib
 from coreLib import models, pipeline, storage
+from coreLib import optimizer as optimizer_lib
 from coreLib import strategy as strategy_lib
 from coreLib.errors import ActrecogError
 
@@ -482,9 +483,8 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
             model = models.build_model(config.model_name, manifest.seq_len,
                                        manifest.image_dim, manifest.channels,
                                        manifest.num_classes)
-        optimizer = keras.optimizers.Adam(learning_rate=config.lr)
-        if _policy_name(config) == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = optimizer_lib.make_optimizer(
+            config.lr, loss_scaling=_policy_name(config) == "mixed_float16")
         optimizer.build(model.trainable_variables)
         # The epoch accumulators (the "metrics"): reduced sums over the replicas.
         train_loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
