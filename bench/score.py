@@ -5,8 +5,8 @@ Both methods score the same generated Test windows with the same (randomly
 initialised) weights:
   original: per window, decode its L frames again (cv2.imread, RGB, INTER_AREA
             resize, /255) and call model.predict on a batch of one;
-  score.py: coreLib.scoring.predict_windows (each frame decoded once, tf.data
-            batches with prefetch, one compiled model call per batch).
+  score.py: coreLib.scoring.predict_windows (each frame decoded once by threads
+            a batch ahead of the model, one compiled call per batch).
 The original method is timed on a sample of windows and extrapolated to the whole
 set (median seconds per window x windows). Writes bench/results/score.json.
 """
@@ -86,18 +86,23 @@ def time_original(model, windows, sample: int):
     return statistics.median(seconds), predictions
 
 
-def time_new(model, manifest, windows, batch_size: int, repeats: int):
-    # Warm-up on one batch: traces the model call, as the original's warm-up does.
-    forward = scoring.make_forward(model, manifest.window_shape)
+def time_new(model, manifest, windows, batch_size: int, repeats: int, jit_compile: bool):
+    """Median seconds of score.py's method, the warm-up's seconds, probabilities."""
+    # Warm-up on one batch: traces (or XLA-compiles) the model call, as the
+    # original's warm-up does; its time is reported apart.
+    began = time.perf_counter()
+    forward = scoring.make_forward(model, manifest, jit_compile=jit_compile)
     scoring.predict_windows(model, windows[:batch_size], manifest, batch_size,
-                            progress=False, forward=forward)
+                            progress=False, forward=forward, jit_compile=jit_compile)
+    warm_up = time.perf_counter() - began
     runs, probabilities = [], None
     for _ in range(repeats):
         began = time.perf_counter()
         probabilities = scoring.predict_windows(model, windows, manifest, batch_size,
-                                                progress=False, forward=forward)
+                                                progress=False, forward=forward,
+                                                jit_compile=jit_compile)
         runs.append(time.perf_counter() - began)
-    return statistics.median(runs), probabilities
+    return statistics.median(runs), warm_up, probabilities
 
 
 def main():
@@ -109,7 +114,11 @@ def main():
     parser.add_argument("--frames", type=int, default=55, help="frames per sequence")
     parser.add_argument("--sample", type=int, default=12,
                         help="windows timed with the original method")
-    parser.add_argument("--batch-size", type=int, default=32, help="score.py batch size")
+    parser.add_argument("--batch-size", type=int, default=scoring.ScoreConfig.batch_size,
+                        help="score.py batch size (score.py's default)")
+    parser.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                        help="XLA for score.py's model call; auto: as score.py decides "
+                             f"(on from {scoring.JIT_MIN_WINDOWS} windows)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="timed runs of score.py's method (median reported)")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench", "results",
@@ -123,12 +132,16 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         manifest, windows = generate_test_set(root, args.sequences, args.frames)
         results["num_windows"] = len(windows)
+        jit_compile = {"on": True, "off": False,
+                       "auto": len(windows) >= scoring.JIT_MIN_WINDOWS}[args.jit]
+        results["jit_compile"] = jit_compile
         for name in args.models:
             tf.keras.utils.set_random_seed(0)
             model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
             per_window, sample_outputs = time_original(model, windows, args.sample)
-            new_total, probabilities = time_new(model, manifest, windows,
-                                                args.batch_size, args.repeats)
+            new_total, warm_up, probabilities = time_new(model, manifest, windows,
+                                                         args.batch_size, args.repeats,
+                                                         jit_compile)
             agree = max(float(np.abs(probabilities[number] - output).max())
                         for number, output in sample_outputs.items())
             original_total = per_window * len(windows)
@@ -137,19 +150,22 @@ def main():
                 "original_seconds_extrapolated": original_total,
                 "original_sample_windows": len(sample_outputs),
                 "new_seconds_median": new_total,
+                "new_warm_up_seconds": warm_up,
                 "new_seconds_per_window": new_total / len(windows),
                 "speedup": original_total / new_total,
                 "max_abs_probability_difference": agree,
             }
     print(f"score: {results['num_windows']} windows of {tuple(results['window_shape'])}, "
           f"{NUM_CLASSES} classes, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} PNG frames, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, batch {args.batch_size}, "
+          f"XLA {'on' if results['jit_compile'] else 'off'}")
     print(f"{'model':<10} {'original ms/window':>19} {'score.py ms/window':>19} "
-          f"{'speedup':>8} {'max |dp|':>9}")
+          f"{'speedup':>8} {'max |dp|':>9} {'warm-up s':>10}")
     for name, row in results["models"].items():
         print(f"{name:<10} {row['original_seconds_per_window_median'] * 1000:>19.1f} "
               f"{row['new_seconds_per_window'] * 1000:>19.1f} {row['speedup']:>7.1f}x "
-              f"{row['max_abs_probability_difference']:>9.1e}")
+              f"{row['max_abs_probability_difference']:>9.1e} "
+              f"{row['new_warm_up_seconds']:>10.1f}")
     bench_common.write_results(args.output, results)
 
 

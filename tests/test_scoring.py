@@ -7,6 +7,7 @@ every window right by construction. Windows whose JSON class is changed on purpo
 give known mistakes.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -170,23 +171,74 @@ def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, mon
     json_path = make_dataset(tmp_path)
     manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
     windows = scoring.load_test_windows(json_path, manifest)
-    reads = []
-    real_read = frames.read_frame
+    decodes = []
+    real_decode = frames.decode_frame
 
-    def counting_read(path, modality, index):
-        reads.append((path, index))
-        return real_read(path, modality, index)
+    def counting_decode(data, modality, path="<bytes>"):
+        decodes.append(path)
+        return real_decode(data, modality, path)
 
-    monkeypatch.setattr(frames, "read_frame", counting_read)
+    monkeypatch.setattr(frames, "decode_frame", counting_decode)
+    for batch_size in (1, 2, 4, 100):
+        decodes.clear()
+        batches = list(scoring.iterate_batches(windows, manifest, batch_size, workers=2))
+        assert len(decodes) == len(set(decodes)) == 6 + 5 + 4
+        assert [len(numbers) for numbers, _, _, _ in batches[:-1]] == \
+            [batch_size] * (len(batches) - 1)
+        produced = {int(number): pixels[row] for numbers, pixels, _, _ in batches
+                    for row, number in enumerate(numbers)}
+        assert sorted(produced) == list(range(len(windows)))
+        for number, window in enumerate(windows):
+            expected = np.stack([frames.resize_frame(frames.read_frame(window.path, "color", i),
+                                                     IMAGE_DIM)
+                                 for i in range(window.start, window.stop + 1)])
+            np.testing.assert_array_equal(produced[number], expected)
+            assert produced[number].dtype == np.uint8
+    decodes.clear()
     produced = {number: pixels for number, pixels, _, _ in
                 scoring.iterate_windows(windows, manifest, workers=2)}
-    assert len(reads) == len(set(reads)) == 6 + 5 + 4
-    assert sorted(produced) == list(range(len(windows)))
+    assert len(decodes) == 6 + 5 + 4 and sorted(produced) == list(range(len(windows)))
+
+
+def test_rotated_and_flipped_windows_are_scored_as_transformed(tmp_path):
+    from coreLib import augment
+    json_path = make_dataset(tmp_path)
+    manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
+    windows = scoring.load_test_windows(json_path, manifest)
+    windows = [scoring.TestWindow(w.path, w.start, w.stop, w.label, rotation=90 * (n % 2),
+                                  flip=n % 3) for n, w in enumerate(windows)]
+    model = models.build_model("LRCN", SEQ_LEN, 48, 3, 3)
+    manifest = dataclasses.replace(manifest, image_dim=48)   # LRCN's smallest is > 8
+    probabilities = scoring.predict_windows(model, windows, manifest, batch_size=4,
+                                            progress=False)
     for number, window in enumerate(windows):
-        expected = np.stack([frames.resize_frame(real_read(window.path, "color", i), IMAGE_DIM)
-                             for i in range(window.start, window.stop + 1)])
-        np.testing.assert_array_equal(produced[number], expected)
-        assert produced[number].dtype == np.uint8
+        pixels = np.stack([frames.resize_frame(frames.read_frame(window.path, "color", i), 48)
+                           for i in range(window.start, window.stop + 1)])[np.newaxis]
+        pixels = augment.transform_windows(pixels, [window.rotation], [window.flip])
+        expected = model(scoring.scale_pixels(pixels, "uint8"), training=False).numpy()[0]
+        np.testing.assert_allclose(probabilities[number], expected, rtol=0, atol=1e-6)
+
+
+def test_xla_call_with_padded_last_batch_matches_the_traced_call(tmp_path):
+    json_path = make_dataset(tmp_path)
+    manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
+    windows = scoring.load_test_windows(json_path, manifest)
+    model = perfect_dummy()
+    traced = scoring.predict_windows(model, windows, manifest, batch_size=4,
+                                     progress=False, jit_compile=False)
+    compiled_forward = scoring.make_forward(model, manifest, jit_compile=True)
+    batch_sizes = []
+
+    def forward(pixels, rotations, flips):
+        batch_sizes.append(len(pixels))
+        return compiled_forward(pixels, rotations, flips)
+
+    compiled = scoring.predict_windows(model, windows, manifest, batch_size=4,
+                                       progress=False, forward=forward, jit_compile=True)
+    # 9 windows in batches of 4: the last one is padded to 4, so one XLA shape.
+    assert batch_sizes == [4, 4, 4]
+    np.testing.assert_allclose(compiled, traced, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(compiled.argmax(axis=1), traced.argmax(axis=1))
 
 
 def test_pixel_scaling_matches_dtype():
