@@ -11,16 +11,21 @@ Phases, in this order:
    chosen modality exactly once, into one small cache file per sequence
    (coreLib.sequence_cache). Test frames are only checked: score.py reads them.
    A bad frame stops the run and removes what it created.
-3. Writing: the JSON lists, then the shards in their final order, windows cut
-   from the cache files; then ``dataset.json``, last. Every file appears under its
-   final name in one step (coreLib.storage), so a killed run can be started again
-   with the same arguments: it reuses complete cache files and shards and ends
-   with the same bytes as an uninterrupted run.
+3. Writing: the shards, windows cut from the cache files, and the JSON lists;
+   then ``dataset.json``, last. For a local DEST the same worker processes write
+   the shards, one per task (records made without TensorFlow by
+   coreLib.tfrecord_io, hashed while written), while this process writes the
+   JSON lists; for a ``gs://`` DEST or with --offline-augment (which rotates
+   with TensorFlow) this process writes them in turn. Every file appears under
+   its final name in one step (coreLib.storage), so a killed run can be started
+   again with the same arguments: it reuses complete cache files and shards and
+   ends with the same bytes as an uninterrupted run.
 
-Memory does not grow with the dataset: the parent holds the window index arrays
-(a few bytes per window) and one shard's worth of pixels at a time.
+Memory does not grow with the dataset: each process holds the window index
+arrays (a few bytes per window) and at most one shard's worth of pixels.
 """
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -30,12 +35,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
-from coreLib import augment, frames, labels, manifest, records, sequence_cache, storage, windows
+from coreLib import (augment, frames, labels, manifest, records, sequence_cache, storage,
+                     tfrecord_io, windows)
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -436,12 +442,37 @@ def decode_tasks(the_plan: Plan, folder: str) -> List[sequence_cache.DecodeTask]
     return tasks
 
 
+# An ordered, lazy map: ``mapper(function, items)`` iterates function(item) results.
+Mapper = Callable[[Callable, list], Iterator]
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[Mapper]:
+    """Yields an ordered map over ``workers`` processes (in this process for 1).
+
+    One pool serves decoding and shard writing, so it starts once.
+    """
+    if workers == 1:
+        sequence_cache.quiet_opencv()
+        yield map
+        return
+    # spawn, not fork: the parent has TensorFlow's threads running, and the
+    # workers never need TensorFlow (see sequence_cache).
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=sequence_cache.init_worker) as pool:
+        yield lambda function, items: pool.imap(function, items, chunksize=1)
+
+
 def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
-                     progress: bool = True) -> int:
+                     progress: bool = True, mapper: Optional[Mapper] = None) -> int:
     """Phase 2: every frame of every sequence read and decoded once, by the workers.
 
     Results arrive in sequence order, so the first bad frame reported is the same
     whatever the number of workers.
+
+    Args:
+        mapper: from :func:`worker_pool`; None starts a pool of
+            ``config.workers`` for this call.
 
     Returns:
         Frames decoded (cache files left by a killed run are not decoded again).
@@ -449,10 +480,12 @@ def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
     Raises:
         ActrecogError: the first bad frame (see sequence_cache.decode_sequence).
     """
+    if mapper is None:
+        with worker_pool(the_plan.config.workers) as own:
+            return decode_sequences(the_plan, tasks, progress, own)
     ordered = [(split, index) for split in manifest.SPLITS
                for index in the_plan.split_sequences[split]]
     work = [tasks[index] for _, index in ordered]
-    workers = min(the_plan.config.workers, max(1, len(work)))
     decoded = 0
     bar, bar_split = None, None
 
@@ -472,15 +505,7 @@ def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
         if bar is not None:
             bar.close()
 
-    if workers == 1:
-        sequence_cache.quiet_opencv()
-        consume(map(sequence_cache.decode_sequence, work))
-    else:
-        # spawn, not fork: the parent has TensorFlow's threads running, and the
-        # workers never need TensorFlow (see sequence_cache).
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=sequence_cache.init_worker) as pool:
-            consume(pool.imap(sequence_cache.decode_sequence, work, chunksize=1))
+    consume(mapper(sequence_cache.decode_sequence, work))
     return decoded
 
 
@@ -544,11 +569,15 @@ def _window_pixels(the_plan: Plan, reader: sequence_cache.CacheReader,
 
 def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
                 window_list: WindowList, on_window: Callable[[int], None] = lambda n: None
-                ) -> None:
-    """Writes one TFRecord shard atomically (records via records.serialize_window)."""
+                ) -> sequence_cache.ShardResult:
+    """Writes one TFRecord shard atomically in this process (any DEST, augmented
+    windows too); records as records.serialize_window makes them (built by
+    coreLib.tfrecord_io), hashed while written.
+    """
     pairs = augment.variants()
     with storage.atomic_path(path) as temp:
-        with tf.io.TFRecordWriter(temp) as writer:
+        with tf.io.gfile.GFile(temp, "wb") as handle:
+            writer = tfrecord_io.RecordWriter(handle)
             for begin in range(0, len(window_list), _AUGMENT_CHUNK):
                 part = window_list.take(np.arange(begin, min(begin + _AUGMENT_CHUNK,
                                                              len(window_list))))
@@ -558,10 +587,29 @@ def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
                         part.variant.tolist())):
                     origin = the_plan.sequences[sequence]
                     rotation, flip = pairs[variant]
-                    writer.write(records.serialize_window(
-                        pixels[offset], label, origin.subject, origin.action, start,
-                        rotation, flip))
+                    writer.write(tfrecord_io.window_record_parts(
+                        tfrecord_io.little_endian_bytes(pixels[offset]), pixels[offset].shape,
+                        label, origin.subject, origin.action, start, rotation, flip))
                 on_window(len(part))
+    return sequence_cache.ShardResult(writer.num_bytes, writer.hexdigest(), False)
+
+
+def check_record_encoder(the_plan: Plan) -> None:
+    """Compares coreLib.tfrecord_io's bytes with records.serialize_window (the
+    definition of a record) on one window of this run's shape, before any shard
+    is written: a difference is a bug, never a silently different dataset.
+    """
+    config = the_plan.config
+    spec = frames.modality_spec(config.modality)
+    shape = (the_plan.seq_len, config.image_dim, config.image_dim, spec.channels)
+    pixels = np.arange(int(np.prod(shape)), dtype=np.uint32).astype(spec.dtype).reshape(shape)
+    first = the_plan.sequences[0]
+    arguments = (the_plan.num_classes - 1, first.subject, first.action, 1, 0, 0)
+    made = b"".join(tfrecord_io.window_record_parts(tfrecord_io.little_endian_bytes(pixels),
+                                                    shape, *arguments))
+    if made != records.serialize_window(pixels, *arguments):
+        raise RuntimeError("coreLib.tfrecord_io's window record differs from "
+                           "records.serialize_window")
 
 
 def _remove(path: str) -> None:
@@ -597,8 +645,14 @@ def _class_counts(the_plan: Plan, window_list: WindowList) -> Dict[str, int]:
 
 
 def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_key: str,
-                  progress: bool = True) -> Tuple[manifest.Manifest, Dict[str, int]]:
-    """Phase 3: JSON lists, shards (reusing complete ones of a killed run), manifest last.
+                  progress: bool = True, mapper: Optional[Mapper] = None
+                  ) -> Tuple[manifest.Manifest, Dict[str, int]]:
+    """Phase 3: shards (reusing complete ones of a killed run), JSON lists, manifest last.
+
+    Args:
+        mapper: from :func:`worker_pool`: the shards of a local DEST without
+            --offline-augment are written by its processes, one per task, while
+            this one writes the JSON lists. None: this process writes them all.
 
     Returns:
         ``(manifest, counts)``, counts with ``num_bytes``, ``num_shards`` and
@@ -621,24 +675,38 @@ def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_ke
         _remove(manifest.manifest_path(dataset_dir))
 
     counts = {"num_bytes": 0, "num_shards": 0, "shards_reused": 0}
+    in_workers = (mapper is not None and not storage.is_remote(config.dest)
+                  and not config.offline_augment)
+    pending = None
+    if in_workers:
+        check_record_encoder(the_plan)
+        jobs = _shard_jobs(the_plan, tasks, dataset_dir)
+        # Lazy: the workers start on the shards while the JSON lists are written.
+        pending = (jobs, mapper(sequence_cache.write_shard, [job[2] for job in jobs]))
+    json_names = {}
+    for split in manifest.SPLITS:
+        json_names[split] = manifest.split_json_name(
+            split, len(the_plan.split_sequences[split]), the_plan.seq_len)
+        counts["num_bytes"] += write_window_json(storage.join(dataset_dir, json_names[split]),
+                                                 the_plan, the_plan.windows[split])
+    if pending is not None:
+        shards = _collect_worker_shards(the_plan, *pending, counts, progress)
+    else:
+        with sequence_cache.CacheReader(tasks) as reader:
+            shards = {split: _write_split_shards(the_plan, reader, dataset_dir, split,
+                                                 the_plan.windows[split], counts, progress)
+                      for split in manifest.RECORD_SPLITS if len(the_plan.windows[split])}
     splits = {}
     spec = frames.modality_spec(config.modality)
-    with sequence_cache.CacheReader(tasks) as reader:
-        for split in manifest.SPLITS:
-            window_list = the_plan.windows[split]
-            indices = the_plan.split_sequences[split]
-            json_name = manifest.split_json_name(split, len(indices), the_plan.seq_len)
-            counts["num_bytes"] += write_window_json(storage.join(dataset_dir, json_name),
-                                                     the_plan, window_list)
-            shards = []
-            if split in manifest.RECORD_SPLITS and len(window_list):
-                shards = _write_split_shards(the_plan, reader, dataset_dir, split,
-                                             window_list, counts, progress)
-            splits[split] = manifest.SplitInfo(
-                name=split, json_name=json_name, num_sequences=len(indices),
-                num_windows=len(window_list),
-                subjects=tuple(sorted({the_plan.sequences[i].subject for i in indices})),
-                shards=tuple(shards), class_counts=_class_counts(the_plan, window_list))
+    for split in manifest.SPLITS:
+        window_list = the_plan.windows[split]
+        indices = the_plan.split_sequences[split]
+        splits[split] = manifest.SplitInfo(
+            name=split, json_name=json_names[split], num_sequences=len(indices),
+            num_windows=len(window_list),
+            subjects=tuple(sorted({the_plan.sequences[i].subject for i in indices})),
+            shards=tuple(shards.get(split, ())),
+            class_counts=_class_counts(the_plan, window_list))
     result = manifest.Manifest(
         classes=the_plan.classes, seq_len=the_plan.seq_len, image_dim=config.image_dim,
         channels=spec.channels, modality=config.modality, dtype=spec.dtype,
@@ -649,25 +717,73 @@ def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_ke
     return result, counts
 
 
+def _split_parts(the_plan: Plan, split: str) -> Iterator[Tuple[int, WindowList]]:
+    """(shard number, its windows) of a split, in order."""
+    window_list, shard_size = the_plan.windows[split], the_plan.config.shard_size
+    for number, begin in enumerate(range(0, len(window_list), shard_size)):
+        yield number, window_list.take(np.arange(begin, min(begin + shard_size,
+                                                            len(window_list))))
+
+
+def _shard_jobs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], dataset_dir: str
+                ) -> List[Tuple[str, str, sequence_cache.ShardTask]]:
+    """(split, shard name, worker task) of every Train and Eval shard, in order."""
+    jobs = []
+    for split in manifest.RECORD_SPLITS:
+        for number, part in _split_parts(the_plan, split):
+            used, source = np.unique(part.sequence, return_inverse=True)
+            relative = manifest.shard_name(split, number)
+            jobs.append((split, relative, sequence_cache.ShardTask(
+                path=storage.join(dataset_dir, relative),
+                caches=tuple(tasks[i] for i in used.tolist()),
+                subjects=tuple(the_plan.sequences[i].subject for i in used.tolist()),
+                actions=tuple(the_plan.sequences[i].action for i in used.tolist()),
+                seq_len=the_plan.seq_len, source=source.astype(np.int32).ravel(),
+                start=part.start, label=part.label)))
+    return jobs
+
+
+def _collect_worker_shards(the_plan: Plan, jobs, results: Iterator, counts: Dict[str, int],
+                           progress: bool) -> Dict[str, List[manifest.ShardInfo]]:
+    """ShardInfo per split from the workers' results (in shard order), with the bars."""
+    shards: Dict[str, List[manifest.ShardInfo]] = {}
+    bar = None
+    for (split, relative, task), result in zip(jobs, results):
+        if split not in shards:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=len(the_plan.windows[split]), desc=f"{split}: windows written",
+                       unit="window", disable=None if progress else True)
+            shards[split] = []
+        bar.update(len(task.start))
+        shards[split].append(manifest.ShardInfo(relative, len(task.start), result.sha256))
+        counts["num_bytes"] += result.num_bytes
+        counts["num_shards"] += 1
+        counts["shards_reused"] += int(result.reused)
+    if bar is not None:
+        bar.close()
+    return shards
+
+
 def _write_split_shards(the_plan: Plan, reader, dataset_dir: str, split: str,
                         window_list: WindowList, counts: Dict[str, int],
                         progress: bool) -> List[manifest.ShardInfo]:
-    shard_size = the_plan.config.shard_size
+    """The shards of one split, written by this process in turn."""
     shards = []
     with tqdm(total=len(window_list), desc=f"{split}: windows written", unit="window",
               disable=None if progress else True) as bar:
-        for number, begin in enumerate(range(0, len(window_list), shard_size)):
-            part = window_list.take(np.arange(begin, min(begin + shard_size,
-                                                         len(window_list))))
+        for number, part in _split_parts(the_plan, split):
             relative = manifest.shard_name(split, number)
             path = storage.join(dataset_dir, relative)
             if storage.exists(path):
                 counts["shards_reused"] += 1
                 bar.update(len(part))
+                result = sequence_cache.ShardResult(tf.io.gfile.stat(path).length,
+                                                    storage.sha256_of(path), True)
             else:
-                write_shard(path, the_plan, reader, part, bar.update)
-            shards.append(manifest.ShardInfo(relative, len(part), storage.sha256_of(path)))
-            counts["num_bytes"] += tf.io.gfile.stat(path).length
+                result = write_shard(path, the_plan, reader, part, bar.update)
+            shards.append(manifest.ShardInfo(relative, len(part), result.sha256))
+            counts["num_bytes"] += result.num_bytes
             counts["num_shards"] += 1
     return shards
 
@@ -725,20 +841,21 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
                             f"({error.strerror or error})") from None
     sequence_cache.remove_temporaries(folder)
     tasks = decode_tasks(the_plan, folder)
-    try:
-        frames_decoded = decode_sequences(the_plan, tasks, progress)
-    except ActrecogError:
-        shutil.rmtree(folder, ignore_errors=True)
-        if created_root:
-            shutil.rmtree(created_root, ignore_errors=True)
-        raise
-    if not storage.is_remote(config.dest):
-        # Caches of killed runs with other arguments.
-        parent = os.path.dirname(folder)
-        for name in os.listdir(parent):
-            if name.startswith(CACHE_PREFIX) and os.path.join(parent, name) != folder:
-                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-    result, counts = write_outputs(the_plan, tasks, run_key, progress)
+    with worker_pool(min(config.workers, len(the_plan.sequences))) as mapper:
+        try:
+            frames_decoded = decode_sequences(the_plan, tasks, progress, mapper)
+        except ActrecogError:
+            shutil.rmtree(folder, ignore_errors=True)
+            if created_root:
+                shutil.rmtree(created_root, ignore_errors=True)
+            raise
+        if not storage.is_remote(config.dest):
+            # Caches of killed runs with other arguments.
+            parent = os.path.dirname(folder)
+            for name in os.listdir(parent):
+                if name.startswith(CACHE_PREFIX) and os.path.join(parent, name) != folder:
+                    shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        result, counts = write_outputs(the_plan, tasks, run_key, progress, mapper)
     shutil.rmtree(folder, ignore_errors=True)
     return PreprocessSummary(
         manifest=result, dataset_dir=storage.join(config.dest, manifest.DATASET_FOLDER),

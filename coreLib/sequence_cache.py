@@ -1,4 +1,5 @@
-"""Each sequence decoded once, resized, and kept in a local cache file.
+"""Each sequence decoded once, resized, and kept in a local cache file; shards
+cut from those files.
 
 main.py's windows overlap (a frame sits in up to L windows) and the Train list
 is shuffled, so instead of decoding frames per window (the 2019 tool: up to 192
@@ -7,24 +8,31 @@ a worker process into a raw file of ``(N, D, D, C)`` pixels; the records are the
 cut from those files with positioned reads. Only the page cache ever holds the
 whole dataset; a process holds one sequence (a few MB at 64x64) at a time.
 
+The same worker processes then write the TFRecord shards of a local DEST
+(:func:`write_shard`, one shard per task, records made by coreLib.tfrecord_io),
+so serialising, framing and hashing gigabytes of records runs on every core.
+
 This module imports neither TensorFlow nor coreLib.storage, so the worker
 processes (``spawn``) start in a fraction of a second and stay small; only a
 ``gs://`` source makes a worker import TensorFlow to read its frames.
 """
 
 import collections
+import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
-from coreLib import frames
+from coreLib import frames, tfrecord_io
 from coreLib.errors import ActrecogError
 
 TEMP_MARKER = ".tmp-"  # the same marker as coreLib.storage, swept the same way
 _MAX_OPEN_FILES = 128
+_HASH_CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,14 @@ class CacheReader:
         """
         self._tasks = list(tasks)
         self._open = collections.OrderedDict()  # sequence -> file descriptor, LRU
+        self._frame_sizes = {}
+
+    def _frame_bytes(self, sequence: int) -> int:
+        size = self._frame_sizes.get(sequence)
+        if size is None:
+            task = self._tasks[sequence]
+            size = self._frame_sizes[sequence] = task.cache_bytes // task.num_frames
+        return size
 
     def _descriptor(self, sequence: int) -> int:
         descriptor = self._open.pop(sequence, None)
@@ -190,6 +206,17 @@ class CacheReader:
         self._open[sequence] = descriptor
         return descriptor
 
+    def window_bytes(self, sequence: int, start: int, seq_len: int) -> bytes:
+        """The bytes of frames ``start .. start+seq_len-1`` of a cached sequence
+        (``(L, D, D, C)`` row-major, native byte order)."""
+        task = self._tasks[sequence]
+        frame_bytes = self._frame_bytes(sequence)
+        size = frame_bytes * seq_len
+        data = os.pread(self._descriptor(sequence), size, frame_bytes * start)
+        if len(data) != size:
+            raise OSError(f"{task.cache_file}: cache file shorter than expected")
+        return data
+
     def window(self, sequence: int, start: int, seq_len: int) -> np.ndarray:
         """Frames ``start .. start+seq_len-1`` of a cached sequence.
 
@@ -198,13 +225,8 @@ class CacheReader:
         """
         task = self._tasks[sequence]
         spec = frames.modality_spec(task.modality)
-        frame_shape = task.shape[1:]
-        frame_bytes = int(np.prod(frame_shape)) * np.dtype(spec.dtype).itemsize
-        size = frame_bytes * seq_len
-        data = os.pread(self._descriptor(sequence), size, frame_bytes * start)
-        if len(data) != size:
-            raise OSError(f"{task.cache_file}: cache file shorter than expected")
-        return np.frombuffer(data, spec.dtype).reshape((seq_len,) + frame_shape)
+        return np.frombuffer(self.window_bytes(sequence, start, seq_len),
+                             spec.dtype).reshape((seq_len,) + task.shape[1:])
 
     def close(self) -> None:
         while self._open:
@@ -215,3 +237,86 @@ class CacheReader:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One TFRecord shard of unaugmented windows, to write from cache files.
+
+    Attributes:
+        path: the shard's final local path.
+        caches: the cache files (stored :class:`DecodeTask`) of the sequences
+            the windows come from.
+        subjects, actions: per entry of ``caches``, its subject and action.
+        seq_len: L.
+        source: ``(W,)`` int32 index into ``caches`` per window, in shard order.
+        start: ``(W,)`` int32 first frame per window.
+        label: ``(W,)`` int32 class index per window.
+    """
+    path: str
+    caches: Tuple[DecodeTask, ...]
+    subjects: Tuple[str, ...]
+    actions: Tuple[str, ...]
+    seq_len: int
+    source: np.ndarray
+    start: np.ndarray
+    label: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """A finished shard: its size in bytes, hex sha256, and whether it was
+    already there (complete, from a killed run) and only hashed."""
+    num_bytes: int
+    sha256: str
+    reused: bool
+
+
+def hash_file(path: str) -> str:
+    """Hex sha256 of a local file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_records(writer: tfrecord_io.RecordWriter, task: ShardTask) -> None:
+    """Appends the task's window records, in order, to ``writer``."""
+    shapes = [(task.seq_len,) + cache.shape[1:] for cache in task.caches]
+    dtypes = [np.dtype(frames.modality_spec(cache.modality).dtype) for cache in task.caches]
+    swap = not tfrecord_io.native_is_little_endian()
+    with CacheReader(task.caches) as reader:
+        for source, start, label in zip(task.source.tolist(), task.start.tolist(),
+                                        task.label.tolist()):
+            data = reader.window_bytes(source, start, task.seq_len)
+            if swap and dtypes[source].itemsize > 1:
+                data = tfrecord_io.little_endian_bytes(np.frombuffer(data, dtypes[source]))
+            writer.write(tfrecord_io.window_record_parts(
+                data, shapes[source], label, task.subjects[source], task.actions[source],
+                start))
+
+
+def write_shard(task: ShardTask) -> ShardResult:
+    """Writes one shard of a local DEST (a worker's task), or hashes it if a killed
+    run of the same arguments completed it already.
+
+    The shard appears under its final name only when complete (written under a
+    ``*.tmp-*`` name and renamed); its sha256 is computed while writing.
+
+    Returns:
+        The shard's size, sha256 and whether it was reused.
+    """
+    if os.path.exists(task.path):
+        return ShardResult(os.path.getsize(task.path), hash_file(task.path), True)
+    temp = f"{task.path}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(temp, "wb") as handle:
+            writer = tfrecord_io.RecordWriter(handle)
+            write_records(writer, task)
+        os.replace(temp, task.path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+    return ShardResult(writer.num_bytes, writer.hexdigest(), False)

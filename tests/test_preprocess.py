@@ -290,3 +290,20 @@ def test_clip_intervals_warns_and_clips(source, tmp_path):
     assert len(warnings) == 1 and "clipped to len 5" in warnings[0]
     assert "act-b.xml" in warnings[0]
     assert summary.manifest.splits["Test"].class_counts == {A: 3, B: 4, N: 6}
+
+
+def test_shards_written_in_this_process_equal_the_workers(source, reference, tmp_path):
+    # The path a gs:// DEST or --offline-augment takes (shards written by the
+    # parent through tf.io.gfile) against the workers' path of the reference run.
+    _, dataset_dir = reference
+    config = preprocess.PreprocessConfig(src=str(source), dest=str(tmp_path / "dest"),
+                                         batch_size=4, shard_size=5, workers=1)
+    the_plan = preprocess.plan(config)
+    folder = preprocess.cache_folder(config, the_plan.run_key())
+    os.makedirs(folder)
+    tasks = preprocess.decode_tasks(the_plan, folder)
+    preprocess.decode_sequences(the_plan, tasks, progress=False)
+    preprocess.write_outputs(the_plan, tasks, the_plan.run_key(), progress=False, mapper=None)
+    written = tree_bytes(os.path.join(str(tmp_path / "dest"), "DataSet"))
+    assert written == tree_bytes(dataset_dir)
+    assert any(name.endswith(".tfrecord") for name in written)
