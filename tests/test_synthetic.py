@@ -264,3 +264,34 @@ def test_cli_writes_a_dataset_and_reports_bad_input_in_one_line(repo_root, tmp_p
     assert small.returncode == 2
     assert small.stderr.count("\n") == 1 and "too small" in small.stderr
     assert not os.path.exists(str(tmp_path / "y"))
+
+
+def _hand_areas(config, plan) -> list:
+    """Pixels nearer than NEAR_MM in each frame of a sequence (the hand)."""
+    return [int((depth[depth > 0] < NEAR_MM).sum())
+            for depth, _, _ in synthetic.render_sequence(config, plan)]
+
+
+def test_hand_scale_draws_larger_hands_on_the_same_plan():
+    import dataclasses
+    # A frame large enough that the bigger hand is not cut by its border.
+    normal = dataclasses.replace(TINY, width=160, height=120)
+    bigger = dataclasses.replace(normal, hand_scale=1.5)
+    (plan,) = [p for p in synthetic.plan_dataset(normal)
+               if (p.split, p.subject, p.action) == ("Train", "LN", "asl-blue")]
+    assert plan in synthetic.plan_dataset(bigger)  # labels and frames unchanged
+    areas, larger = _hand_areas(normal, plan), _hand_areas(bigger, plan)
+    labelled = {pos + offset for pos, length in plan.intervals for offset in range(length)}
+    for frame, (area, large) in enumerate(zip(areas, larger)):
+        if frame in labelled:
+            # 1.5 times the size: about 2.25 times the area (pixel rounding aside).
+            assert 1.9 < large / area < 2.6, (frame, area, large)
+        else:
+            assert area == large == 0
+
+
+@pytest.mark.parametrize("value", [0.1, 5.0, "2"])
+def test_hand_scale_out_of_range_is_refused(value):
+    import dataclasses
+    with pytest.raises(ValueError, match="hand_scale"):
+        dataclasses.replace(TINY, hand_scale=value)
