@@ -430,15 +430,44 @@ def cache_folder(config: PreprocessConfig, run_key: str) -> str:
     return os.path.join(storage.absolute(config.dest), name)
 
 
+def _needed_ranges(the_plan: Plan) -> Dict[int, Tuple[Tuple[int, int], ...]]:
+    """Per Train/Eval sequence, the frame ranges its shard windows read (merged).
+
+    The balanced Train list leaves out most no-action windows, so some frames
+    are in no window: they are checked, not resized (see DecodeTask.needed).
+    """
+    seq_len = the_plan.seq_len
+    ranges: Dict[int, Tuple[Tuple[int, int], ...]] = {}
+    for split in manifest.RECORD_SPLITS:
+        window_list = the_plan.windows[split]
+        order = np.lexsort((window_list.start, window_list.sequence))
+        sequences, starts = window_list.sequence[order], window_list.start[order]
+        bounds = np.flatnonzero(np.diff(sequences)) + 1
+        for group in np.split(np.arange(len(order)), bounds):
+            if not len(group):
+                continue
+            merged: List[List[int]] = []
+            for start in np.unique(starts[group]).tolist():
+                if merged and start <= merged[-1][1]:
+                    merged[-1][1] = start + seq_len
+                else:
+                    merged.append([start, start + seq_len])
+            ranges[int(sequences[group[0]])] = tuple((a, b) for a, b in merged)
+    return ranges
+
+
 def decode_tasks(the_plan: Plan, folder: str) -> List[sequence_cache.DecodeTask]:
-    """One task per sequence (same index); Train/Eval keep pixels, Test is only checked."""
+    """One task per sequence (same index); Train/Eval keep the pixels of the frames
+    their windows read, Test is only checked."""
+    needed = _needed_ranges(the_plan)
     tasks = []
     for index, sequence in enumerate(the_plan.sequences):
         store = sequence.source_split == "Train"
         name = f"sequence_{index}.{'raw' if store else 'checked'}"
         tasks.append(sequence_cache.DecodeTask(
             sequence.path, the_plan.config.modality, sequence.num_frames,
-            the_plan.config.image_dim, os.path.join(folder, name), store))
+            the_plan.config.image_dim, os.path.join(folder, name), store,
+            needed.get(index, ()) if store else None))
     return tasks
 
 
