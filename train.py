@@ -8,7 +8,11 @@ from its last checkpoint at the same step.
 """
 
 from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
-                         positive_float, positive_int, run_main)
+                         open_unit_float, positive_float, positive_int, run_main)
+
+# Keras' BatchNorm momentum, coreLib.models.BN_MOMENTUM (kept here too so that
+# --help does not have to import TensorFlow; a test keeps the two equal).
+BN_MOMENTUM = 0.99
 
 
 def build_parser():
@@ -44,6 +48,12 @@ def build_parser():
                         help="Train shuffle buffer, in windows")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seeds the weights, the shuffling and the augmentation")
+    parser.add_argument("--no-augment", dest="augment", action="store_false",
+                        help="train on the stored windows as they are (no online "
+                             "rotation/flip)")
+    parser.add_argument("--bn-momentum", type=open_unit_float, default=BN_MOMENTUM,
+                        help="momentum of the BatchNorm moving statistics (0.9 suits "
+                             "runs of a few hundred steps)")
     parser.add_argument("--no-eval", dest="eval", action="store_false",
                         help="skip the Eval pass after each epoch (best weights then by "
                              "train loss)")
@@ -66,7 +76,8 @@ def main(argv=None) -> int:
         steps_per_loop=args.steps_per_loop, lr=args.lr,
         mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
-        deterministic=args.deterministic)
+        deterministic=args.deterministic, augment=args.augment,
+        bn_momentum=args.bn_momentum)
     history = training.train(config, progress=not args.quiet)
     if history and not args.quiet:
         print(f"done: {len(history)} epochs in {args.model_dir}")

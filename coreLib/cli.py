@@ -80,6 +80,12 @@ def positive_float(text: str) -> float:
                            "must be > 0")
 
 
+def open_unit_float(text: str) -> float:
+    """argparse type: a float strictly between 0 and 1."""
+    return _bounded_number(text, float, "a number", lambda value: 0 < value < 1,
+                           "must be between 0 and 1 (exclusive)")
+
+
 def import_tensorflow_quietly():
     """Imports TensorFlow with its start-up chatter kept off stderr.
 

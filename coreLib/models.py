@@ -26,6 +26,10 @@ from keras import layers  # noqa: E402
 
 L2_FACTOR = 1e-4
 DROPOUT_RATE = 0.2
+# Keras' default, as the 2019 tool (Keras 2) trained with. Short runs (the demo's
+# few hundred steps) want 0.9: the moving statistics used at inference then
+# follow the quickly changing weights instead of lagging behind them.
+BN_MOMENTUM = 0.99
 
 CONVNET3D_NAME = "ConvNet3D"
 LRCN_NAME = "LRCN"
@@ -89,7 +93,7 @@ def _classifier_head(x, dense_units: Tuple[int, ...], num_classes: int):
 
 
 def build_convnet3d(seq_len: int, image_dim: int, channels: int,
-                    num_classes: int) -> "keras.Model":
+                    num_classes: int, bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
     """ConvNet3D (after C3D, Tran et al. 2015), as the 2019 tool built it.
 
     Conv3D 64 -> MaxPool3D (1,2,2) -> ReLU -> BatchNorm; for 128, 256, 512, 512
@@ -104,6 +108,7 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
         image_dim: frame side D (any; 64 in the original).
         channels: C.
         num_classes: output classes.
+        bn_momentum: momentum of the BatchNorm moving statistics.
 
     Returns:
         ``keras.Model`` named ``ConvNet3D``: ``(B, L, D, D, C)`` float32 ->
@@ -126,7 +131,8 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
         x = layers.MaxPooling3D(CONVNET3D_POOL, padding="same",
                                 name=f"block{block}_pool")(x)
         x = layers.ReLU(name=f"block{block}_relu")(x)
-        return layers.BatchNormalization(name=f"block{block}_norm")(x)
+        return layers.BatchNormalization(momentum=bn_momentum,
+                                         name=f"block{block}_norm")(x)
 
     inputs = keras.Input((seq_len, image_dim, image_dim, channels), name="window")
     x = conv(64, "block1_conv1")(inputs)
@@ -141,7 +147,7 @@ def build_convnet3d(seq_len: int, image_dim: int, channels: int,
 
 
 def build_lrcn(seq_len: int, image_dim: int, channels: int,
-               num_classes: int) -> "keras.Model":
+               num_classes: int, bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
     """LRCN (after Donahue et al. 2015), as the 2019 tool built it.
 
     For 128, 256, 512 filters: TimeDistributed Conv2D (3x3, stride 2, 'same', L2
@@ -155,6 +161,7 @@ def build_lrcn(seq_len: int, image_dim: int, channels: int,
         image_dim: frame side D (>= :func:`lrcn_min_image_dim`, 43).
         channels: C.
         num_classes: output classes.
+        bn_momentum: momentum of the BatchNorm moving statistics.
 
     Returns:
         ``keras.Model`` named ``LRCN``: ``(B, L, D, D, C)`` float32 ->
@@ -180,7 +187,7 @@ def build_lrcn(seq_len: int, image_dim: int, channels: int,
         x = layers.TimeDistributed(layers.MaxPooling2D(LRCN_POOL),
                                    name=f"block{block}_pool")(x)
         x = layers.TimeDistributed(layers.ReLU(), name=f"block{block}_relu")(x)
-        x = layers.BatchNormalization(name=f"block{block}_norm")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{block}_norm")(x)
     x = layers.TimeDistributed(layers.Flatten(), name="flatten")(x)
     for index, units in enumerate(LRCN_LSTM_UNITS, start=1):
         last = index == len(LRCN_LSTM_UNITS)
@@ -190,12 +197,13 @@ def build_lrcn(seq_len: int, image_dim: int, channels: int,
 
 
 def build_dummy(seq_len: int, image_dim: int, channels: int,
-                num_classes: int) -> "keras.Model":
+                num_classes: int, bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
     """DUMMY (debugging only): Conv3D 8 (3x3x3, 'same', relu) -> Flatten -> softmax.
 
     Args:
         seq_len, image_dim, channels: the window shape ``(L, D, D, C)``.
         num_classes: output classes.
+        bn_momentum: unused (DUMMY has no BatchNorm); accepted like the others.
 
     Returns:
         ``keras.Model`` named ``DUMMY``: ``(B, L, D, D, C)`` float32 ->
@@ -211,7 +219,7 @@ def build_dummy(seq_len: int, image_dim: int, channels: int,
     return keras.Model(inputs, outputs, name=DUMMY_NAME)
 
 
-ModelBuilder = Callable[[int, int, int, int], "keras.Model"]
+ModelBuilder = Callable[..., "keras.Model"]
 
 MODEL_BUILDERS: Dict[str, ModelBuilder] = {
     CONVNET3D_NAME: build_convnet3d,
@@ -235,13 +243,14 @@ def get_model_builder(name: str) -> ModelBuilder:
 
 
 def build_model(name: str, seq_len: int, image_dim: int, channels: int,
-                num_classes: int) -> "keras.Model":
+                num_classes: int, bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
     """Builds a model by name (``ConvNet3D``, ``LRCN`` or ``DUMMY``).
 
     Args:
         name: model name, exactly as in :data:`MODEL_NAMES`.
         seq_len, image_dim, channels: the window shape ``(L, D, D, C)``.
         num_classes: output classes.
+        bn_momentum: momentum of the BatchNorm moving statistics (in (0, 1)).
 
     Returns:
         An uncompiled ``keras.Model``: ``(B, L, D, D, C)`` float32 ->
@@ -250,4 +259,8 @@ def build_model(name: str, seq_len: int, image_dim: int, channels: int,
     Raises:
         ActrecogError: unknown name, or a window too small for the architecture.
     """
-    return get_model_builder(name)(seq_len, image_dim, channels, num_classes)
+    builder = get_model_builder(name)
+    if not isinstance(bn_momentum, (int, float)) or not 0 < bn_momentum < 1:
+        raise ActrecogError(f"{name}: bn_momentum must be between 0 and 1, "
+                            f"got {bn_momentum!r}")
+    return builder(seq_len, image_dim, channels, num_classes, bn_momentum=bn_momentum)

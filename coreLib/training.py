@@ -100,6 +100,9 @@ class TrainConfig:
         eval: run an Eval pass after every epoch.
         eval_steps: Eval batches per pass; None = one pass over Eval.
         deterministic: deterministic TensorFlow ops (slower; for exact resumes).
+        augment: online rotation/flip augmentation of Train (records stored
+            already augmented are never augmented again).
+        bn_momentum: momentum of the models' BatchNorm moving statistics.
     """
     dataset_dir: str
     model_name: str
@@ -118,6 +121,8 @@ class TrainConfig:
     eval: bool = True
     eval_steps: Optional[int] = None
     deterministic: bool = False
+    augment: bool = True
+    bn_momentum: float = models.BN_MOMENTUM
 
     def __post_init__(self):
         models.get_model_builder(self.model_name)
@@ -140,6 +145,8 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 < self.bn_momentum < 1:
+            raise ValueError(f"bn_momentum must be between 0 and 1, got {self.bn_momentum!r}")
 
 
 @dataclass
@@ -223,7 +230,8 @@ def _pipeline_config(config: TrainConfig, seed: int, training: bool):
     # The shards were hashed once before training; not again every epoch.
     return pipeline.PipelineConfig(batch_size=config.batch_size, training=training,
                                    shuffle_buffer=config.shuffle_buffer, seed=seed,
-                                   augment=training, deterministic=True,
+                                   augment=training and config.augment,
+                                   deterministic=True,
                                    verify_sha256=False)
 
 
@@ -482,7 +490,8 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
         with _dtype_policy(_policy_name(config)):
             model = models.build_model(config.model_name, manifest.seq_len,
                                        manifest.image_dim, manifest.channels,
-                                       manifest.num_classes)
+                                       manifest.num_classes,
+                                       bn_momentum=config.bn_momentum)
         optimizer = optimizer_lib.make_optimizer(
             config.lr, loss_scaling=_policy_name(config) == "mixed_float16")
         optimizer.build(model.trainable_variables)

@@ -216,3 +216,46 @@ def test_records_of_another_shape_are_refused(tmp_path):
     with pytest.raises(ActrecogError, match=r"Train_0.tfrecord: records hold windows of "
                                             r"shape \(2, 8, 8, 1\), expected \(2, 10, 10, 1\)"):
         training.train(_config(folder, tmp_path / "model"), progress=False)
+
+
+def test_no_augment_feeds_the_stored_windows(dataset_dir, tmp_path):
+    from coreLib import pipeline
+
+    manifest = manifest_lib.load_manifest(dataset_dir)
+    steps = manifest.splits["Train"].num_windows // 8
+
+    def batches(**overrides):
+        config = _config(dataset_dir, tmp_path, **overrides)
+        dataset = training.make_train_dataset(config, manifest, epoch=0,
+                                              steps_per_epoch=steps)
+        return [pixels.numpy() for pixels, _ in dataset]
+
+    plain, augmented = batches(augment=False), batches()
+    assert len(plain) == len(augmented) == steps
+    stored = pipeline.make_dataset(dataset_dir, "Train", manifest, pipeline.PipelineConfig(
+        batch_size=1, training=False, augment=False, verify_sha256=False))
+    stored_windows = {pixels.numpy().tobytes() for pixels, _ in stored}
+    fed = [window.tobytes() for batch in plain for window in batch]
+    # Without augmentation every window fed is a stored window, scaled; none twice.
+    assert len(set(fed)) == len(fed) == steps * 8
+    assert set(fed) <= stored_windows
+    # With it (the default), windows are rotated/flipped copies.
+    assert any(window.tobytes() not in stored_windows
+               for batch in augmented for window in batch)
+
+
+def test_bn_momentum_reaches_every_batch_norm_layer(dataset_dir, tmp_path):
+    import keras
+    import train
+    from coreLib import models
+
+    assert train.BN_MOMENTUM == models.BN_MOMENTUM
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).bn_momentum == 0.99
+    model = models.build_model("ConvNet3D", 2, 16, 1, 3, bn_momentum=0.9)
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 5 and all(layer.momentum == 0.9 for layer in norms)
+    with pytest.raises(ValueError, match="bn_momentum"):
+        _config(dataset_dir, tmp_path, bn_momentum=1.0)
+    with pytest.raises(ActrecogError, match="bn_momentum"):
+        models.build_model("LRCN", 2, 48, 1, 3, bn_momentum=0)
