@@ -74,6 +74,7 @@ _SIZE_MIN = 16
 _SUBPIXEL_BITS = 4  # cv2 drawing with fixed-point coordinates: smooth motion
 _SUBPIXEL = 1 << _SUBPIXEL_BITS
 _REFERENCE_DISTANCE_MM = 600.0
+_SCALED_HAND_DROP = 2.0  # unscaled hand units per unit of hand_scale above 1
 
 
 @dataclass(frozen=True)
@@ -590,6 +591,10 @@ def _draw_hand(images, config: SyntheticConfig, person: _Subject, style: _Action
     amplitude = person.amplitude * performance["amplitude"] / config.hand_scale
     center_x = config.width * (0.5 + person.offset[0] + performance["dx"])
     center_y = config.height * (0.52 + person.offset[1] + performance["dy"])
+    # A larger hand's palm sits lower: raised fingers reach about 2.5 hand units
+    # above the palm centre and the palm 1.1 below, so without this shift the
+    # fingertips of a scaled hand leave the top of the frame. No shift at scale 1.
+    center_y += _SCALED_HAND_DROP * (config.hand_scale - 1) * 0.13 * config.height
     center_x += motion.dx * amplitude * unit
     center_y -= motion.dy * amplitude * unit
     angle = math.radians(style.hand_angle + person.angle + performance["angle"]

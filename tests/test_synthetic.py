@@ -295,3 +295,16 @@ def test_hand_scale_out_of_range_is_refused(value):
     import dataclasses
     with pytest.raises(ValueError, match="hand_scale"):
         dataclasses.replace(TINY, hand_scale=value)
+
+
+def test_scaled_hands_keep_their_fingertips_inside_the_frame():
+    import dataclasses
+    bigger = dataclasses.replace(TINY, width=160, height=120, hand_scale=1.5)
+    (plan,) = [p for p in synthetic.plan_dataset(bigger)
+               if (p.split, p.subject, p.action) == ("Train", "LN", "asl-blue")]
+    labelled = {pos + offset for pos, length in plan.intervals for offset in range(length)}
+    for frame, (depth, _, _) in enumerate(synthetic.render_sequence(bigger, plan)):
+        hand = (depth > 0) & (depth < NEAR_MM)
+        if frame in labelled:
+            # The raised fingers (asl-blue: four up) end below the top row.
+            assert hand.any() and not hand[0].any(), frame
