@@ -19,18 +19,11 @@ and ``label`` (int64); :func:`detect_format` tells the two apart from a record.
 import numpy as np
 
 from coreLib import storage
+from coreLib.record_keys import (  # noqa: F401  (re-exported: records.PIXELS_KEY, ...)
+    ACTION_KEY, FLIP_KEY, LABEL_KEY, LEGACY_FEATS_KEY, PIXELS_KEY, ROTATION_KEY,
+    SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
 tf = storage.tf
-
-PIXELS_KEY = "pixels"
-SHAPE_KEY = "shape"
-LABEL_KEY = "label"
-SUBJECT_KEY = "subject"
-ACTION_KEY = "action"
-START_KEY = "start"
-ROTATION_KEY = "rotation"
-FLIP_KEY = "flip"
-LEGACY_FEATS_KEY = "feats"
 
 WINDOW_FORMAT = "window"
 LEGACY_FORMAT = "legacy"

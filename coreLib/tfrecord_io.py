@@ -29,15 +29,8 @@ from typing import BinaryIO, List, Sequence, Tuple
 import google_crc32c
 import numpy as np
 
-# The keys of records.py (tests check they are the same).
-PIXELS_KEY = "pixels"
-SHAPE_KEY = "shape"
-LABEL_KEY = "label"
-SUBJECT_KEY = "subject"
-ACTION_KEY = "action"
-START_KEY = "start"
-ROTATION_KEY = "rotation"
-FLIP_KEY = "flip"
+from coreLib.record_keys import (ACTION_KEY, FLIP_KEY, LABEL_KEY, PIXELS_KEY,
+                                 ROTATION_KEY, SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
 _LENGTH_DELIMITED = 2
 _MASK_DELTA = 0xA282EAD8

@@ -1,0 +1,17 @@
+"""The feature keys of a window record, in one TensorFlow-free place.
+
+``coreLib.records`` (TensorFlow parsing) and ``coreLib.tfrecord_io`` (the
+TensorFlow-free writer in main.py's worker processes) both take them from here,
+so the writer and the readers cannot drift apart. See ``coreLib.records`` for what
+each field holds.
+"""
+
+PIXELS_KEY = "pixels"
+SHAPE_KEY = "shape"
+LABEL_KEY = "label"
+SUBJECT_KEY = "subject"
+ACTION_KEY = "action"
+START_KEY = "start"
+ROTATION_KEY = "rotation"
+FLIP_KEY = "flip"
+LEGACY_FEATS_KEY = "feats"
