@@ -371,12 +371,7 @@ def _read_resized(path: str, modality: str, index: int, image_dim: int) -> np.nd
     """One frame decoded and resized to ``(D, D, C)`` of the modality's dtype."""
     frame_file = frames.frame_path(path, modality, index)
     try:
-        if storage.is_remote(frame_file):
-            data = storage.read_bytes(frame_file)
-        else:
-            # open() rather than tf.io.gfile: ~0.1 ms less per local frame.
-            with open(frame_file, "rb") as handle:
-                data = handle.read()
+        data = frames.read_file_bytes(frame_file)
     except (FileNotFoundError, tf.errors.NotFoundError):
         raise ActrecogError(f"{frame_file}: frame missing") from None
     return frames.resize_frame(frames.decode_frame(data, modality, frame_file), image_dim)

@@ -104,14 +104,6 @@ def init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _read_bytes(path: str) -> bytes:
-    if "://" in path:
-        # A remote source: only then does a worker need TensorFlow's gfile.
-        return frames.storage.read_bytes(path)
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
 def is_cached(task: DecodeTask) -> bool:
     """True when a previous (possibly killed) run already completed this task."""
     try:
@@ -245,7 +237,7 @@ def decode_sequence(task: DecodeTask) -> int:
     for index in range(task.num_frames):
         path = frames.frame_path(task.sequence_dir, task.modality, index)
         try:
-            data = _read_bytes(path)
+            data = frames.read_file_bytes(path)
         except FileNotFoundError:
             raise ActrecogError(f"{path}: frame missing") from None
         except OSError as error:
