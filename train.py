@@ -39,7 +39,11 @@ def build_parser():
     parser.add_argument("--steps-per-loop", type=positive_int, default=10,
                         help="steps run on the device per host call")
     parser.add_argument("--lr", type=positive_float, default=1e-4,
-                        help="Adam learning rate")
+                        help="Adam learning rate (with --lr-schedule cosine: at the "
+                             "first step)")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                        default="constant",
+                        help="constant, or cosine: decays to 0 over all the epochs' steps")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="bfloat16 on TPU/CPU, float16 with loss scaling on GPU")
     parser.add_argument("--checkpoint-every", type=non_negative_int, default=0,
@@ -74,6 +78,7 @@ def main(argv=None) -> int:
         strategy=args.strategy, tpu=args.tpu, epochs=args.epochs,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
         steps_per_loop=args.steps_per_loop, lr=args.lr,
+        lr_schedule=args.lr_schedule,
         mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
         deterministic=args.deterministic, augment=args.augment,

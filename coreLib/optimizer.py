@@ -57,11 +57,43 @@ class FusedAdam(keras.optimizers.Adam):
         return None
 
 
-def make_optimizer(learning_rate: float, loss_scaling: bool = False):
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_schedule(learning_rate: float, schedule: str = "constant",
+                           total_steps: int = 0):
+    """The step size, fixed or decaying over the run.
+
+    ``cosine`` falls from ``learning_rate`` at step 0 to 0 at ``total_steps``
+    (half a cosine, no restarts): short runs end on small steps, so the last
+    epoch's weights are also the steadiest. The schedule reads the optimizer's
+    step counter, which the checkpoint holds, so a resumed run continues on it.
+
+    Args:
+        learning_rate: the step size (at step 0 for ``cosine``).
+        schedule: ``constant`` or ``cosine``.
+        total_steps: steps of the whole run (``cosine`` only; >= 1).
+
+    Returns:
+        A float or a ``keras.optimizers.schedules.LearningRateSchedule``.
+    """
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "cosine":
+        if total_steps < 1:
+            raise ValueError(f"cosine schedule needs total_steps >= 1, got {total_steps!r}")
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps,
+                                                      alpha=0.0)
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; valid names: "
+                     f"{', '.join(LR_SCHEDULES)}")
+
+
+def make_optimizer(learning_rate, loss_scaling: bool = False):
     """The training optimizer: :class:`FusedAdam`, wrapped for float16 loss scaling.
 
     Args:
-        learning_rate: Adam step size.
+        learning_rate: Adam step size, a float or a learning-rate schedule
+            (:func:`learning_rate_schedule`).
         loss_scaling: wrap in ``keras.optimizers.LossScaleOptimizer`` (float16 on GPU).
 
     Returns:

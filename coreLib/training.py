@@ -92,7 +92,9 @@ class TrainConfig:
         batch_size: GLOBAL batch size, split over the replicas.
         steps_per_epoch: Train steps per epoch; None = one pass over Train.
         steps_per_loop: steps run inside one host call (``tf.function`` loop).
-        lr: Adam learning rate.
+        lr: Adam learning rate (the first step's under ``lr_schedule`` cosine).
+        lr_schedule: ``constant`` or ``cosine`` (decays to 0 over all the epochs'
+            steps).
         mixed_precision: bfloat16 on TPU/CPU, float16 with loss scaling on GPU.
         checkpoint_every: also checkpoint every this many steps (0 = epoch ends only).
         shuffle_buffer: Train shuffle buffer, in windows.
@@ -114,6 +116,7 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     steps_per_loop: int = 10
     lr: float = 1e-4
+    lr_schedule: str = "constant"
     mixed_precision: bool = False
     checkpoint_every: int = 0
     shuffle_buffer: int = 1024
@@ -145,6 +148,10 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.lr_schedule not in optimizer_lib.LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of "
+                             f"{', '.join(optimizer_lib.LR_SCHEDULES)}, "
+                             f"got {self.lr_schedule!r}")
         if not 0 < self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be between 0 and 1, got {self.bn_momentum!r}")
 
@@ -493,7 +500,9 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
                                        manifest.num_classes,
                                        bn_momentum=config.bn_momentum)
         optimizer = optimizer_lib.make_optimizer(
-            config.lr, loss_scaling=_policy_name(config) == "mixed_float16")
+            optimizer_lib.learning_rate_schedule(config.lr, config.lr_schedule,
+                                                 config.epochs * steps_per_epoch),
+            loss_scaling=_policy_name(config) == "mixed_float16")
         optimizer.build(model.trainable_variables)
         # The epoch accumulators (the "metrics"): reduced sums over the replicas.
         train_loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)

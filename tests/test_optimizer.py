@@ -67,3 +67,37 @@ def test_make_optimizer_wraps_for_loss_scaling():
     scaled = make_optimizer(1e-4, loss_scaling=True)
     assert isinstance(scaled, keras.optimizers.LossScaleOptimizer)
     assert isinstance(scaled.inner_optimizer, FusedAdam)
+
+
+def test_cosine_schedule_falls_from_lr_to_zero_and_drives_fused_adam():
+    import math
+
+    import train
+    from coreLib.optimizer import LR_SCHEDULES, learning_rate_schedule
+
+    assert learning_rate_schedule(3e-4) == 3e-4
+    schedule = learning_rate_schedule(3e-4, "cosine", total_steps=8)
+    for step in range(9):
+        expected = 3e-4 * 0.5 * (1 + math.cos(math.pi * step / 8))
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-5, atol=1e-12)
+    # Past the end it stays at zero (a resumed run with more epochs rebuilds it).
+    assert float(schedule(20)) == 0.0
+    # FusedAdam follows the schedule exactly as Keras' Adam does.
+    _, keras_values = _run(keras.optimizers.Adam,
+                           learning_rate_schedule(1e-2, "cosine", STEPS))
+    _, fused_values = _run(FusedAdam, learning_rate_schedule(1e-2, "cosine", STEPS))
+    _, constant_values = _run(FusedAdam, 1e-2)
+    for expected, actual in zip(keras_values, fused_values):
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(fused_values, constant_values))
+    # train.py offers the same names without importing TensorFlow for --help.
+    choices = next(action.choices for action in train.build_parser()._actions
+                   if action.dest == "lr_schedule")
+    assert tuple(choices) == LR_SCHEDULES
+    for bad in (("cosine", 0), ("linear", 5)):
+        try:
+            learning_rate_schedule(1e-3, *bad)
+        except ValueError as error:
+            assert bad[0] in str(error) or "total_steps" in str(error)
+        else:
+            raise AssertionError(f"{bad} accepted")
