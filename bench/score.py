@@ -9,6 +9,12 @@ initialised) weights:
             a batch ahead of the model, one compiled call per batch).
 The original method is timed on a sample of windows and extrapolated to the whole
 set (median seconds per window x windows). Writes bench/results/score.json.
+
+A roofline beside the figures: the model's arithmetic per window
+(coreLib.model_info.model_flops) over this CPU's float32 matrix-product rate
+(a 2048^3 tf.linalg.matmul, median of several) is the least time any method
+can spend per window; the original's time over that floor is the largest
+speed-up any scorer can reach here.
 """
 
 import argparse
@@ -30,7 +36,7 @@ tf = import_tensorflow_quietly()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from coreLib import manifest as manifest_lib, models, scoring  # noqa: E402
+from coreLib import manifest as manifest_lib, model_info, models, scoring  # noqa: E402
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 FRAME_SIZE = (320, 240)  # (width, height) of the generated colour frames
@@ -86,6 +92,20 @@ def time_original(model, windows, sample: int):
     return statistics.median(seconds), predictions
 
 
+def cpu_matmul_gflops(repeats: int = 7, size: int = 2048) -> float:
+    """This CPU's float32 rate: median GFLOP/s of a size^3 matrix product."""
+    a = tf.random.stateless_normal((size, size), seed=(1, 2))
+    b = tf.random.stateless_normal((size, size), seed=(3, 4))
+    product = tf.function(tf.linalg.matmul)
+    product(a, b).numpy()  # trace and warm up
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        product(a, b).numpy()
+        seconds.append(time.perf_counter() - began)
+    return 2 * size ** 3 / statistics.median(seconds) / 1e9
+
+
 def time_new(model, manifest, windows, batch_size: int, repeats: int, jit_compile: bool):
     """Median seconds of score.py's method, the warm-up's seconds, probabilities."""
     # Warm-up on one batch: traces (or XLA-compiles) the model call, as the
@@ -135,6 +155,7 @@ def main():
         jit_compile = {"on": True, "off": False,
                        "auto": len(windows) >= scoring.JIT_MIN_WINDOWS}[args.jit]
         results["jit_compile"] = jit_compile
+        results["cpu_matmul_gflops"] = peak = cpu_matmul_gflops()
         for name in args.models:
             tf.keras.utils.set_random_seed(0)
             model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
@@ -145,6 +166,8 @@ def main():
             agree = max(float(np.abs(probabilities[number] - output).max())
                         for number, output in sample_outputs.items())
             original_total = per_window * len(windows)
+            flops = model_info.model_flops(model)
+            floor = flops / (peak * 1e9)
             results["models"][name] = {
                 "original_seconds_per_window_median": per_window,
                 "original_seconds_extrapolated": original_total,
@@ -154,6 +177,10 @@ def main():
                 "new_seconds_per_window": new_total / len(windows),
                 "speedup": original_total / new_total,
                 "max_abs_probability_difference": agree,
+                "gflop_per_window": flops / 1e9,
+                "compute_floor_seconds_per_window": floor,
+                "new_gflops": flops / 1e9 / (new_total / len(windows)),
+                "ceiling_speedup": per_window / floor,
             }
     print(f"score: {results['num_windows']} windows of {tuple(results['window_shape'])}, "
           f"{NUM_CLASSES} classes, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} PNG frames, "
@@ -166,6 +193,14 @@ def main():
               f"{row['new_seconds_per_window'] * 1000:>19.1f} {row['speedup']:>7.1f}x "
               f"{row['max_abs_probability_difference']:>9.1e} "
               f"{row['new_warm_up_seconds']:>10.1f}")
+    print(f"roofline: this CPU multiplies float32 matrices at "
+          f"{results['cpu_matmul_gflops']:.0f} GFLOP/s")
+    print(f"{'model':<10} {'GFLOP/window':>13} {'floor ms/window':>16} "
+          f"{'score.py GFLOP/s':>17} {'largest speedup':>16}")
+    for name, row in results["models"].items():
+        print(f"{name:<10} {row['gflop_per_window']:>13.2f} "
+              f"{row['compute_floor_seconds_per_window'] * 1000:>16.1f} "
+              f"{row['new_gflops']:>17.0f} {row['ceiling_speedup']:>15.2f}x")
     bench_common.write_results(args.output, results)
 
 

@@ -50,6 +50,34 @@ def layer_rows(model) -> List[LayerRow]:
     return rows
 
 
+def layer_multiply_adds(layer) -> int:
+    """Multiply-adds of one layer's forward pass for one example (batch of 1).
+
+    Counts the layers that hold nearly all of the arithmetic: convolutions of any
+    rank (output positions x kernel size x input channels x filters), Dense
+    (positions x inputs x units) and LSTM (steps x 4 gates x (inputs + units) x
+    units), also inside TimeDistributed. Pooling, normalisation and activations
+    (a few operations per value) count as 0.
+    """
+    core = getattr(layer, "layer", None) or layer  # TimeDistributed's inner layer
+    kind = type(core).__name__
+    output_shape = tuple(layer.output.shape[1:])
+    if kind.startswith("Conv") and "Transpose" not in kind:
+        return int(np.prod(output_shape[:-1])) * int(np.prod(core.kernel.shape))
+    if kind == "Dense":
+        return int(np.prod(output_shape[:-1])) * int(np.prod(core.kernel.shape))
+    if kind == "LSTM":
+        steps = int(layer.input.shape[1])
+        return steps * (int(np.prod(core.cell.kernel.shape))
+                        + int(np.prod(core.cell.recurrent_kernel.shape)))
+    return 0
+
+
+def model_flops(model) -> int:
+    """Floating-point operations of one example's forward pass: 2 x multiply-adds."""
+    return 2 * sum(layer_multiply_adds(layer) for layer in model.layers)
+
+
 def _shape_text(shape: Sequence[Optional[int]]) -> str:
     return "(" + ", ".join("B" if size is None else str(size) for size in shape) + ")"
 

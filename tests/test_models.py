@@ -167,3 +167,32 @@ def test_info_command_writes_png_and_text(tmp_path, capsys):
     assert "probabilities" in (tmp_path / "DUMMY.txt").read_text()
     with pytest.raises(ActrecogError, match="unknown model name 'C3D'"):
         model_info.main(["info", "--models", "C3D", "--output-dir", str(tmp_path)])
+
+
+def test_model_flops_counts_convnet3d_and_lrcn_arithmetic():
+    from coreLib import model_info
+
+    # ConvNet3D at (2, 16, 16, 1), 3 classes, written out block by block: frames keep
+    # their count, each pool halves the side ('same' pooling: 1 stays 1).
+    seq_len, side, macs, channels = 2, 16, 0, 1
+    macs += seq_len * side * side * 27 * channels * 64
+    channels, side = 64, side // 2
+    for filters in models.CONVNET3D_BLOCK_FILTERS:
+        macs += seq_len * side * side * 27 * (channels * filters + filters * filters)
+        channels, side = filters, max(1, side // 2)
+    features = seq_len * side * side * channels
+    macs += features * 4096 + 4096 * 4096 + 4096 * 3
+    convnet3d = models.build_model("ConvNet3D", 2, 16, 1, 3)
+    assert model_info.model_flops(convnet3d) == 2 * macs
+    # The published shape: 27.57 GFLOP per window (what makes CPU scoring slow).
+    assert model_info.model_flops(models.build_model("ConvNet3D", 6, 64, 3, 17)) \
+        == 27_568_250_880
+    # LRCN: its LSTMs count 4 gates over (inputs + units) per step.
+    lrcn = models.build_model("LRCN", 4, 48, 1, 5)
+    lstm_macs = 0
+    for layer in lrcn.layers:
+        if type(layer).__name__ == "LSTM":
+            inputs, units = layer.input.shape[-1], layer.units
+            lstm_macs += 4 * 4 * (inputs + units) * units
+    assert lstm_macs > 0
+    assert model_info.model_flops(lrcn) > 2 * lstm_macs
