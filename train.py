@@ -8,7 +8,8 @@ from its last checkpoint at the same step.
 """
 
 from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
-                         open_unit_float, positive_float, positive_int, run_main)
+                         open_unit_float, positive_float, positive_int, run_main,
+                         unit_fraction)
 
 # Keras' BatchNorm momentum, coreLib.models.BN_MOMENTUM (kept here too so that
 # --help does not have to import TensorFlow; a test keeps the two equal).
@@ -55,6 +56,10 @@ def build_parser():
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="train on the stored windows as they are (no online "
                              "rotation/flip)")
+    parser.add_argument("--color-jitter", type=unit_fraction, default=0.0,
+                        help="photometric jitter of Train windows, strength s in [0, 1): "
+                             "per window contrast x U(1-s,1+s), channel gains x "
+                             "U(1-s/2,1+s/2), brightness + U(-s/4,s/4) (0: off)")
     parser.add_argument("--bn-momentum", type=open_unit_float, default=BN_MOMENTUM,
                         help="momentum of the BatchNorm moving statistics (0.9 suits "
                              "runs of a few hundred steps)")
@@ -82,7 +87,7 @@ def main(argv=None) -> int:
         mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
         deterministic=args.deterministic, augment=args.augment,
-        bn_momentum=args.bn_momentum)
+        bn_momentum=args.bn_momentum, color_jitter=args.color_jitter)
     history = training.train(config, progress=not args.quiet)
     if history and not args.quiet:
         print(f"done: {len(history)} epochs in {args.model_dir}")

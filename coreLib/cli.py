@@ -86,6 +86,12 @@ def open_unit_float(text: str) -> float:
                            "must be between 0 and 1 (exclusive)")
 
 
+def unit_fraction(text: str) -> float:
+    """argparse type: a float in [0, 1)."""
+    return _bounded_number(text, float, "a number", lambda value: 0 <= value < 1,
+                           "must be >= 0 and below 1")
+
+
 def import_tensorflow_quietly():
     """Imports TensorFlow with its start-up chatter kept off stderr.
 

@@ -59,6 +59,10 @@ class PipelineConfig:
             per dataset (not repeatable).
         augment: draw one of the 32 rotation/flip variants per window (Train only;
             ignored for records already stored augmented).
+        color_jitter: strength s of the photometric jitter (Train only; 0 = off):
+            per window, contrast about its mean times U(1-s, 1+s), each channel
+            times U(1-s/2, 1+s/2), brightness plus U(-s/4, s/4), then clipped to
+            [0, 1] (see :func:`jitter_windows`).
         drop_remainder: drop a last partial batch (static batch size, as TPUs and
             the distributed loop want).
         deterministic: keep the element order of the parallel interleave and maps
@@ -72,6 +76,7 @@ class PipelineConfig:
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER
     seed: Optional[int] = None
     augment: bool = True
+    color_jitter: float = 0.0
     drop_remainder: bool = True
     deterministic: bool = False
     cycle_length: int = 4
@@ -83,6 +88,9 @@ class PipelineConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PipelineConfig.{name} must be a positive integer, "
                                  f"got {value!r}")
+        if not 0 <= self.color_jitter < 1:
+            raise ValueError(f"PipelineConfig.color_jitter must be in [0, 1), "
+                             f"got {self.color_jitter!r}")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(f"PipelineConfig.seed must be None or an integer >= 0, "
                              f"got {self.seed!r}")
@@ -215,6 +223,45 @@ def draw_variant_ids(batch_index, batch_size, seed: int):
     return tf.random.stateless_uniform(tf.reshape(batch_size, [1]), stateless_seed,
                                        minval=0, maxval=augment.NUM_VARIANTS,
                                        dtype=tf.int32)
+
+
+# Stream of the jitter draws, apart from the rotation/flip draws of the same batch.
+_JITTER_STREAM = 0x6A17
+
+
+def jitter_windows(pixels, batch_index, seed: int, strength: float):
+    """Photometric jitter: each window as if filmed under another light and camera.
+
+    Subjects differ in skin tone, background and exposure; with a dozen training
+    subjects a model can latch on to one brightness relation between hand and
+    background. Per window (all its frames alike): contrast about the window's
+    per-channel mean times ``c ~ U(1-s, 1+s)``, each channel times
+    ``g ~ U(1-s/2, 1+s/2)``, brightness plus ``b ~ U(-s/4, s/4)``, clipped to [0, 1]:
+    ``out = clip(g * (mean + c * (x - mean)) + b)``. Stateless: a function of
+    (seed, batch index), like the rotation/flip draws.
+
+    Args:
+        pixels: ``(B, L, H, W, C)`` float32 in [0, 1].
+        batch_index: scalar int64, the batch's position in the stream.
+        seed: the pipeline's seed.
+        strength: s in [0, 1).
+
+    Returns:
+        ``(B, L, H, W, C)`` float32 in [0, 1].
+    """
+    shape = tf.shape(pixels)
+    batch, channels = shape[0], shape[4]
+    stateless_seed = tf.stack([tf.constant(seed, tf.int64) + _JITTER_STREAM,
+                               tf.cast(batch_index, tf.int64)])
+    draws = tf.random.stateless_uniform(tf.stack([batch, 2 + channels]), stateless_seed,
+                                        minval=-1.0, maxval=1.0)
+    contrast = tf.reshape(1.0 + strength * draws[:, 0], [-1, 1, 1, 1, 1])
+    brightness = tf.reshape(0.25 * strength * draws[:, 1], [-1, 1, 1, 1, 1])
+    gains = tf.reshape(1.0 + 0.5 * strength * draws[:, 2:], tf.stack([batch, 1, 1, 1,
+                                                                      channels]))
+    mean = tf.reduce_mean(pixels, axis=[1, 2, 3], keepdims=True)
+    jittered = gains * (mean + contrast * (pixels - mean)) + brightness
+    return tf.clip_by_value(jittered, 0.0, 1.0)
 
 
 def draw_variants(batch_index, batch_size, seed: int):
@@ -385,7 +432,8 @@ def one_hot_labels(labels, num_classes: int):
 
 
 def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int,
-                    shard_format: ShardFormat, augment_windows: bool, seed: int):
+                    shard_format: ShardFormat, augment_windows: bool, seed: int,
+                    color_jitter: float = 0.0):
     """The per-batch map: raw records -> (pixels (B,L,D,D,C) float32, one-hot)."""
     expected_shape = tf.constant([seq_len, image_dim, image_dim, channels], tf.int64)
     if augment_windows:
@@ -412,6 +460,8 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
             pixels = augment_variants_and_scale(pixels, variant, weight_table, index_table)
         else:
             pixels = scale_pixels(pixels, shard_format.dtype)
+        if color_jitter:
+            pixels = jitter_windows(pixels, batch_index, seed, color_jitter)
         pixels = tf.ensure_shape(pixels, [None, seq_len, image_dim, image_dim, channels])
         labels = one_hot_labels(parsed[records.LABEL_KEY], num_classes)
         return pixels, labels
@@ -489,7 +539,8 @@ def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
     augment_windows = (config.training and config.augment
                        and shard_format.format == records.WINDOW_FORMAT)
     parse = _batch_function(seq_len, image_dim, channels, num_classes, shard_format,
-                            augment_windows, seed)
+                            augment_windows, seed,
+                            config.color_jitter if config.training else 0.0)
     dataset = dataset.enumerate().map(parse, num_parallel_calls=AUTOTUNE,
                                       deterministic=config.deterministic)
     return dataset.prefetch(AUTOTUNE)

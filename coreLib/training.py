@@ -105,6 +105,8 @@ class TrainConfig:
         augment: online rotation/flip augmentation of Train (records stored
             already augmented are never augmented again).
         bn_momentum: momentum of the models' BatchNorm moving statistics.
+        color_jitter: photometric jitter strength of Train windows (0 = off; see
+            ``pipeline.jitter_windows``).
     """
     dataset_dir: str
     model_name: str
@@ -126,6 +128,7 @@ class TrainConfig:
     deterministic: bool = False
     augment: bool = True
     bn_momentum: float = models.BN_MOMENTUM
+    color_jitter: float = 0.0
 
     def __post_init__(self):
         models.get_model_builder(self.model_name)
@@ -152,6 +155,8 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of "
                              f"{', '.join(optimizer_lib.LR_SCHEDULES)}, "
                              f"got {self.lr_schedule!r}")
+        if not 0 <= self.color_jitter < 1:
+            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter!r}")
         if not 0 < self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be between 0 and 1, got {self.bn_momentum!r}")
 
@@ -238,6 +243,7 @@ def _pipeline_config(config: TrainConfig, seed: int, training: bool):
     return pipeline.PipelineConfig(batch_size=config.batch_size, training=training,
                                    shuffle_buffer=config.shuffle_buffer, seed=seed,
                                    augment=training and config.augment,
+                                   color_jitter=config.color_jitter if training else 0.0,
                                    deterministic=True,
                                    verify_sha256=False)
 

@@ -279,3 +279,53 @@ def test_config_rejects_bad_values():
         pipeline.PipelineConfig(batch_size=2, training=True, shuffle_buffer=-1)
     with pytest.raises(ValueError, match="seed"):
         pipeline.PipelineConfig(batch_size=2, training=True, seed=-3)
+
+
+def test_color_jitter_is_one_clipped_affine_map_per_window_and_channel(tmp_path):
+    strength = 0.5
+    windows = random_windows(12, seed=5)
+    write_dataset(tmp_path, windows, np.arange(12) % 17, shard_size=12)
+    value = manifest.load_manifest(str(tmp_path))
+
+    def first_batch(**overrides):
+        config = pipeline.PipelineConfig(batch_size=12, training=True, seed=9,
+                                         augment=False, deterministic=True,
+                                         verify_sha256=False, **overrides)
+        (pixels,), _ = collect(pipeline.make_dataset(str(tmp_path), "Train", value,
+                                                     config), 1)
+        return pixels
+
+    plain = first_batch()
+    jittered = first_batch(color_jitter=strength)
+    assert jittered.shape == plain.shape and jittered.dtype == np.float32
+    assert jittered.min() >= 0.0 and jittered.max() <= 1.0
+    assert not np.array_equal(jittered, plain)
+    # The same seed gives the same bytes (a resumed run sees the same batches).
+    np.testing.assert_array_equal(first_batch(color_jitter=strength), jittered)
+    low, high = (1 - strength) * (1 - strength / 2), (1 + strength) * (1 + strength / 2)
+    slopes = []
+    for window_in, window_out in zip(plain, jittered):
+        for channel in range(CHANNELS):
+            x = window_in[..., channel].ravel()
+            y = window_out[..., channel].ravel()
+            inside = (y > 0) & (y < 1)   # the clip only bends the ends
+            slope, offset = np.polyfit(x[inside], y[inside], 1)
+            # One map for every frame and pixel of the window's channel.
+            np.testing.assert_allclose(slope * x[inside] + offset, y[inside], atol=2e-6)
+            assert low - 1e-5 <= slope <= high + 1e-5
+            slopes.append(slope)
+    # Windows and channels draw their own factors.
+    assert len(np.unique(np.round(slopes, 4))) == len(slopes)
+
+
+def test_color_jitter_leaves_eval_alone_and_rejects_bad_strengths(tmp_path):
+    windows = random_windows(6, seed=2)
+    write_dataset(tmp_path, windows, np.arange(6) % 17, shard_size=6, split="Eval")
+    value = manifest.load_manifest(str(tmp_path))
+    config = pipeline.PipelineConfig(batch_size=6, training=False, color_jitter=0.5,
+                                     verify_sha256=False)
+    (pixels,), _ = collect(pipeline.make_dataset(str(tmp_path), "Eval", value, config), 1)
+    np.testing.assert_array_equal(pixels, scaled(windows))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="color_jitter"):
+            pipeline.PipelineConfig(batch_size=2, training=True, color_jitter=bad)

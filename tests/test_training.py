@@ -259,3 +259,28 @@ def test_bn_momentum_reaches_every_batch_norm_layer(dataset_dir, tmp_path):
         _config(dataset_dir, tmp_path, bn_momentum=1.0)
     with pytest.raises(ActrecogError, match="bn_momentum"):
         models.build_model("LRCN", 2, 48, 1, 3, bn_momentum=0)
+
+
+def test_color_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
+    import train
+
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).color_jitter == 0.0
+    assert train.build_parser().parse_args(
+        ["d", "LRCN", "m", "--color-jitter", "0.4"]).color_jitter == 0.4
+    manifest = manifest_lib.load_manifest(dataset_dir)
+    plain = _config(dataset_dir, tmp_path, augment=False)
+    jittered = _config(dataset_dir, tmp_path, augment=False, color_jitter=0.4)
+
+    def first(make, config, *args):
+        pixels, labels = next(iter(make(config, manifest, *args)))
+        return pixels.numpy(), labels.numpy()
+
+    train_plain = first(training.make_train_dataset, plain, 0, 2)
+    train_jittered = first(training.make_train_dataset, jittered, 0, 2)
+    np.testing.assert_array_equal(train_plain[1], train_jittered[1])
+    assert not np.array_equal(train_plain[0], train_jittered[0])
+    for make_eval in (plain, jittered):
+        np.testing.assert_array_equal(first(training.make_eval_dataset, make_eval, 1)[0],
+                                      first(training.make_eval_dataset, plain, 1)[0])
+    with pytest.raises(ValueError, match="color_jitter"):
+        _config(dataset_dir, tmp_path, color_jitter=1.0)
