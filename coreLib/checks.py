@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from coreLib import manifest as manifest_lib
-from coreLib import records, storage
+from coreLib import frames, records, storage
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -187,7 +187,7 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
     columns = min(manifest.seq_len, MONTAGE_MAX_FRAMES)
     figure, axes = pyplot.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows),
                                    squeeze=False)
-    scale = 65535.0 if manifest.dtype == "uint16" else 255.0
+    scale = frames.MODEL_INPUT_SCALE[manifest.dtype]   # what the model sees
     for row in range(rows):
         for column in range(columns):
             plot = axes[row][column]
@@ -195,7 +195,7 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
             if row >= len(report.samples):
                 continue
             window, label = report.samples[row]
-            frame = window[column].astype(np.float32) / scale
+            frame = np.minimum(window[column].astype(np.float32), scale) / scale
             if frame.shape[-1] == 1:
                 plot.imshow(frame[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
             else:

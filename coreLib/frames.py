@@ -46,10 +46,17 @@ class ModalitySpec:
     channels: int
     dtype: str
 
-    @property
-    def max_value(self) -> int:
-        """Full-scale pixel value, used to scale pixels to [0, 1]."""
-        return int(np.iinfo(self.dtype).max)
+
+
+# The value a stored pixel is divided by to give the models' input, by dtype;
+# larger values (uint16 only) count as this one, so the input stays in [0, 1].
+# 16-bit frames hold millimetres (depth) or IR return (confi) of a near-range
+# camera: 4095, a 12-bit range (4.095 m of depth), puts a hand at 0.6 m near 0.15
+# and a wall at 2 m near 0.5. Dividing by 65535 left every value below 0.05, and
+# ConvNet3D's first biases then drowned the input (the demo's depth model
+# learned several times slower); a sensor's "invalid" codes (such as 32001)
+# read as "far".
+MODEL_INPUT_SCALE = {"uint8": 255.0, "uint16": 4095.0}
 
 
 MODALITIES = {

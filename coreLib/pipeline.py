@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import augment, records, storage
+from coreLib import augment, frames, records, storage
 from coreLib.errors import ActrecogError
 from coreLib.manifest import Manifest
 
@@ -42,7 +42,8 @@ DEFAULT_SHUFFLE_BUFFER = 6400      # the 2019 notebooks' buffer
 READ_BUFFER_BYTES = 8 << 20
 # Threads hashing shards at once (hashlib and gfile reads release the GIL).
 HASH_THREADS = 4
-PIXEL_SCALE = {"uint8": 255.0, "uint16": 65535.0}
+# Stored value -> model input (why 4095 for uint16: coreLib.frames).
+PIXEL_SCALE = frames.MODEL_INPUT_SCALE
 
 
 @dataclass(frozen=True)
@@ -340,7 +341,7 @@ def _interpolate_and_scale(windows, weight_table, index_table, variant, max_valu
         windows: ``(B, L, H, W, C)`` uint8/uint16.
         weight_table, index_table: ``(N, 4, H*W)`` from :func:`_bilinear_taps`.
         variant: ``(B,)`` int32 row of the tables for each window.
-        max_value: float32 scalar, 255 or 65535.
+        max_value: float32 scalar, ``PIXEL_SCALE`` of the dtype (255 or 4095).
 
     Returns:
         ``(B, L, H, W, C)`` float32 in [0, 1].
@@ -411,7 +412,7 @@ def augment_variants_and_scale(pixels, variant, weight_table, index_table):
 
 
 def scale_pixels(pixels, dtype: str):
-    """Stored pixels to float32 in [0, 1] (16-bit modalities by their full range).
+    """Stored pixels to float32 in [0, 1]: ``min(x, PIXEL_SCALE) / PIXEL_SCALE``.
 
     Args:
         pixels: ``(..., C)`` of ``dtype`` (``uint8``, ``uint16`` or ``float32``,
@@ -423,7 +424,8 @@ def scale_pixels(pixels, dtype: str):
     """
     if dtype == "float32":
         return tf.cast(pixels, tf.float32)
-    return tf.cast(pixels, tf.float32) / PIXEL_SCALE[dtype]
+    scale = PIXEL_SCALE[dtype]
+    return tf.minimum(tf.cast(pixels, tf.float32), scale) / scale
 
 
 def one_hot_labels(labels, num_classes: int):

@@ -9,7 +9,7 @@ windows are gathered from the frames in memory, and each batch is scaled and
 goes through one traced (or, for large sets, XLA-compiled) model call.
 
 Pixels are scaled exactly as the training input pipeline scales the stored records:
-``uint8 / 255`` or ``uint16 / 65535`` as float32, after the same rotation/flip
+``uint8 / 255`` or ``min(uint16, 4095) / 4095`` as float32, after the same rotation/flip
 (:func:`coreLib.augment.transform_windows`) when an entry asks for one.
 
 Results go to ``<json dir>/Results/``:
@@ -494,10 +494,11 @@ def scale_pixels(pixels, dtype: str):
         dtype: the manifest's pixel dtype.
 
     Returns:
-        float32 tensor in [0, 1]: ``uint8 / 255`` or ``uint16 / 65535``.
+        float32 tensor in [0, 1]: ``min(x, S) / S``, S = 255 (uint8) or 4095
+        (uint16; ``frames.MODEL_INPUT_SCALE``).
     """
-    max_value = float(np.iinfo(dtype).max)
-    return tf.cast(pixels, tf.float32) / max_value
+    scale = frames.MODEL_INPUT_SCALE[dtype]
+    return tf.minimum(tf.cast(pixels, tf.float32), scale) / scale
 
 
 def make_forward(model, manifest: manifest_lib.Manifest, augmented: bool = False,

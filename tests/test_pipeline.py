@@ -130,11 +130,13 @@ def test_eval_scaling_one_hot_and_remainder_exact(tmp_path):
     assert [batch.shape[0] for batch in pixels] == [4, 4, 2]
     pixels, one_hot = np.concatenate(pixels), np.concatenate(one_hot)
     assert pixels.dtype == np.float32 and one_hot.dtype == np.float32
-    # Eval is one pass, no augmentation: window i comes back exactly as stored / 65535.
+    # Eval is one pass, no augmentation: window i comes back exactly as
+    # min(stored, 4095) / 4095.
     starts = []
     for row in range(10):
         source = [index for index in range(10)
-                  if np.array_equal(pixels[row], windows[index] / np.float32(65535))]
+                  if np.array_equal(pixels[row], np.minimum(windows[index], 4095)
+                                    .astype(np.float32) / np.float32(4095))]
         assert len(source) == 1
         starts.append(source[0])
         expected = np.zeros(17, np.float32)

@@ -245,9 +245,10 @@ def test_pixel_scaling_matches_dtype():
     pixels = np.array([0, 255], np.uint8)
     np.testing.assert_array_equal(scoring.scale_pixels(pixels, "uint8").numpy(),
                                   np.array([0, 1], np.float32))
-    pixels = np.array([0, 65535, 257], np.uint16)
+    # 16-bit frames: a 12-bit range (4.095 m of depth); farther counts as 4095.
+    pixels = np.array([0, 4095, 65535, 32001, 257], np.uint16)
     np.testing.assert_array_equal(scoring.scale_pixels(pixels, "uint16").numpy(),
-                                  np.array([0, 1, 257 / 65535], np.float32))
+                                  np.array([0, 1, 1, 1, 257 / 4095], np.float32))
 
 
 def _without(entries, key):
