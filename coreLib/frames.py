@@ -52,9 +52,9 @@ class ModalitySpec:
 # larger values (uint16 only) count as this one, so the input stays in [0, 1].
 # 16-bit frames hold millimetres (depth) or IR return (confi) of a near-range
 # camera: 4095, a 12-bit range (4.095 m of depth), puts a hand at 0.6 m near 0.15
-# and a wall at 2 m near 0.5. Dividing by 65535 left every value below 0.05, and
-# ConvNet3D's first biases then drowned the input (the demo's depth model
-# learned several times slower); a sensor's "invalid" codes (such as 32001)
+# and a wall at 2 m near 0.5. Dividing by 65535 left every value below 0.05,
+# where the first layer's biases (moved by Adam at the same step size as the
+# weights) soon outweigh the input. A sensor's "invalid" codes (such as 32001)
 # read as "far".
 MODEL_INPUT_SCALE = {"uint8": 255.0, "uint16": 4095.0}
 
