@@ -284,3 +284,28 @@ def test_color_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
                                       first(training.make_eval_dataset, plain, 1)[0])
     with pytest.raises(ValueError, match="color_jitter"):
         _config(dataset_dir, tmp_path, color_jitter=1.0)
+
+
+def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
+    config = dict(epochs=2, steps_per_epoch=3, lr=5e-3, lr_schedule="cosine")
+    straight = str(tmp_path / "straight")
+    training.run_training(_config(dataset_dir, straight, **config), progress=False)
+    resumed = str(tmp_path / "resumed")
+    training.run_training(_config(dataset_dir, resumed, **config), progress=False)
+    # As if killed right after epoch 1's checkpoint: the state points back at it.
+    checkpoints = os.path.join(resumed, "checkpoints")
+    state = tf.train.get_checkpoint_state(checkpoints)
+    epoch_one = [path for path in state.all_model_checkpoint_paths
+                 if path.endswith("ckpt-3")]
+    assert len(epoch_one) == 1
+    tf.compat.v1.train.update_checkpoint_state(checkpoints, epoch_one[0],
+                                               all_model_checkpoint_paths=epoch_one)
+    again = training.run_training(_config(dataset_dir, resumed, **config), progress=False)
+    assert again.resumed_from_step == 3 and again.global_step == 6
+    # The optimizer's step counter came back with the checkpoint, so epoch 2 took
+    # the same (decaying) steps: the final weights are bit-identical.
+    expected = _h5_arrays(os.path.join(straight, "DUMMY_final.weights.h5"))
+    actual = _h5_arrays(os.path.join(resumed, "DUMMY_final.weights.h5"))
+    assert expected.keys() == actual.keys() and len(expected) > 0
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name])
