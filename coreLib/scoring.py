@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import augment, frames, manifest as manifest_lib, storage
+from coreLib import augment, frames, manifest as manifest_lib, pipeline, storage
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -487,7 +487,7 @@ def iterate_windows(windows: Sequence[TestWindow], manifest: manifest_lib.Manife
 
 
 def scale_pixels(pixels, dtype: str):
-    """Stored pixels to model input, as the training pipeline does.
+    """Stored pixels to model input: the training pipeline's own scaling.
 
     Args:
         pixels: ``(..., C)`` uint8 or uint16 tensor.
@@ -497,8 +497,7 @@ def scale_pixels(pixels, dtype: str):
         float32 tensor in [0, 1]: ``min(x, S) / S``, S = 255 (uint8) or 4095
         (uint16; ``frames.MODEL_INPUT_SCALE``).
     """
-    scale = frames.MODEL_INPUT_SCALE[dtype]
-    return tf.minimum(tf.cast(pixels, tf.float32), scale) / scale
+    return pipeline.scale_pixels(pixels, dtype)
 
 
 def make_forward(model, manifest: manifest_lib.Manifest, augmented: bool = False,
