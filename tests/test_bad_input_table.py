@@ -253,6 +253,10 @@ TRAIN_CASES = {
     "train-model-dir-of-another-model": _train_case(
         None, "LRCN", expect=("DUMMY",), model_dir=_other_model_dir),
     "train-epochs-zero": _train_case(None, "DUMMY", "--epochs", 0, expect=("--epochs",)),
+    "train-color-jitter-one": _train_case(None, "DUMMY", "--color-jitter", 1,
+                                          expect=("--color-jitter",)),
+    "train-unknown-lr-schedule": _train_case(None, "DUMMY", "--lr-schedule", "linear",
+                                             expect=("--lr-schedule", "linear")),
 }
 
 
