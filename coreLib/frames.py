@@ -47,7 +47,6 @@ class ModalitySpec:
     dtype: str
 
 
-
 # The value a stored pixel is divided by to give the models' input, by dtype;
 # larger values (uint16 only) count as this one, so the input stays in [0, 1].
 # 16-bit frames hold millimetres (depth) or IR return (confi) of a near-range

@@ -62,9 +62,8 @@ def layer_multiply_adds(layer) -> int:
     core = getattr(layer, "layer", None) or layer  # TimeDistributed's inner layer
     kind = type(core).__name__
     output_shape = tuple(layer.output.shape[1:])
-    if kind.startswith("Conv") and "Transpose" not in kind:
-        return int(np.prod(output_shape[:-1])) * int(np.prod(core.kernel.shape))
-    if kind == "Dense":
+    if kind == "Dense" or (kind.startswith("Conv") and "Transpose" not in kind):
+        # Every output position multiplies the whole kernel once.
         return int(np.prod(output_shape[:-1])) * int(np.prod(core.kernel.shape))
     if kind == "LSTM":
         steps = int(layer.input.shape[1])
