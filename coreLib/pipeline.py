@@ -425,7 +425,10 @@ def scale_pixels(pixels, dtype: str):
     if dtype == "float32":
         return tf.cast(pixels, tf.float32)
     scale = PIXEL_SCALE[dtype]
-    return tf.minimum(tf.cast(pixels, tf.float32), scale) / scale
+    values = tf.cast(pixels, tf.float32)
+    if scale < np.iinfo(dtype).max:   # uint16 only: uint8 cannot pass 255
+        values = tf.minimum(values, scale)
+    return values / scale
 
 
 def one_hot_labels(labels, num_classes: int):
