@@ -159,34 +159,37 @@ def decode_frame(data: bytes, modality: str, path: str = "<bytes>") -> np.ndarra
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_file_bytes(path: str, size: int = -1) -> bytes:
-    """The first ``size`` bytes (all when -1) of a local file or a URI.
+def read_frame_bytes(path: str, size: int = -1) -> bytes:
+    """The first ``size`` bytes (all when -1) of a frame file, local or a URI.
 
     Local files are read with ``open``: no TensorFlow import (main.py's workers
     stay TF-free) and ~0.1 ms less per frame than tf.io.gfile; only a URI
     (``gs://...``) goes through gfile.
 
     Raises:
-        FileNotFoundError / tf.errors.NotFoundError: the file is missing (the
-        callers turn either into their own one-line message).
+        ActrecogError: ``<path>: frame missing``.
+        OSError / gfile errors: the file exists but cannot be read.
     """
-    if "://" in path:  # storage.is_remote, without importing TensorFlow
-        from coreLib import storage
-        with storage.tf.io.gfile.GFile(path, "rb") as handle:
+    try:
+        if "://" in path:  # storage.is_remote, without importing TensorFlow
+            from coreLib import storage
+            with storage.tf.io.gfile.GFile(path, "rb") as handle:
+                return handle.read(size)
+        with open(path, "rb") as handle:
             return handle.read(size)
-    with open(path, "rb") as handle:
-        return handle.read(size)
+    except FileNotFoundError:
+        raise ActrecogError(f"{path}: frame missing") from None
+    except Exception as error:
+        # gfile's NotFoundError, by name: TensorFlow is not imported for local paths.
+        if type(error).__name__ == "NotFoundError":
+            raise ActrecogError(f"{path}: frame missing") from None
+        raise
 
 
 def read_frame(sequence_dir: str, modality: str, index: int) -> np.ndarray:
     """Reads and decodes one frame; see :func:`decode_frame` for the layout."""
-    from coreLib import storage
     path = frame_path(sequence_dir, modality, index)
-    try:
-        data = storage.read_bytes(path)
-    except storage.tf.errors.NotFoundError:
-        raise ActrecogError(f"{path}: frame missing") from None
-    return decode_frame(data, modality, path)
+    return decode_frame(read_frame_bytes(path), modality, path)
 
 
 def resize_frame(frame: np.ndarray, image_dim: int) -> np.ndarray:

@@ -370,10 +370,7 @@ def _load_full_model(keras, model_name: str, model_path: str, local_path: str,
 def _read_resized(path: str, modality: str, index: int, image_dim: int) -> np.ndarray:
     """One frame decoded and resized to ``(D, D, C)`` of the modality's dtype."""
     frame_file = frames.frame_path(path, modality, index)
-    try:
-        data = frames.read_file_bytes(frame_file)
-    except (FileNotFoundError, tf.errors.NotFoundError):
-        raise ActrecogError(f"{frame_file}: frame missing") from None
+    data = frames.read_frame_bytes(frame_file)
     return frames.resize_frame(frames.decode_frame(data, modality, frame_file), image_dim)
 
 

@@ -237,15 +237,9 @@ def decode_sequence(task: DecodeTask) -> int:
     for index in range(task.num_frames):
         path = frames.frame_path(task.sequence_dir, task.modality, index)
         try:
-            data = frames.read_file_bytes(path)
-        except FileNotFoundError:
-            raise ActrecogError(f"{path}: frame missing") from None
+            data = frames.read_frame_bytes(path)   # a missing frame: ActrecogError
         except OSError as error:
             raise ActrecogError(f"{path}: cannot read frame ({error.strerror or error})") from None
-        except Exception as error:  # gfile errors of a remote source
-            if type(error).__name__ == "NotFoundError":
-                raise ActrecogError(f"{path}: frame missing") from None
-            raise
         frame, is_bgr, size = None, False, None
         if not needed[index]:
             size = checked_png_size(data, task.modality)

@@ -151,27 +151,13 @@ def modality_frame_path(path: str, modality: str) -> str:
     return storage.join(folder, modality + "_" + name[len(prefix):])
 
 
-def read_frame_bytes(path: str, size: int = -1) -> bytes:
-    """The first ``size`` bytes (all when -1) of a frame file.
-
-    (:func:`coreLib.frames.read_file_bytes`.)
-
-    Raises:
-        ActrecogError: the file is missing.
-    """
-    try:
-        return frames.read_file_bytes(path, size)
-    except (tf.errors.NotFoundError, FileNotFoundError):
-        raise ActrecogError(f"{path}: frame missing") from None
-
-
 def png_size(path: str) -> Tuple[int, int]:
     """``(width, height)`` of a PNG from its header (24 bytes read).
 
     Raises:
         ActrecogError: the file is missing or not a PNG.
     """
-    header = read_frame_bytes(path, 24)
+    header = frames.read_frame_bytes(path, 24)
     if len(header) < 24 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
         raise ActrecogError(f"{path}: not a PNG image")
     width, height = struct.unpack(">II", header[16:24])
@@ -212,7 +198,7 @@ def read_display_frame(path: str, modality: str) -> np.ndarray:
     Returns:
         ``(H, W, 3)`` uint8 BGR (OpenCV's order, what the encoder takes).
     """
-    data = read_frame_bytes(path)
+    data = frames.read_frame_bytes(path)
     if modality == JSON_MODALITY:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
