@@ -24,7 +24,7 @@ gcs-test: install
 	ACTRECOG_REQUIRE_GCS=1 $(PY) -m pytest -q -m gcs tests
 
 info: install
-	$(PY) -m coreLib.model_info info
+	$(PY) -m coreLib.models.model_info info
 
 bench: install
 	$(PY) bench/preprocess.py

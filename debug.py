@@ -46,7 +46,9 @@ def build_parser():
 
 
 def run_check(args) -> int:
-    from coreLib import checks, manifest, storage
+    from coreLib import storage
+    from coreLib.data import manifest
+    from coreLib.preprocessing import checks
 
     reports = checks.check_dataset(args.tfrecord_dir, verify_sha256=args.verify_sha256)
     loaded = manifest.load_manifest(args.tfrecord_dir)
@@ -64,15 +66,15 @@ def run_check(args) -> int:
 
 
 def run_smoke(args) -> int:
-    from coreLib import training
+    from coreLib.training import trainer
 
     model_dir = args.model_dir or tempfile.mkdtemp(prefix="actrecog-debug-")
     try:
-        config = training.TrainConfig(
+        config = trainer.TrainConfig(
             dataset_dir=args.tfrecord_dir, model_name=args.exec_flag, model_dir=model_dir,
             epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps,
             steps_per_loop=1, eval_steps=args.eval_steps, lr=args.lr)
-        history = training.train(config, progress=True)
+        history = trainer.train(config, progress=True)
     finally:
         if args.model_dir is None:
             shutil.rmtree(model_dir, ignore_errors=True)

@@ -58,7 +58,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import_tensorflow_quietly()  # before anything else imports TensorFlow
-    from coreLib import preprocess
+    from coreLib.preprocessing import preprocess
 
     config = preprocess.PreprocessConfig(
         src=args.src_path, dest=args.dest_path, seq_len=args.seq_len,

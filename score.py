@@ -10,7 +10,7 @@ from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, ru
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
-from coreLib import scoring  # noqa: E402
+from coreLib.evaluation import scoring  # noqa: E402
 
 
 def parse_args(argv):

@@ -76,9 +76,9 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import_tensorflow_quietly()
-    from coreLib import training
+    from coreLib.training import trainer
 
-    config = training.TrainConfig(
+    config = trainer.TrainConfig(
         dataset_dir=args.dataset_dir, model_name=args.model_name, model_dir=args.model_dir,
         strategy=args.strategy, tpu=args.tpu, epochs=args.epochs,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
         deterministic=args.deterministic, augment=args.augment,
         bn_momentum=args.bn_momentum, color_jitter=args.color_jitter)
-    history = training.train(config, progress=not args.quiet)
+    history = trainer.train(config, progress=not args.quiet)
     if history and not args.quiet:
         print(f"done: {len(history)} epochs in {args.model_dir}")
     return 0

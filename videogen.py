@@ -11,7 +11,7 @@ from coreLib.cli import (import_tensorflow_quietly, make_parser, positive_float,
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
-from coreLib import video  # noqa: E402
+from coreLib.evaluation import video  # noqa: E402
 
 
 def parse_args(argv):

@@ -3,7 +3,7 @@
 
 Generated colour windows (L=6, 64x64x3) are written twice to local shards of 512
 records (then cached by the OS):
-  new:      window records (uint8 pixels), read by coreLib.pipeline as train.py reads
+  new:      window records (uint8 pixels), read by coreLib.training.pipeline as train.py reads
             Train: interleave, shuffle, batch, one batched parse, online augmentation
             (one of the 32 rotation/flip variants per window), scaling, one-hot,
             prefetch;
@@ -41,7 +41,8 @@ tf = import_tensorflow_quietly()
 
 import numpy as np  # noqa: E402
 
-from coreLib import augment, pipeline, records  # noqa: E402
+from coreLib.preprocessing import augment, records  # noqa: E402
+from coreLib.training import pipeline
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 RECORDS_PER_SHARD = 512  # as the 2019 tool wrote them

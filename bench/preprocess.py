@@ -55,18 +55,18 @@ _WRAPPER = ("import json, resource, subprocess, sys\n"
 
 
 def dataset_config(quick: bool):
-    from coreLib import synthetic
+    from coreLib.synthetic import generator
     if not quick:
-        return synthetic.full_size_config()
-    return synthetic.SyntheticConfig(
+        return generator.full_size_config()
+    return generator.SyntheticConfig(
         train_subjects=("LN", "chi", "marc", "yizhou"), test_subjects=("alvin",),
-        actions=synthetic.ACTIONS[:4], reps=3, frames_per_sequence=90,
+        actions=generator.ACTIONS[:4], reps=3, frames_per_sequence=90,
         test_frames_per_sequence=80)
 
 
 def ensure_dataset(quick: bool, workers: int) -> str:
     """The cached synthetic dataset (generated on first use); returns SRC."""
-    from coreLib import synthetic
+    from coreLib.synthetic import generator
     config = dataset_config(quick)
     root = os.path.join(CACHE_DIR, "bii-quick" if quick else "bii-full")
     src, marker = os.path.join(root, "src"), os.path.join(root, "complete.json")
@@ -78,7 +78,7 @@ def ensure_dataset(quick: bool, workers: int) -> str:
     partial = os.path.join(root, "src.partial")
     print(f"generating the {'quick' if quick else 'full-size'} synthetic dataset in {root} "
           f"(once)...", flush=True)
-    summary = synthetic.generate_dataset(partial, config, workers=workers, progress=True)
+    summary = generator.generate_dataset(partial, config, workers=workers, progress=True)
     os.rename(partial, src)
     with open(marker, "w") as handle:
         json.dump({"config": repr(config), "summary": summary}, handle, indent=1)
@@ -192,7 +192,8 @@ def original_method(entries, seq_len: int, image_dim: int, augmented: bool,
     and flips them (augmented), scales to float32 [0, 1] and writes a ``feats``
     record, as the original did.
     """
-    from coreLib import augment, records, storage
+    from coreLib import storage
+    from coreLib.preprocessing import augment, records
     tf = storage.tf
     variants = augment.variants() if augmented else [(0, 0)]
     flip_codes = {1: 1, 2: 0, 3: -1}  # left-right, up-down, both (cv2.flip codes)
@@ -224,7 +225,7 @@ def original_record_count(src: str) -> int:
     """Train records the 2019 tool writes for SRC: every Train window x 32 copies,
     no-action cut to action // classes, cut to a multiple of 128 (Eval was then
     moved out of these by hand, so all Train subjects count)."""
-    from coreLib import preprocess
+    from coreLib.preprocessing import preprocess
     the_plan = preprocess.plan(preprocess.PreprocessConfig(
         src=src, dest=tempfile.gettempdir(), eval_subjects=(), offline_augment=True,
         workers=1))
@@ -261,7 +262,7 @@ def main(argv=None) -> int:
         raw += [raw_decode_seconds(sequences, args.workers) for _ in range(repeats - 1)]
         raw_seconds = statistics.median(raw)
 
-        from coreLib import manifest as manifest_lib
+        from coreLib.data import manifest as manifest_lib
         dataset_dir = os.path.join(dest, "DataSet")
         manifest = manifest_lib.load_manifest(dataset_dir)
         with open(os.path.join(dataset_dir, manifest.splits["Train"].json_name)) as handle:

@@ -5,13 +5,13 @@ Both methods score the same generated Test windows with the same (randomly
 initialised) weights:
   original: per window, decode its L frames again (cv2.imread, RGB, INTER_AREA
             resize, /255) and call model.predict on a batch of one;
-  score.py: coreLib.scoring.predict_windows (each frame decoded once by threads
+  score.py: coreLib.evaluation.scoring.predict_windows (each frame decoded once by threads
             a batch ahead of the model, one compiled call per batch).
 The original method is timed on a sample of windows and extrapolated to the whole
 set (median seconds per window x windows). Writes bench/results/score.json.
 
 A roofline beside the figures: the model's arithmetic per window
-(coreLib.model_info.model_flops) over this CPU's nominal float32 peak (cores x
+(coreLib.models.model_info.model_flops) over this CPU's nominal float32 peak (cores x
 clock from /proc/cpuinfo x 32 FLOP per cycle: two 256-bit FMA pipes, AVX2) is the
 least time any method can spend per window, and the original's time over that
 floor the largest speed-up any scorer can reach here. A 2048^3 tf.linalg.matmul
@@ -37,7 +37,10 @@ tf = import_tensorflow_quietly()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from coreLib import manifest as manifest_lib, model_info, models, scoring  # noqa: E402
+from coreLib import models  # noqa: E402
+from coreLib.data import manifest as manifest_lib
+from coreLib.evaluation import scoring
+from coreLib.models import model_info
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 FRAME_SIZE = (320, 240)  # (width, height) of the generated colour frames

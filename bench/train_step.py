@@ -1,6 +1,6 @@
 """Training sequences/s per model: fed from the TFRecords vs from one in-memory batch.
 
-Both feeds go through the very same compiled loop (training.make_step_loops, default
+Both feeds go through the very same compiled loop (trainer.make_step_loops, default
 strategy) on the same model; rounds of the two feeds alternate so that load from
 other processes hits both alike. The pipeline's cost is
 ``1 - records_rate / memory_rate`` (target: under 5%). Medians over the rounds.
@@ -34,8 +34,9 @@ NUM_SHARDS = 4
 
 def write_dataset(folder: str, image_dim: int):
     """A DataSet folder of random uint8 windows (the real record format)."""
-    from coreLib import manifest as manifest_lib
-    from coreLib import records, storage
+    from coreLib.data import manifest as manifest_lib
+    from coreLib import storage
+    from coreLib.preprocessing import records
 
     rng = np.random.default_rng(0)
     classes = tuple(f"action-{index}" for index in range(NUM_CLASSES - 1)) + (
@@ -68,15 +69,16 @@ def bench_model(model_name: str, image_dim: int, steps: int, batch_size: int, ro
                 work_dir: str) -> dict:
     import keras
 
-    from coreLib import models, training
-    from coreLib import optimizer as optimizer_lib
+    from coreLib import models
+    from coreLib.training import trainer
+    from coreLib.training import optimizer as optimizer_lib
 
     folder = os.path.join(work_dir, f"DataSet{image_dim}")
     if not os.path.exists(folder):
         write_dataset(folder, image_dim)
-    from coreLib import manifest as manifest_lib
+    from coreLib.data import manifest as manifest_lib
     manifest = manifest_lib.load_manifest(folder)
-    config = training.TrainConfig(dataset_dir=folder, model_name=model_name,
+    config = trainer.TrainConfig(dataset_dir=folder, model_name=model_name,
                                   model_dir=os.path.join(work_dir, "unused"),
                                   batch_size=batch_size)
     strategy = tf.distribute.get_strategy()
@@ -85,8 +87,8 @@ def bench_model(model_name: str, image_dim: int, steps: int, batch_size: int, ro
         model = models.build_model(model_name, SEQ_LEN, image_dim, CHANNELS, NUM_CLASSES)
         optimizer = optimizer_lib.make_optimizer(1e-4)
         optimizer.build(model.trainable_variables)
-    train_loop, _ = training.make_step_loops(strategy, model, optimizer, batch_size)
-    records_dataset = training.make_train_dataset(config, manifest, epoch=0,
+    train_loop, _ = trainer.make_step_loops(strategy, model, optimizer, batch_size)
+    records_dataset = trainer.make_train_dataset(config, manifest, epoch=0,
                                                   steps_per_epoch=10 ** 9)
     one_batch = next(iter(records_dataset))
     memory_dataset = tf.data.Dataset.from_tensors(one_batch).repeat()

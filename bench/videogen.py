@@ -5,7 +5,7 @@ Same video_sec JSON of 320x240 colour frames for both:
   original: per frame PIL load, pad to a square, TrueType labels drawn in the
             padding, JPEG saved to a folder; then every JPEG re-read and written
             to an uncompressed AVI at 1 fps;
-  videogen: coreLib.video.write_videos (frames straight into an MJPG encoder).
+  videogen: coreLib.evaluation.video.write_videos (frames straight into an MJPG encoder).
 Reports the median milliseconds per frame over the repeats and bytes per frame of
 the videos. Writes bench/results/videogen.json.
 """
@@ -31,7 +31,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from coreLib import video  # noqa: E402
+from coreLib.evaluation import video  # noqa: E402
 
 FRAME_SIZE = (320, 240)
 FONT_CANDIDATES = ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf")

@@ -1,21 +1,16 @@
-"""pyACTRECOG core library: one module per concern.
+"""pyACTRECOG core library, laid out by stage; data flows one way, down this list.
 
-Modules:
-    errors      the project's own error type (ActrecogError).
-    cli         shared argument parsing, quiet TensorFlow import, exit codes.
-    storage     local or gs:// paths through tf.io.gfile, atomic writes.
-    frames      reading and resizing the depth/confi/color PNG frames.
-    labels      reading the OpenCV FileStorage XML label files.
-    windows     sliding windows and their labels.
-    augment     rotation + flip of windows (offline and training-time).
-    records     TFRecord keys, serialisation and batched parsing.
-    manifest    DataSet/dataset.json: classes, shapes, splits, shards.
-    preprocess  main.py's pipeline: discovery, windows, JSON lists, shards.
-    synthetic   a synthetic dataset in the exact BII layout.
-    models      ConvNet3D, LRCN and DUMMY Keras models.
-    pipeline    tf.data input pipeline over the shards.
-    strategy    tf.distribute strategy factory.
-    training    the custom distributed training loop.
-    scoring     score.py: batched prediction and metrics.
-    video       videogen.py: labelled videos.
+Base (imported by every stage, no TensorFlow at load):
+    errors          the project's own error type (ActrecogError).
+    cli             shared argument parsing, quiet TensorFlow import, exit codes.
+    storage         local or gs:// paths (tf.io.gfile for URIs only), atomic writes.
+
+Stages (each may import the base and the stages above it, never one below):
+    data            label files, frames, windows, record keys, window lists, manifest.
+    synthetic       synthetic datasets in the exact BII layout.
+    preprocessing   main.py: decoding, augmentation, TFRecord shards, record checks.
+    models          ConvNet3D, LRCN, DUMMY (Keras) and their drawings/FLOP counts.
+    training        train.py: input pipeline, strategies, optimizer, training loop.
+    inference       model loading, decode-once frame reading, batched forward pass.
+    evaluation      score.py metrics and videogen.py videos.
 """

@@ -9,8 +9,9 @@ import os
 
 import numpy as np
 
-from coreLib import manifest as manifest_lib
-from coreLib import records, storage
+from coreLib.data import manifest as manifest_lib
+from coreLib import storage
+from coreLib.preprocessing import records
 
 CLASSES = ("asl-blue", "ui-click", manifest_lib.NO_ACTION)
 

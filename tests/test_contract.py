@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from coreLib import augment, manifest, records, storage
+from coreLib import storage
+from coreLib.data import manifest
+from coreLib.preprocessing import augment, records
 from coreLib.errors import ActrecogError
 
 

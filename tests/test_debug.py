@@ -9,8 +9,9 @@ import pytest
 
 import debug
 import synthetic_dataset
-from coreLib import checks, records, storage
-from coreLib import manifest as manifest_lib
+from coreLib import storage
+from coreLib.preprocessing import checks, records
+from coreLib.data import manifest as manifest_lib
 from coreLib.errors import ActrecogError
 
 tf = storage.tf

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from coreLib import labels
+from coreLib.data import labels
 from coreLib.errors import ActrecogError
-from coreLib.labels import Interval
+from coreLib.data.labels import Interval
 
 OPENCV_FILE = b"""<?xml version="1.0"?>
 <opencv_storage>

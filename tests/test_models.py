@@ -143,7 +143,7 @@ def test_mixed_precision_keeps_a_float32_softmax(policy):
 
 
 def test_drawing_lists_the_built_layers(tmp_path, lrcn):
-    from coreLib import model_info
+    from coreLib.models import model_info
 
     rows = model_info.draw_model(lrcn, str(tmp_path / "LRCN.png"))
     assert [row.name for row in rows] == [layer.name for layer in lrcn.layers]
@@ -159,7 +159,7 @@ def test_drawing_lists_the_built_layers(tmp_path, lrcn):
 
 
 def test_info_command_writes_png_and_text(tmp_path, capsys):
-    from coreLib import model_info
+    from coreLib.models import model_info
 
     assert model_info.main(["info", "--models", "DUMMY", "--output-dir",
                             str(tmp_path)]) == 0
@@ -170,7 +170,7 @@ def test_info_command_writes_png_and_text(tmp_path, capsys):
 
 
 def test_model_flops_counts_convnet3d_and_lrcn_arithmetic():
-    from coreLib import model_info
+    from coreLib.models import model_info
 
     # ConvNet3D at (2, 16, 16, 1), 3 classes, written out block by block: frames keep
     # their count, each pool halves the side ('same' pooling: 1 stays 1).

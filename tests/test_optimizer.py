@@ -1,4 +1,4 @@
-"""FusedAdam (coreLib.optimizer) is Keras' Adam, one kernel per variable.
+"""FusedAdam (coreLib.training.optimizer) is Keras' Adam, one kernel per variable.
 
 The distributed tests (test_distributed.py, test_kill_resume.py) run it under
 MirroredStrategy and MultiWorkerMirroredStrategy through train.py's loop.
@@ -7,7 +7,7 @@ MirroredStrategy and MultiWorkerMirroredStrategy through train.py's loop.
 import numpy as np
 
 from coreLib.cli import import_tensorflow_quietly
-from coreLib.optimizer import FusedAdam, make_optimizer
+from coreLib.training.optimizer import FusedAdam, make_optimizer
 
 tf = import_tensorflow_quietly()
 
@@ -73,7 +73,7 @@ def test_cosine_schedule_falls_from_lr_to_zero_and_drives_fused_adam():
     import math
 
     import train
-    from coreLib.optimizer import LR_SCHEDULES, learning_rate_schedule
+    from coreLib.training.optimizer import LR_SCHEDULES, learning_rate_schedule
 
     assert learning_rate_schedule(3e-4) == 3e-4
     schedule = learning_rate_schedule(3e-4, "cosine", total_steps=8)

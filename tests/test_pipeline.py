@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from coreLib import augment, manifest, pipeline, records, storage
+from coreLib import storage
+from coreLib.data import manifest
+from coreLib.preprocessing import augment, records
+from coreLib.training import pipeline
 from coreLib.errors import ActrecogError
 
 tf = storage.tf

@@ -14,7 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from coreLib import augment, frames, manifest, preprocess, records, storage
+from coreLib import storage
+from coreLib.data import frames, manifest
+from coreLib.preprocessing import augment, preprocess, records
 from tests.tiny_dataset import make_dataset
 
 tf = storage.tf

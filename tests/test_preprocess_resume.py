@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from coreLib import preprocess
+from coreLib.preprocessing import preprocess
 from tests.test_preprocess import tree_bytes
 from tests.tiny_dataset import make_dataset
 

@@ -2,7 +2,7 @@
 
 Hypothesis writes random label-file contents (well-formed intervals, broken
 values, random XML and random bytes) and random damage to a frame folder of a
-tiny BII-layout dataset, then runs main.py's reading phase (coreLib.preprocess
+tiny BII-layout dataset, then runs main.py's reading phase (coreLib.preprocessing.preprocess
 discovery, labels, windows) and decodes every frame. The outcome must be either
 windows that agree with the label rule, or the project's ActrecogError - never
 any other exception.
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from coreLib import frames, manifest, preprocess
+from coreLib.data import frames, manifest
+from coreLib.preprocessing import preprocess
 from coreLib.errors import ActrecogError
 
 # (split, subject, action, frames)

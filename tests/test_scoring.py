@@ -1,4 +1,4 @@
-"""score.py / coreLib.scoring on a tiny generated Test split.
+"""score.py / coreLib.evaluation.scoring on a tiny generated Test split.
 
 Three sequences of constant-colour frames (red, green, blue), one per class; a
 DUMMY model whose weights are set by hand copies each frame through its Conv3D and
@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from coreLib import frames, manifest as manifest_lib, models, scoring
+from coreLib import models
+from coreLib.data import frames, manifest as manifest_lib
+from coreLib.evaluation import scoring
 from coreLib.cli import run_main
 from coreLib.errors import ActrecogError
 
@@ -201,7 +203,7 @@ def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, mon
 
 
 def test_rotated_and_flipped_windows_are_scored_as_transformed(tmp_path):
-    from coreLib import augment
+    from coreLib.preprocessing import augment
     json_path = make_dataset(tmp_path)
     manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
     windows = scoring.load_test_windows(json_path, manifest)

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from coreLib import frames, sequence_cache
+from coreLib.data import frames
+from coreLib.preprocessing import sequence_cache
 from coreLib.errors import ActrecogError
 
 

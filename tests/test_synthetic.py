@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from coreLib import synthetic
+from coreLib.synthetic import generator
 from coreLib.errors import ActrecogError
 
-TINY = synthetic.SyntheticConfig(
+TINY = generator.SyntheticConfig(
     train_subjects=("LN", "chi"), test_subjects=("alvin",),
     actions=("asl-blue", "ui-swipe", "ui-click"), width=64, height=48, reps=2,
     seed=3, min_len=6, max_len=10, min_gap=2, max_gap=4,
@@ -42,7 +42,7 @@ def _intervals(xml_path: str) -> list:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     dest = str(tmp_path_factory.mktemp("synthetic") / "bii")
-    summary = synthetic.generate_dataset(dest, TINY, workers=1, progress=False)
+    summary = generator.generate_dataset(dest, TINY, workers=1, progress=False)
     return dest, summary
 
 
@@ -66,7 +66,7 @@ def test_layout_is_exactly_the_bii_layout(tiny):
 def test_label_files_are_opencv_filestorage_xml(tiny):
     dest, _ = tiny
     plans = {(plan.split, plan.subject, plan.action): plan
-             for plan in synthetic.plan_dataset(TINY)}
+             for plan in generator.plan_dataset(TINY)}
     lengths = []
     for (split, subject, action), plan in plans.items():
         path = os.path.join(dest, split, subject, f"{action}.xml")
@@ -74,7 +74,7 @@ def test_label_files_are_opencv_filestorage_xml(tiny):
             text = handle.read()
         assert text.splitlines()[:3] == ['<?xml version="1.0"?>', "<opencv_storage>",
                                          "<label>"]
-        assert text == synthetic.label_xml(plan.intervals)
+        assert text == generator.label_xml(plan.intervals)
         intervals = _intervals(path)
         assert intervals == list(plan.intervals)
         assert len(intervals) == TINY.reps
@@ -111,7 +111,7 @@ def test_frames_have_the_spec_bit_depths_and_channels(tiny):
 
 def test_hand_is_drawn_in_every_modality_only_during_performances(tiny):
     dest, _ = tiny
-    for plan in synthetic.plan_dataset(TINY):
+    for plan in generator.plan_dataset(TINY):
         folder = os.path.join(dest, plan.split, plan.subject, plan.action)
         inside = np.zeros(plan.num_frames, bool)
         for pos, length in plan.intervals:
@@ -146,13 +146,13 @@ def test_hand_is_drawn_in_every_modality_only_during_performances(tiny):
 
 
 def test_actions_look_different():
-    config = synthetic.SyntheticConfig(train_subjects=("chi",), test_subjects=(),
+    config = generator.SyntheticConfig(train_subjects=("chi",), test_subjects=(),
                                        width=64, height=48, reps=1, min_len=12,
                                        max_len=12, min_gap=1, max_gap=1)
     mean_masks = {}
-    for plan in synthetic.plan_dataset(config):
+    for plan in generator.plan_dataset(config):
         start, length = plan.intervals[0]
-        frames = list(synthetic.render_sequence(config, plan))[start:start + length]
+        frames = list(generator.render_sequence(config, plan))[start:start + length]
         masks = [(depth > 0) & (depth < NEAR_MM) for depth, _, _ in frames]
         mean_masks[plan.action] = np.mean(masks, axis=0)
     assert len(mean_masks) == 16
@@ -166,35 +166,35 @@ def test_actions_look_different():
 def test_same_seed_same_bytes_whatever_the_workers(tiny, tmp_path):
     dest, _ = tiny
     again = str(tmp_path / "again")
-    synthetic.generate_dataset(again, TINY, workers=2, progress=False)
+    generator.generate_dataset(again, TINY, workers=2, progress=False)
     assert _tree(again) == _tree(dest)
     other = str(tmp_path / "other")
-    config = synthetic.SyntheticConfig(**{**TINY.__dict__, "seed": 4,
+    config = generator.SyntheticConfig(**{**TINY.__dict__, "seed": 4,
                                           "train_subjects": ("LN",), "test_subjects": ()})
-    synthetic.generate_dataset(other, config, workers=1, progress=False)
+    generator.generate_dataset(other, config, workers=1, progress=False)
     name = os.path.join("Train", "LN", "asl-blue", "color_0.png")
     assert _tree(other)[name] != _tree(dest)[name]
 
 
 def test_existing_splits_are_refused_unless_overwrite(tmp_path):
-    config = synthetic.SyntheticConfig(train_subjects=("LN",), test_subjects=(),
+    config = generator.SyntheticConfig(train_subjects=("LN",), test_subjects=(),
                                        actions=("ui-click",), width=32, height=32,
                                        reps=1, frames_per_sequence=12)
     dest = str(tmp_path / "bii")
-    synthetic.generate_dataset(dest, config, progress=False)
+    generator.generate_dataset(dest, config, progress=False)
     stale = os.path.join(dest, "Train", "LN", "stale.xml")
     open(stale, "w").close()
     with pytest.raises(ActrecogError, match="already holds Train"):
-        synthetic.generate_dataset(dest, config, progress=False)
+        generator.generate_dataset(dest, config, progress=False)
     assert os.path.exists(stale)
-    synthetic.generate_dataset(dest, config, progress=False, overwrite=True)
+    generator.generate_dataset(dest, config, progress=False, overwrite=True)
     assert not os.path.exists(stale)
     assert len(os.listdir(os.path.join(dest, "Train", "LN", "ui-click"))) == 36
 
 
 def test_full_size_config_matches_the_published_totals():
-    config = synthetic.full_size_config()
-    plans = synthetic.plan_dataset(config)
+    config = generator.full_size_config()
+    plans = generator.plan_dataset(config)
     assert len(plans) == 288
     frames = {"Train": 0, "Test": 0}
     per_subject, per_action = {}, {}
@@ -204,18 +204,18 @@ def test_full_size_config_matches_the_published_totals():
         if plan.split == "Train":
             per_action[plan.action] = per_action.get(plan.action, 0) + plan.num_frames
     assert frames == {"Train": 112_640, "Test": 22_025}
-    assert {name: per_subject[name] for name in synthetic.TEST_SUBJECTS} == {
+    assert {name: per_subject[name] for name in generator.TEST_SUBJECTS} == {
         "alvin": 8_239, "etienne": 6_119, "xiaowei": 7_667}
     assert (min(per_action.values()), max(per_action.values())) == (5_547, 8_667)
     assert min(length for plan in plans for _, length in plan.intervals) == 6
-    assert sorted(per_subject) == sorted(synthetic.TRAIN_SUBJECTS + synthetic.TEST_SUBJECTS)
-    assert len(synthetic.TRAIN_SUBJECTS) == 15 and len(synthetic.ACTIONS) == 16
+    assert sorted(per_subject) == sorted(generator.TRAIN_SUBJECTS + generator.TEST_SUBJECTS)
+    assert len(generator.TRAIN_SUBJECTS) == 15 and len(generator.ACTIONS) == 16
 
 
 def test_plan_honours_fixed_frame_counts():
     for frames in (TINY.fewest_frames, 31, 200):
-        config = synthetic.SyntheticConfig(**{**TINY.__dict__, "frames_per_sequence": frames})
-        for index, plan in enumerate(synthetic.plan_dataset(config)):
+        config = generator.SyntheticConfig(**{**TINY.__dict__, "frames_per_sequence": frames})
+        for index, plan in enumerate(generator.plan_dataset(config)):
             if plan.split == "Train":
                 assert plan.num_frames == frames
             assert all(length >= 6 for _, length in plan.intervals)
@@ -235,7 +235,7 @@ def test_plan_honours_fixed_frame_counts():
 ])
 def test_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
-        synthetic.SyntheticConfig(**{**TINY.__dict__, **changes})
+        generator.SyntheticConfig(**{**TINY.__dict__, **changes})
 
 
 def _run_cli(repo_root, *args):
@@ -269,7 +269,7 @@ def test_cli_writes_a_dataset_and_reports_bad_input_in_one_line(repo_root, tmp_p
 def _hand_areas(config, plan) -> list:
     """Pixels nearer than NEAR_MM in each frame of a sequence (the hand)."""
     return [int((depth[depth > 0] < NEAR_MM).sum())
-            for depth, _, _ in synthetic.render_sequence(config, plan)]
+            for depth, _, _ in generator.render_sequence(config, plan)]
 
 
 def test_hand_scale_draws_larger_hands_on_the_same_plan():
@@ -277,9 +277,9 @@ def test_hand_scale_draws_larger_hands_on_the_same_plan():
     # A frame large enough that the bigger hand is not cut by its border.
     normal = dataclasses.replace(TINY, width=160, height=120)
     bigger = dataclasses.replace(normal, hand_scale=1.5)
-    (plan,) = [p for p in synthetic.plan_dataset(normal)
+    (plan,) = [p for p in generator.plan_dataset(normal)
                if (p.split, p.subject, p.action) == ("Train", "LN", "asl-blue")]
-    assert plan in synthetic.plan_dataset(bigger)  # labels and frames unchanged
+    assert plan in generator.plan_dataset(bigger)  # labels and frames unchanged
     areas, larger = _hand_areas(normal, plan), _hand_areas(bigger, plan)
     labelled = {pos + offset for pos, length in plan.intervals for offset in range(length)}
     for frame, (area, large) in enumerate(zip(areas, larger)):
@@ -300,10 +300,10 @@ def test_hand_scale_out_of_range_is_refused(value):
 def test_scaled_hands_keep_their_fingertips_inside_the_frame():
     import dataclasses
     bigger = dataclasses.replace(TINY, width=160, height=120, hand_scale=1.5)
-    (plan,) = [p for p in synthetic.plan_dataset(bigger)
+    (plan,) = [p for p in generator.plan_dataset(bigger)
                if (p.split, p.subject, p.action) == ("Train", "LN", "asl-blue")]
     labelled = {pos + offset for pos, length in plan.intervals for offset in range(length)}
-    for frame, (depth, _, _) in enumerate(synthetic.render_sequence(bigger, plan)):
+    for frame, (depth, _, _) in enumerate(generator.render_sequence(bigger, plan)):
         hand = (depth > 0) & (depth < NEAR_MM)
         if frame in labelled:
             # The raised fingers (asl-blue: four up) end below the top row.

@@ -1,4 +1,4 @@
-"""coreLib.tfrecord_io makes, without TensorFlow, the same bytes as
+"""coreLib.preprocessing.tfrecord_io makes, without TensorFlow, the same bytes as
 records.serialize_window (tf.train.Example) and tf.io.TFRecordWriter; shards the
 worker processes write from cache files are read back by tf.data."""
 
@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from coreLib import frames, records, sequence_cache, storage, tfrecord_io
+from coreLib import storage
+from coreLib.data import frames
+from coreLib.preprocessing import records, sequence_cache, tfrecord_io
 
 tf = storage.tf
 
@@ -135,7 +137,7 @@ def test_worker_shard_is_read_by_tf_data(modality, tmp_path):
 
 
 def test_worker_modules_do_not_import_tensorflow():
-    code = ("import sys; import coreLib.sequence_cache, coreLib.tfrecord_io; "
+    code = ("import sys; import coreLib.preprocessing.sequence_cache, coreLib.preprocessing.tfrecord_io; "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import synthetic_dataset
-from coreLib import manifest as manifest_lib
-from coreLib import training
+from coreLib.data import manifest as manifest_lib
+from coreLib.training import trainer
 from coreLib.errors import ActrecogError
 
-tf = training.tf
+tf = trainer.tf
 
 
 def _config(dataset_dir, model_dir, **overrides):
@@ -26,7 +26,7 @@ def _config(dataset_dir, model_dir, **overrides):
                   epochs=8, batch_size=8, lr=1e-2, steps_per_loop=4, seed=3,
                   deterministic=True)
     values.update(overrides)
-    return training.TrainConfig(**values)
+    return trainer.TrainConfig(**values)
 
 
 def _h5_arrays(path):
@@ -58,7 +58,7 @@ def dataset_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dummy_run(dataset_dir, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("dummy"))
-    result = training.run_training(_config(dataset_dir, model_dir), progress=False)
+    result = trainer.run_training(_config(dataset_dir, model_dir), progress=False)
     return model_dir, result
 
 
@@ -109,7 +109,7 @@ def test_resume_continues_with_the_same_history_and_best(dummy_run, dataset_dir,
                                                          tmp_path):
     model_dir, first = dummy_run
     best_before = open(os.path.join(model_dir, "DUMMY.weights.h5"), "rb").read()
-    again = training.run_training(_config(dataset_dir, model_dir, epochs=10), progress=False)
+    again = trainer.run_training(_config(dataset_dir, model_dir, epochs=10), progress=False)
     assert again.resumed_from_step == 48
     assert again.global_step == 60
     assert again.history[:8] == first.history
@@ -119,17 +119,17 @@ def test_resume_continues_with_the_same_history_and_best(dummy_run, dataset_dir,
         # No better epoch: the best weights file is left as it was.
         assert open(os.path.join(model_dir, "DUMMY.weights.h5"), "rb").read() == best_before
     # A run that already reached its epochs does nothing more.
-    done = training.run_training(_config(dataset_dir, model_dir, epochs=10), progress=False)
+    done = trainer.run_training(_config(dataset_dir, model_dir, epochs=10), progress=False)
     assert done.global_step == 60 and done.history == again.history
 
 
 def test_model_dir_of_another_model_or_shape_is_refused(dummy_run, tmp_path):
     model_dir, _ = dummy_run
     with pytest.raises(ActrecogError, match="holds checkpoints of model DUMMY.*not LRCN"):
-        training.run_training(_config(_dataset_of_shape(tmp_path, 8), model_dir,
+        trainer.run_training(_config(_dataset_of_shape(tmp_path, 8), model_dir,
                                       model_name="LRCN"), progress=False)
     with pytest.raises(ActrecogError, match=r"window \[2, 8, 8, 1\].*window \[2, 12, 12, 1\]"):
-        training.run_training(_config(_dataset_of_shape(tmp_path, 12), model_dir),
+        trainer.run_training(_config(_dataset_of_shape(tmp_path, 12), model_dir),
                               progress=False)
 
 
@@ -142,18 +142,18 @@ def _dataset_of_shape(tmp_path, image_dim):
 
 
 def test_batch_size_checks():
-    training.check_batch_size(8, 2, {"Train": 8, "Eval": 16})
+    trainer.check_batch_size(8, 2, {"Train": 8, "Eval": 16})
     with pytest.raises(ActrecogError, match="--batch-size 9 is not divisible by the 2"):
-        training.check_batch_size(9, 2, {"Train": 48})
+        trainer.check_batch_size(9, 2, {"Train": 48})
     with pytest.raises(ActrecogError, match="larger than the Eval split \\(16 records\\)"):
-        training.check_batch_size(32, 1, {"Train": 48, "Eval": 16})
+        trainer.check_batch_size(32, 1, {"Train": 48, "Eval": 16})
 
 
 def test_lrcn_learns(tmp_path):
     folder = str(tmp_path / "DataSet")
     synthetic_dataset.write_dataset(folder, image_dim=43, train_shards=(24,),
                                     eval_shards=(8,))
-    history = training.train(_config(folder, tmp_path / "lrcn", model_name="LRCN",
+    history = trainer.train(_config(folder, tmp_path / "lrcn", model_name="LRCN",
                                      epochs=5, steps_per_epoch=6, lr=3e-3, eval=False),
                              progress=False)
     losses = [entry["train_loss"] for entry in history]
@@ -215,18 +215,18 @@ def test_records_of_another_shape_are_refused(tmp_path):
         json.dump(value, handle)
     with pytest.raises(ActrecogError, match=r"Train_0.tfrecord: records hold windows of "
                                             r"shape \(2, 8, 8, 1\), expected \(2, 10, 10, 1\)"):
-        training.train(_config(folder, tmp_path / "model"), progress=False)
+        trainer.train(_config(folder, tmp_path / "model"), progress=False)
 
 
 def test_no_augment_feeds_the_stored_windows(dataset_dir, tmp_path):
-    from coreLib import pipeline
+    from coreLib.training import pipeline
 
     manifest = manifest_lib.load_manifest(dataset_dir)
     steps = manifest.splits["Train"].num_windows // 8
 
     def batches(**overrides):
         config = _config(dataset_dir, tmp_path, **overrides)
-        dataset = training.make_train_dataset(config, manifest, epoch=0,
+        dataset = trainer.make_train_dataset(config, manifest, epoch=0,
                                               steps_per_epoch=steps)
         return [pixels.numpy() for pixels, _ in dataset]
 
@@ -275,13 +275,13 @@ def test_color_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
         pixels, labels = next(iter(make(config, manifest, *args)))
         return pixels.numpy(), labels.numpy()
 
-    train_plain = first(training.make_train_dataset, plain, 0, 2)
-    train_jittered = first(training.make_train_dataset, jittered, 0, 2)
+    train_plain = first(trainer.make_train_dataset, plain, 0, 2)
+    train_jittered = first(trainer.make_train_dataset, jittered, 0, 2)
     np.testing.assert_array_equal(train_plain[1], train_jittered[1])
     assert not np.array_equal(train_plain[0], train_jittered[0])
     for make_eval in (plain, jittered):
-        np.testing.assert_array_equal(first(training.make_eval_dataset, make_eval, 1)[0],
-                                      first(training.make_eval_dataset, plain, 1)[0])
+        np.testing.assert_array_equal(first(trainer.make_eval_dataset, make_eval, 1)[0],
+                                      first(trainer.make_eval_dataset, plain, 1)[0])
     with pytest.raises(ValueError, match="color_jitter"):
         _config(dataset_dir, tmp_path, color_jitter=1.0)
 
@@ -289,9 +289,9 @@ def test_color_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
 def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     config = dict(epochs=2, steps_per_epoch=3, lr=5e-3, lr_schedule="cosine")
     straight = str(tmp_path / "straight")
-    training.run_training(_config(dataset_dir, straight, **config), progress=False)
+    trainer.run_training(_config(dataset_dir, straight, **config), progress=False)
     resumed = str(tmp_path / "resumed")
-    training.run_training(_config(dataset_dir, resumed, **config), progress=False)
+    trainer.run_training(_config(dataset_dir, resumed, **config), progress=False)
     # As if killed right after epoch 1's checkpoint: the state points back at it.
     checkpoints = os.path.join(resumed, "checkpoints")
     state = tf.train.get_checkpoint_state(checkpoints)
@@ -300,7 +300,7 @@ def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     assert len(epoch_one) == 1
     tf.compat.v1.train.update_checkpoint_state(checkpoints, epoch_one[0],
                                                all_model_checkpoint_paths=epoch_one)
-    again = training.run_training(_config(dataset_dir, resumed, **config), progress=False)
+    again = trainer.run_training(_config(dataset_dir, resumed, **config), progress=False)
     assert again.resumed_from_step == 3 and again.global_step == 6
     # The optimizer's step counter came back with the checkpoint, so epoch 2 took
     # the same (decaying) steps: the final weights are bit-identical.

@@ -1,4 +1,4 @@
-"""videogen.py / coreLib.video: chunking, label band colours, letterboxing, bad input."""
+"""videogen.py / coreLib.evaluation.video: chunking, label band colours, letterboxing, bad input."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from coreLib import video
+from coreLib.evaluation import video
 from coreLib.cli import run_main
 
 GREY = 90

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from coreLib import windows
-from coreLib.labels import Interval
+from coreLib.data import windows
+from coreLib.data.labels import Interval
 
 
 def labels_of(intervals, num_frames, seq_len):

@@ -1,4 +1,4 @@
-"""Runs training.run_training in a fresh process and saves the trained weights.
+"""Runs trainer.run_training in a fresh process and saves the trained weights.
 
 The distribution tests need processes of their own: logical CPU devices and
 multi-worker collectives must be configured before TensorFlow initialises, which
@@ -31,10 +31,10 @@ def main() -> None:
             cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
     import numpy as np
 
-    from coreLib import training
+    from coreLib.training import trainer
 
     for run in spec["runs"]:
-        result = training.run_training(training.TrainConfig(**run["config"]), progress=False)
+        result = trainer.run_training(trainer.TrainConfig(**run["config"]), progress=False)
         np.savez(run["weights"], *result.model.get_weights(),
                  history=json.dumps(result.history), num_replicas=result.num_replicas,
                  is_chief=result.is_chief)

@@ -15,7 +15,7 @@ tf.data and of the op launches dominates at this window size).
 Online augmentation draws, for every window, one of the original tool's 32
 variants (rotation 0, 5, ..., 35 degrees x flip id 0-3) with stateless random ops
 seeded by ``(seed, batch index)``, so a run with a seed is repeatable, and applies
-it with :func:`coreLib.augment.transform_windows`, the very op main.py
+it with :func:`coreLib.preprocessing.augment.transform_windows`, the very op main.py
 ``--offline-augment`` stores its copies with: both give identical pixels.
 
 The 2019 tool's records (float32 ``feats`` + ``label``) are read too. Their format
@@ -30,9 +30,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import augment, frames, records, storage
+from coreLib import storage
+from coreLib.data import frames
+from coreLib.preprocessing import augment, records
 from coreLib.errors import ActrecogError
-from coreLib.manifest import Manifest
+from coreLib.data.manifest import Manifest
 
 tf = storage.tf
 
@@ -42,7 +44,7 @@ DEFAULT_SHUFFLE_BUFFER = 6400      # the 2019 notebooks' buffer
 READ_BUFFER_BYTES = 8 << 20
 # Threads hashing shards at once (hashlib and gfile reads release the GIL).
 HASH_THREADS = 4
-# Stored value -> model input (why 4095 for uint16: coreLib.frames).
+# Stored value -> model input (why 4095 for uint16: coreLib.data.frames).
 PIXEL_SCALE = frames.MODEL_INPUT_SCALE
 
 
@@ -184,7 +186,7 @@ def check_shards(dataset_dir: str, manifest: Manifest, split: str,
 
     Args:
         dataset_dir: the ``DataSet`` folder or URI holding ``dataset.json``.
-        manifest: its loaded :class:`~coreLib.manifest.Manifest`.
+        manifest: its loaded :class:`~coreLib.data.manifest.Manifest`.
         split: ``Train`` or ``Eval``.
         verify_sha256: hash every shard (reads the whole split once).
 

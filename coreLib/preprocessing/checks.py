@@ -13,8 +13,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from coreLib import manifest as manifest_lib
-from coreLib import frames, records, storage
+from coreLib.data import manifest as manifest_lib
+from coreLib import storage
+from coreLib.data import frames
+from coreLib.preprocessing import records
 from coreLib.errors import ActrecogError
 
 tf = storage.tf

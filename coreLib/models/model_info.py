@@ -1,6 +1,6 @@
 """Drawings and text summaries of the models, made from the built models themselves.
 
-``python -m coreLib.model_info info`` (``make info``) builds ConvNet3D and LRCN at
+``python -m coreLib.models.model_info info`` (``make info``) builds ConvNet3D and LRCN at
 the published shape (6, 64, 64, 3; 17 classes) and writes, per model,
 ``info/<name>.png`` (a vertical stack of boxes: layer name, class, output shape,
 parameters) and ``info/<name>.txt`` (the Keras summary). The drawing uses

@@ -30,7 +30,7 @@ def frame_mask(intervals: Iterable, num_frames: int) -> np.ndarray:
     """Which frames lie inside a labelled interval.
 
     Args:
-        intervals: objects with ``pos`` and ``len`` (see coreLib.labels.Interval),
+        intervals: objects with ``pos`` and ``len`` (see coreLib.data.labels.Interval),
             inside ``[0, num_frames)``; they may overlap.
         num_frames: N.
 

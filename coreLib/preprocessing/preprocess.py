@@ -9,12 +9,12 @@ Phases, in this order:
    pixels fails here, before anything is written.
 2. Decoding: worker processes read, check, decode and resize every frame of the
    chosen modality exactly once, into one small cache file per sequence
-   (coreLib.sequence_cache). Test frames are only checked: score.py reads them.
+   (coreLib.preprocessing.sequence_cache). Test frames are only checked: score.py reads them.
    A bad frame stops the run and removes what it created.
 3. Writing: the shards, windows cut from the cache files, and the JSON lists;
    then ``dataset.json``, last. For a local DEST the same worker processes write
    the shards, one per task (records made without TensorFlow by
-   coreLib.tfrecord_io, hashed while written), while this process writes the
+   coreLib.preprocessing.tfrecord_io, hashed while written), while this process writes the
    JSON lists; for a ``gs://`` DEST or with --offline-augment (which rotates
    with TensorFlow) this process writes them in turn. Every file appears under
    its final name in one step (coreLib.storage), so a killed run can be started
@@ -40,8 +40,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from coreLib import (augment, frames, labels, manifest, records, sequence_cache, storage,
-                     tfrecord_io, windows)
+from coreLib import storage
+from coreLib.data import frames, labels, manifest, windows
+from coreLib.preprocessing import augment, records, sequence_cache, tfrecord_io
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -363,7 +364,7 @@ def plan(config: PreprocessConfig) -> Plan:
 
     Raises:
         ActrecogError: any problem found without decoding a frame (see
-            :func:`discover`, coreLib.labels, frames.count_frames), L larger than a
+            :func:`discover`, coreLib.data.labels, frames.count_frames), L larger than a
             sequence, an ``eval_subjects`` name that is not a Train subject, a Test
             action unknown to Train, or a Train split smaller than one batch.
     """
@@ -601,7 +602,7 @@ def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
                 ) -> sequence_cache.ShardResult:
     """Writes one TFRecord shard atomically in this process (any DEST, augmented
     windows too); records as records.serialize_window makes them (built by
-    coreLib.tfrecord_io), hashed while written.
+    coreLib.preprocessing.tfrecord_io), hashed while written.
     """
     pairs = augment.variants()
     with storage.atomic_path(path) as temp:
@@ -624,7 +625,7 @@ def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
 
 
 def check_record_encoder(the_plan: Plan) -> None:
-    """Compares coreLib.tfrecord_io's bytes with records.serialize_window (the
+    """Compares coreLib.preprocessing.tfrecord_io's bytes with records.serialize_window (the
     definition of a record) on one window of this run's shape, before any shard
     is written: a difference is a bug, never a silently different dataset.
     """
@@ -637,7 +638,7 @@ def check_record_encoder(the_plan: Plan) -> None:
     made = b"".join(tfrecord_io.window_record_parts(tfrecord_io.little_endian_bytes(pixels),
                                                     shape, *arguments))
     if made != records.serialize_window(pixels, *arguments):
-        raise RuntimeError("coreLib.tfrecord_io's window record differs from "
+        raise RuntimeError("coreLib.preprocessing.tfrecord_io's window record differs from "
                            "records.serialize_window")
 
 

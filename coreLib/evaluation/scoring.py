@@ -10,7 +10,7 @@ goes through one traced (or, for large sets, XLA-compiled) model call.
 
 Pixels are scaled exactly as the training input pipeline scales the stored records:
 ``uint8 / 255`` or ``min(uint16, 4095) / 4095`` as float32, after the same rotation/flip
-(:func:`coreLib.augment.transform_windows`) when an entry asks for one.
+(:func:`coreLib.preprocessing.augment.transform_windows`) when an entry asks for one.
 
 Results go to ``<json dir>/Results/``:
     video_sec_<model>.json   [{"path", "truth", "prediction", "score"}], JSON order
@@ -32,7 +32,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import augment, frames, manifest as manifest_lib, pipeline, storage
+from coreLib import storage
+from coreLib.data import frames, manifest as manifest_lib
+from coreLib.preprocessing import augment
+from coreLib.training import pipeline
 from coreLib.errors import ActrecogError
 
 tf = storage.tf

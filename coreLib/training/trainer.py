@@ -1,6 +1,6 @@
 """The distributed custom training loop behind train.py and debug.py.
 
-One loop for every strategy (see :mod:`coreLib.strategy`): the model, optimizer and
+One loop for every strategy (see :mod:`coreLib.training.strategy`): the model, optimizer and
 the epoch accumulators live under ``strategy.scope()``; the batches go through
 ``strategy.experimental_distribute_dataset``; one ``tf.function`` runs
 ``steps_per_loop`` steps per host call, each under ``strategy.run``. The
@@ -37,10 +37,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
-from coreLib import manifest as manifest_lib
-from coreLib import models, pipeline, storage
-from coreLib import optimizer as optimizer_lib
-from coreLib import strategy as strategy_lib
+from coreLib.data import manifest as manifest_lib
+from coreLib import models, storage
+from coreLib.training import pipeline
+from coreLib.training import optimizer as optimizer_lib
+from coreLib.training import strategy as strategy_lib
 from coreLib.errors import ActrecogError
 
 tf = storage.tf

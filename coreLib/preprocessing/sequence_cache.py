@@ -9,7 +9,7 @@ cut from those files with positioned reads. Only the page cache ever holds the
 whole dataset; a process holds one sequence (a few MB at 64x64) at a time.
 
 The same worker processes then write the TFRecord shards of a local DEST
-(:func:`write_shard`, one shard per task, records made by coreLib.tfrecord_io),
+(:func:`write_shard`, one shard per task, records made by coreLib.preprocessing.tfrecord_io),
 so serialising, framing and hashing gigabytes of records runs on every core.
 
 This module imports neither TensorFlow nor coreLib.storage, so the worker
@@ -29,7 +29,8 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from coreLib import frames, tfrecord_io
+from coreLib.data import frames
+from coreLib.preprocessing import tfrecord_io
 from coreLib.errors import ActrecogError
 
 TEMP_MARKER = ".tmp-"  # the same marker as coreLib.storage, swept the same way

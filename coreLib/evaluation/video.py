@@ -33,7 +33,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from coreLib import frames, storage
+from coreLib import storage
+from coreLib.data import frames
 from coreLib.errors import ActrecogError
 
 tf = storage.tf

@@ -979,11 +979,3 @@ def main(argv=None) -> int:
     print(f"synthetic: {args.dest}: {', '.join(parts)}; {width}x{height}; shortest "
           f"performance {summary['min_len']} frames; {summary['seconds']:.1f} s")
     return 0
-
-
-if __name__ == "__main__":
-    # Run the imported module's main, so that what the worker processes unpickle
-    # refers to coreLib.synthetic and not to __main__.
-    from coreLib.cli import run_main
-    from coreLib.synthetic import main as _library_main
-    run_main(_library_main, prog="python -m coreLib.synthetic")

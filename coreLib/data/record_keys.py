@@ -1,8 +1,8 @@
 """The feature keys of a window record, in one TensorFlow-free place.
 
-``coreLib.records`` (TensorFlow parsing) and ``coreLib.tfrecord_io`` (the
+``coreLib.preprocessing.records`` (TensorFlow parsing) and ``coreLib.preprocessing.tfrecord_io`` (the
 TensorFlow-free writer in main.py's worker processes) both take them from here,
-so the writer and the readers cannot drift apart. See ``coreLib.records`` for what
+so the writer and the readers cannot drift apart. See ``coreLib.preprocessing.records`` for what
 each field holds.
 """
 

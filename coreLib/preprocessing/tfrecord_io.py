@@ -29,7 +29,7 @@ from typing import BinaryIO, List, Sequence, Tuple
 import google_crc32c
 import numpy as np
 
-from coreLib.record_keys import (ACTION_KEY, FLIP_KEY, LABEL_KEY, PIXELS_KEY,
+from coreLib.data.record_keys import (ACTION_KEY, FLIP_KEY, LABEL_KEY, PIXELS_KEY,
                                  ROTATION_KEY, SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
 _LENGTH_DELIMITED = 2

@@ -19,7 +19,7 @@ and ``label`` (int64); :func:`detect_format` tells the two apart from a record.
 import numpy as np
 
 from coreLib import storage
-from coreLib.record_keys import (  # noqa: F401  (re-exported: records.PIXELS_KEY, ...)
+from coreLib.data.record_keys import (  # noqa: F401  (re-exported: records.PIXELS_KEY, ...)
     ACTION_KEY, FLIP_KEY, LABEL_KEY, LEGACY_FEATS_KEY, PIXELS_KEY, ROTATION_KEY,
     SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
