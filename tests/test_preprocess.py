@@ -102,9 +102,9 @@ def expected_entries(source, split, subjects):
 def test_test_and_eval_lists_hold_every_window_in_order(source, reference):
     summary, dataset_dir = reference
     assert summary.manifest.seq_len == 4
-    test = load_json(dataset_dir, "mode:Test_numOfSeqences:2_minSeqLen:4.json")
+    test = load_json(dataset_dir, "mode:Test_numOfSeqences:13_minSeqLen:4.json")
     assert test == expected_entries(source, "Test", {"zed"})
-    evaluation = load_json(dataset_dir, "mode:Eval_numOfSeqences:2_minSeqLen:4.json")
+    evaluation = load_json(dataset_dir, "mode:Eval_numOfSeqences:20_minSeqLen:4.json")
     assert evaluation == expected_entries(source, "Train", {"LN"})
     # Window count per sequence is N - (L-1).
     assert len(test) == (10 - 3) + (9 - 3)
@@ -112,7 +112,7 @@ def test_test_and_eval_lists_hold_every_window_in_order(source, reference):
 
 def test_train_list_is_balanced_trimmed_and_shuffled(source, reference, tmp_path):
     _, dataset_dir = reference
-    train = load_json(dataset_dir, "mode:Train_numOfSeqences:4_minSeqLen:4.json")
+    train = load_json(dataset_dir, "mode:Train_numOfSeqences:36_minSeqLen:4.json")
     candidates = expected_entries(source, "Train", {"ann", "bob"})
     # 27 action windows; no-action cut to 27 // 3 classes = 9 of 16; 36 = 9 x 4.
     assert len(candidates) == 43
@@ -129,7 +129,7 @@ def test_train_list_is_balanced_trimmed_and_shuffled(source, reference, tmp_path
     # Another seed: same windows kept by class count, another order.
     other = run(source, tmp_path / "seed", seed=5)
     other_train = load_json(os.path.join(str(tmp_path / "seed"), "DataSet"),
-                            "mode:Train_numOfSeqences:4_minSeqLen:4.json")
+                            "mode:Train_numOfSeqences:36_minSeqLen:4.json")
     assert other.manifest.splits["Train"].class_counts == counts
     assert other_train != train
 
@@ -190,7 +190,7 @@ def test_depth_records_are_uint16(source, tmp_path):
     dataset_dir = os.path.join(str(tmp_path / "depth"), "DataSet")
     assert value.splits["Eval"].num_windows == 0
     assert load_json(dataset_dir, value.splits["Eval"].json_name) == []
-    assert value.splits["Test"].json_name == "mode:Test_numOfSeqences:2_minSeqLen:5.json"
+    assert value.splits["Test"].json_name == "mode:Test_numOfSeqences:11_minSeqLen:5.json"
     entries = load_json(dataset_dir, value.splits["Train"].json_name)
     parsed = read_split_records(dataset_dir, value, "Train")
     for index, entry in enumerate(entries):

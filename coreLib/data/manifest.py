@@ -7,7 +7,7 @@ can never disagree between training and scoring (the 2019 scorer hard-coded it).
 Layout of ``DEST/DataSet/``::
 
     dataset.json
-    mode:Train_numOfSeqences:<n>_minSeqLen:<L>.json
+    mode:Train_numOfSeqences:<n>_minSeqLen:<L>.json     <n>: entries in the list
     mode:Eval_numOfSeqences:<n>_minSeqLen:<L>.json
     mode:Test_numOfSeqences:<n>_minSeqLen:<L>.json
     TFRECORD/Train/Train_<k>.tfrecord
@@ -30,9 +30,15 @@ SPLITS = ("Train", "Eval", "Test")
 RECORD_SPLITS = ("Train", "Eval")
 
 
-def split_json_name(split: str, num_sequences: int, seq_len: int) -> str:
-    """The original tool's JSON list name (its spelling 'Seqences' kept)."""
-    return f"mode:{split}_numOfSeqences:{num_sequences}_minSeqLen:{seq_len}.json"
+def split_json_name(split: str, num_entries: int, seq_len: int) -> str:
+    """The original tool's JSON list name (its spelling 'Seqences' kept).
+
+    Despite the word, 1.0.4 put the number of *entries* of the list there (its
+    ``mode:Test_numOfSeqences:21785_minSeqLen:6.json`` holds 21,785 windows of 48
+    sequences; the Train name counts the 32 augmented copies): scripts written for
+    it find the files by that number, so ``num_entries`` is the list's length.
+    """
+    return f"mode:{split}_numOfSeqences:{num_entries}_minSeqLen:{seq_len}.json"
 
 
 def shard_name(split: str, index: int) -> str:

@@ -716,7 +716,7 @@ def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_ke
     json_names = {}
     for split in manifest.SPLITS:
         json_names[split] = manifest.split_json_name(
-            split, len(the_plan.split_sequences[split]), the_plan.seq_len)
+            split, len(the_plan.windows[split]), the_plan.seq_len)
         counts["num_bytes"] += write_window_json(storage.join(dataset_dir, json_names[split]),
                                                  the_plan, the_plan.windows[split])
     if pending is not None:
