@@ -1,4 +1,10 @@
-"""Local paths and ``gs://`` URIs alike, through ``tf.io.gfile``.
+"""Local paths and ``gs://`` URIs alike: local files through ``os``, URIs through
+``tf.io.gfile``.
+
+TensorFlow is imported only when a URI is actually used (or ``storage.tf`` is
+asked for): the base and data modules that read labels, frames and the manifest
+import this module, and main.py's decoding workers, videogen.py and the manifest
+readers must not pay seconds and ~700 MB per process for TensorFlow.
 
 Every finished file the tools produce appears under its final name in one step:
 it is written under a temporary name beside it and renamed. A killed run therefore
@@ -11,16 +17,34 @@ import hashlib
 import json
 import os
 import posixpath
+import sys
 import uuid
 from typing import Any, Iterator
 
-from coreLib.cli import import_tensorflow_quietly
 from coreLib.errors import ActrecogError
-
-tf = import_tensorflow_quietly()
 
 TEMP_MARKER = ".tmp-"
 _HASH_CHUNK_BYTES = 4 << 20
+
+
+def __getattr__(name: str):
+    """``storage.tf``: TensorFlow, imported (quietly) on first use."""
+    if name == "tf":
+        from coreLib.cli import import_tensorflow_quietly
+        return import_tensorflow_quietly()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _gfile():
+    from coreLib.cli import import_tensorflow_quietly
+    return import_tensorflow_quietly().io.gfile
+
+
+def io_errors() -> tuple:
+    """The exceptions a failed file operation raises: OSError, and TensorFlow's
+    OpError once TensorFlow is loaded (a URI operation loads it first)."""
+    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    return (OSError,) if errors is None else (OSError, errors.OpError)
 
 
 def is_remote(path: str) -> bool:
@@ -41,20 +65,44 @@ def absolute(path: str) -> str:
 
 
 def exists(path: str) -> bool:
-    return tf.io.gfile.exists(path)
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
 
 
 def isdir(path: str) -> bool:
-    return tf.io.gfile.isdir(path)
+    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
 
 
 def makedirs(path: str) -> None:
-    tf.io.gfile.makedirs(path)
+    if is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
 
 
 def listdir(path: str) -> list:
     """Sorted entry names of a folder (sub-folder names without a trailing '/')."""
-    return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(path))
+    names = _gfile().listdir(path) if is_remote(path) else os.listdir(path)
+    return sorted(name.rstrip("/") for name in names)
+
+
+def open_file(path: str, mode: str = "rb"):
+    """A file object: ``open()`` for a local path, ``GFile`` for a URI."""
+    return _gfile().GFile(path, mode) if is_remote(path) else open(path, mode)
+
+
+def rename(source: str, target: str) -> None:
+    """Renames ``source`` to ``target``, replacing it."""
+    if is_remote(target):
+        _gfile().rename(source, target, overwrite=True)
+    else:
+        os.replace(source, target)
+
+
+def remove(path: str) -> None:
+    if is_remote(path):
+        _gfile().remove(path)
+    else:
+        os.remove(path)
 
 
 def temporary_name(path: str) -> str:
@@ -71,18 +119,18 @@ def atomic_path(path: str) -> Iterator[str]:
     temp = temporary_name(path)
     try:
         yield temp
-        tf.io.gfile.rename(temp, path, overwrite=True)
+        rename(temp, path)
     except BaseException:
         with contextlib.suppress(Exception):
-            if tf.io.gfile.exists(temp):
-                tf.io.gfile.remove(temp)
+            if exists(temp):
+                remove(temp)
         raise
 
 
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Writes ``data`` to ``path`` so that it appears whole or not at all."""
     with atomic_path(path) as temp:
-        with tf.io.gfile.GFile(temp, "wb") as handle:
+        with open_file(temp, "wb") as handle:
             handle.write(data)
 
 
@@ -96,13 +144,13 @@ def write_json_atomic(path: str, value: Any, indent: int = 1) -> None:
 
 
 def read_bytes(path: str) -> bytes:
-    with tf.io.gfile.GFile(path, "rb") as handle:
+    with open_file(path, "rb") as handle:
         return handle.read()
 
 
 def read_json(path: str, what: str = "JSON file") -> Any:
     """Reads a JSON file; a missing or malformed file is an ActrecogError."""
-    if not tf.io.gfile.exists(path):
+    if not exists(path):
         raise ActrecogError(f"{path}: {what} not found")
     try:
         return json.loads(read_bytes(path).decode("utf-8"))
@@ -113,7 +161,7 @@ def read_json(path: str, what: str = "JSON file") -> Any:
 def sha256_of(path: str) -> str:
     """Hex sha256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as handle:
+    with open_file(path, "rb") as handle:
         while True:
             chunk = handle.read(_HASH_CHUNK_BYTES)
             if not chunk:
@@ -124,12 +172,13 @@ def sha256_of(path: str) -> str:
 
 def remove_temporaries(folder: str) -> int:
     """Deletes leftover ``*.tmp-*`` files directly in ``folder``; returns how many."""
-    if not tf.io.gfile.isdir(folder):
+    if not isdir(folder):
         return 0
     removed = 0
-    for name in tf.io.gfile.listdir(folder):
-        if TEMP_MARKER in name and not name.endswith("/"):
-            tf.io.gfile.remove(join(folder, name))
+    for name in listdir(folder):
+        path = join(folder, name)
+        if TEMP_MARKER in name and not isdir(path):
+            remove(path)
             removed += 1
     return removed
 
@@ -141,11 +190,11 @@ def check_writable(folder: str) -> None:
         ActrecogError: naming the folder when it cannot be created or written.
     """
     try:
-        tf.io.gfile.makedirs(folder)
+        makedirs(folder)
         probe = join(folder, f".write-probe{TEMP_MARKER}{os.getpid()}")
-        with tf.io.gfile.GFile(probe, "wb") as handle:
+        with open_file(probe, "wb") as handle:
             handle.write(b"ok")
-        tf.io.gfile.remove(probe)
-    except (tf.errors.OpError, OSError) as error:
+        remove(probe)
+    except io_errors() as error:
         reason = getattr(error, "message", None) or str(error)
         raise ActrecogError(f"{folder}: not writable ({reason.splitlines()[0]})") from None

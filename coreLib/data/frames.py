@@ -3,7 +3,7 @@
 A sequence folder holds ``depth_<i>.png`` (16-bit, 1 channel), ``confi_<i>.png``
 (16-bit, 1 channel) and ``color_<i>.png`` (8-bit, 3 channels), ``<i>`` a zero-based
 index without padding. Frames are decoded with OpenCV from bytes read through
-``tf.io.gfile``, so a sequence may live in a local folder or a ``gs://`` bucket.
+``coreLib.storage``, so a sequence may live in a local folder or a ``gs://`` bucket.
 
 Colour frames are returned as RGB (OpenCV decodes BGR); single-channel frames keep
 an explicit channel axis, so every frame is ``(H, W, C)``.
@@ -17,20 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from coreLib import storage
 from coreLib.errors import ActrecogError
-
-
-def __getattr__(name: str):
-    """``frames.tf`` / ``frames.storage``, imported on first use.
-
-    ``coreLib.storage`` imports TensorFlow (seconds and ~700 MB per process). The
-    decoding worker processes of main.py only need cv2 and numpy, so this module
-    stays importable without TensorFlow; only the gfile helpers below import it.
-    """
-    if name in ("tf", "storage"):
-        from coreLib import storage
-        return storage.tf if name == "tf" else storage
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -98,10 +86,9 @@ def list_frame_indices(sequence_dir: str, modality: str) -> list:
         The indices found, ascending (possibly with gaps; see
         :func:`count_frames`).
     """
-    from coreLib import storage
     pattern = re.compile(rf"^{re.escape(modality)}_(\d+)\.png$")
     indices = []
-    for name in storage.tf.io.gfile.listdir(sequence_dir):
+    for name in storage.listdir(sequence_dir):
         match = pattern.match(name)
         if match:
             indices.append(int(match.group(1)))
@@ -171,11 +158,7 @@ def read_frame_bytes(path: str, size: int = -1) -> bytes:
         OSError / gfile errors: the file exists but cannot be read.
     """
     try:
-        if "://" in path:  # storage.is_remote, without importing TensorFlow
-            from coreLib import storage
-            with storage.tf.io.gfile.GFile(path, "rb") as handle:
-                return handle.read(size)
-        with open(path, "rb") as handle:
+        with storage.open_file(path, "rb") as handle:
             return handle.read(size)
     except FileNotFoundError:
         raise ActrecogError(f"{path}: frame missing") from None

@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import List, Tuple
 
+from coreLib import storage
 from coreLib.errors import ActrecogError
 
 ITEM_TAG = "_"
@@ -137,10 +138,9 @@ def read_label_file(path: str) -> Tuple[Interval, ...]:
     Raises:
         ActrecogError: unreadable file, or see :func:`parse_label_xml`.
     """
-    from coreLib import storage  # TensorFlow only when a file is actually read
     try:
         data = storage.read_bytes(path)
-    except (storage.tf.errors.OpError, OSError) as error:
+    except storage.io_errors() as error:
         reason = getattr(error, "message", None) or str(error)
         raise ActrecogError(f"{path}: cannot read label file ({reason})") from None
     return parse_label_xml(data, path)
