@@ -456,6 +456,260 @@ def make_step_loops(strategy, model, optimizer, global_batch: int):
     return train_loop, eval_loop
 
 
+@dataclass(frozen=True)
+class _RunSetup:
+    """What the data, the strategy and MODEL_DIR fix before any model is built."""
+    strategy: object
+    manifest: manifest_lib.Manifest
+    model_dir: str
+    chief: bool
+    steps_per_epoch: int
+    eval_steps: int
+
+
+def _prepare_run(config: TrainConfig) -> _RunSetup:
+    """Strategy, manifest, shard checks (hashed once per run), batch counts, MODEL_DIR."""
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    # First: multi-worker collectives must be configured before any eager op runs.
+    strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
+    manifest = manifest_lib.load_manifest(config.dataset_dir)
+    splits = [TRAIN_SPLIT] + ([EVAL_SPLIT] if config.eval else [])
+    split_sizes = {split: _split_records(config.dataset_dir, manifest, split)
+                   for split in splits}
+    for split in splits:
+        pipeline.check_shards(config.dataset_dir, manifest, split, verify_sha256=True)
+    check_batch_size(config.batch_size, strategy.num_replicas_in_sync, split_sizes)
+    steps_per_epoch = config.steps_per_epoch or split_sizes[TRAIN_SPLIT] // config.batch_size
+    eval_steps = 0
+    if config.eval:
+        eval_steps = split_sizes[EVAL_SPLIT] // config.batch_size
+        eval_steps = min(eval_steps, config.eval_steps or eval_steps)
+
+    chief = strategy_lib.is_chief(strategy)
+    wanted = run_config_of(config, manifest)
+    model_dir = storage.absolute(config.model_dir)
+    if chief:
+        storage.check_writable(model_dir)
+        storage.remove_temporaries(model_dir)
+    if not check_model_dir(model_dir, wanted) and chief:
+        storage.write_json_atomic(storage.join(model_dir, RUN_CONFIG_NAME), wanted)
+    return _RunSetup(strategy, manifest, model_dir, chief, steps_per_epoch, eval_steps)
+
+
+class TrainingState:
+    """The model, the optimizer and every counter a checkpoint holds.
+
+    A resumed run continues from exactly this state: epoch, step in the epoch,
+    global step, best loss so far, the epoch's float64 accumulators (loss sum,
+    correct predictions, seconds) and the history of finished epochs.
+    """
+
+    def __init__(self, config: TrainConfig, setup: _RunSetup):
+        keras.utils.set_random_seed(config.seed)
+        strategy = setup.strategy
+        manifest = setup.manifest
+        policy = _policy_name(config)
+        with strategy.scope():
+            with _dtype_policy(policy):
+                self.model = models.build_model(config.model_name, manifest.seq_len,
+                                                manifest.image_dim, manifest.channels,
+                                                manifest.num_classes,
+                                                bn_momentum=config.bn_momentum)
+            self.optimizer = optimizer_lib.make_optimizer(
+                optimizer_lib.learning_rate_schedule(
+                    config.lr, config.lr_schedule, config.epochs * setup.steps_per_epoch),
+                loss_scaling=policy == "mixed_float16")
+            self.optimizer.build(self.model.trainable_variables)
+            # The epoch accumulators (the "metrics"): reduced sums over the replicas.
+            self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+            self.correct = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+            self.epoch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch, global_step=self.global_step,
+            best_loss=self.best_loss, history=self._history,
+            train_loss_sum=self.loss_sum, train_correct=self.correct,
+            epoch_seconds=self.epoch_seconds)
+        self.checkpoint_dir = storage.join(setup.model_dir, CHECKPOINT_FOLDER)
+        # Non-chief workers must save too (saving may run collectives), but elsewhere.
+        self.scratch_dir = None if setup.chief else tempfile.mkdtemp(
+            prefix=f"actrecog-{strategy_lib.worker_id(strategy)}-")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.scratch_dir or self.checkpoint_dir,
+            max_to_keep=MAX_CHECKPOINTS_KEPT)
+
+    def restore_latest(self) -> int:
+        """Restores the newest checkpoint of MODEL_DIR, if any; returns its global step."""
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return int(self.global_step.numpy())
+
+    def save(self) -> None:
+        self.manager.save(checkpoint_number=int(self.global_step.numpy()))
+
+    @property
+    def history(self) -> List[dict]:
+        return json.loads(self._history.numpy().decode("utf-8"))
+
+    def begin_epoch(self) -> int:
+        """Clears the accumulators at a fresh epoch start; returns the step to resume at."""
+        step = int(self.step_in_epoch.numpy())
+        if step == 0:
+            self.loss_sum.assign(0.0)
+            self.correct.assign(0.0)
+            self.epoch_seconds.assign(0.0)
+        return step
+
+    def add_steps(self, result: dict, steps: int, seconds: float) -> None:
+        """Adds one host call's sums; ``seconds``: the epoch's time so far."""
+        self.loss_sum.assign_add(float(result["loss_sum"]))
+        self.correct.assign_add(float(result["correct"]))
+        self.step_in_epoch.assign_add(steps)
+        self.global_step.assign_add(steps)
+        self.epoch_seconds.assign(seconds)
+
+    def end_epoch(self, entry: dict) -> None:
+        """Appends the epoch's entry to the history and moves to the next epoch."""
+        self._history.assign(json.dumps(self.history + [entry]))
+        self.epoch.assign(entry["epoch"])
+        self.step_in_epoch.assign(0)
+
+    def close(self) -> None:
+        if self.scratch_dir:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+
+
+class RunOutputs:
+    """The chief's files besides checkpoints: weights, history, TensorBoard.
+
+    Every end-of-epoch or end-of-run output goes through here, so adding a metric
+    or a hook touches this class only. On non-chief workers every method is a no-op.
+    """
+
+    def __init__(self, setup: _RunSetup, model_name: str):
+        self.model_dir = setup.model_dir
+        self.model_name = model_name
+        self.writers = None
+        if setup.chief:
+            self.writers = {name: tf.summary.create_file_writer(
+                storage.join(self.model_dir, LOGS_FOLDER, name)) for name in ("train", "eval")}
+
+    def step_loss(self, loss: float, global_step: int) -> None:
+        if self.writers:
+            write_scalar(self.writers["train"], "step_loss", loss, global_step)
+
+    def history(self, history: List[dict]) -> None:
+        if self.writers:
+            _write_history_files(self.model_dir, self.model_name, history)
+
+    def epoch_scalars(self, entry: dict) -> None:
+        if not self.writers:
+            return
+        for name in ("train", "eval"):
+            if entry[f"{name}_loss"] is None:
+                continue
+            write_scalar(self.writers[name], "loss", entry[f"{name}_loss"], entry["epoch"])
+            write_scalar(self.writers[name], "accuracy", entry[f"{name}_accuracy"],
+                         entry["epoch"])
+            if name == "train" and entry["sequences_per_second"]:
+                write_scalar(self.writers[name], "sequences_per_second",
+                             entry["sequences_per_second"], entry["epoch"])
+            self.writers[name].flush()
+
+    def weights(self, model, name: str) -> None:
+        if self.writers:
+            _save_weights(model, self.model_dir, name)
+
+    def close(self) -> None:
+        for writer in (self.writers or {}).values():
+            writer.close()
+
+
+def _call_loop(config: TrainConfig, loop_fn, split: str, iterator, num_steps: int) -> dict:
+    try:
+        return loop_fn(iterator, tf.constant(num_steps))
+    except tf.errors.InvalidArgumentError as error:
+        # The pipeline asserts every record's shape; a bad record surfaces here.
+        reason = (error.message or str(error)).splitlines()[0]
+        raise ActrecogError(f"{config.dataset_dir}: a {split} record disagrees with "
+                            f"the manifest ({reason}); run debug.py "
+                            f"{config.dataset_dir} CHECK to find it") from None
+
+
+def _chunks(steps_per_loop: int, step: int, end: int, global_step: int = 0,
+            checkpoint_every: int = 0):
+    """Steps per host call from ``step`` to ``end``, cut at every ``checkpoint_every``-th
+    global step (so a mid-epoch checkpoint falls between two host calls)."""
+    while step < end:
+        chunk = min(steps_per_loop, end - step)
+        if checkpoint_every:
+            chunk = min(chunk, checkpoint_every - global_step % checkpoint_every)
+        yield chunk
+        step += chunk
+        global_step += chunk
+
+
+def _train_epoch(config: TrainConfig, setup: _RunSetup, state: TrainingState,
+                 train_loop, outputs: RunOutputs, epoch: int, progress: bool) -> dict:
+    """Runs (the rest of) one epoch's Train steps; returns its history entry's Train part."""
+    steps_per_epoch = setup.steps_per_epoch
+    step = state.begin_epoch()
+    iterator = iter(_distribute(setup.strategy, make_train_dataset(
+        config, setup.manifest, epoch, steps_per_epoch, skip_steps=step)))
+    bar = _EpochProgress(progress and setup.chief, epoch + 1, config.epochs,
+                         steps_per_epoch, step)
+    started, started_seconds = time.perf_counter(), float(state.epoch_seconds.numpy())
+    steps_this_run = 0
+    try:
+        for chunk in _chunks(config.steps_per_loop, step, steps_per_epoch,
+                             int(state.global_step.numpy()), config.checkpoint_every):
+            result = _call_loop(config, train_loop, TRAIN_SPLIT, iterator, chunk)
+            elapsed = time.perf_counter() - started
+            state.add_steps(result, chunk, started_seconds + elapsed)
+            step += chunk
+            steps_this_run += chunk
+            global_step = int(state.global_step.numpy())
+            bar.update(chunk, float(state.loss_sum.numpy()) / step,
+                       float(state.correct.numpy()) / (step * config.batch_size),
+                       steps_this_run * config.batch_size / max(elapsed, 1e-9))
+            outputs.step_loss(float(result["loss_sum"]) / chunk, global_step)
+            if (config.checkpoint_every and step < steps_per_epoch
+                    and global_step % config.checkpoint_every == 0):
+                state.save()
+    finally:
+        bar.close()
+    train_seconds = time.perf_counter() - started
+    return {
+        "epoch": epoch + 1,
+        "train_loss": float(state.loss_sum.numpy()) / steps_per_epoch,
+        "train_accuracy": float(state.correct.numpy()) / (steps_per_epoch * config.batch_size),
+        "eval_loss": None,
+        "eval_accuracy": None,
+        "seconds": float(state.epoch_seconds.numpy()),
+        "sequences_per_second": (steps_this_run * config.batch_size / train_seconds
+                                 if train_seconds > 0 else None),
+    }
+
+
+def _evaluate(config: TrainConfig, setup: _RunSetup, eval_loop):
+    """One Eval pass: ``(mean loss, accuracy)`` over ``setup.eval_steps`` batches."""
+    iterator = iter(_distribute(setup.strategy, make_eval_dataset(config, setup.manifest,
+                                                                  setup.eval_steps)))
+    loss_sum, correct = 0.0, 0.0
+    for chunk in _chunks(config.steps_per_loop, 0, setup.eval_steps):
+        result = _call_loop(config, eval_loop, EVAL_SPLIT, iterator, chunk)
+        loss_sum += float(result["loss_sum"])
+        correct += float(result["correct"])
+    return loss_sum / setup.eval_steps, correct / (setup.eval_steps * config.batch_size)
+
+
 def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
     """Trains (or resumes training of) a model; see the module docstring for files.
 
@@ -471,200 +725,39 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
             whose shape disagrees with the manifest, unusable batch size, or a
             MODEL_DIR holding another model or shape.
     """
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    # First: multi-worker collectives must be configured before any eager op runs.
-    strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
-    manifest = manifest_lib.load_manifest(config.dataset_dir)
-    splits = [TRAIN_SPLIT] + ([EVAL_SPLIT] if config.eval else [])
-    split_sizes = {split: _split_records(config.dataset_dir, manifest, split)
-                   for split in splits}
-    for split in splits:
-        pipeline.check_shards(config.dataset_dir, manifest, split, verify_sha256=True)
-
-    num_replicas = strategy.num_replicas_in_sync
-    check_batch_size(config.batch_size, num_replicas, split_sizes)
-    steps_per_epoch = config.steps_per_epoch or split_sizes[TRAIN_SPLIT] // config.batch_size
-    eval_steps = 0
-    if config.eval:
-        eval_steps = split_sizes[EVAL_SPLIT] // config.batch_size
-        eval_steps = min(eval_steps, config.eval_steps or eval_steps)
-
-    chief = strategy_lib.is_chief(strategy)
-    wanted = run_config_of(config, manifest)
-    model_dir = storage.absolute(config.model_dir)
-    if chief:
-        storage.check_writable(model_dir)
-        storage.remove_temporaries(model_dir)
-    if not check_model_dir(model_dir, wanted) and chief:
-        storage.write_json_atomic(storage.join(model_dir, RUN_CONFIG_NAME), wanted)
-
-    keras.utils.set_random_seed(config.seed)
-    with strategy.scope():
-        with _dtype_policy(_policy_name(config)):
-            model = models.build_model(config.model_name, manifest.seq_len,
-                                       manifest.image_dim, manifest.channels,
-                                       manifest.num_classes,
-                                       bn_momentum=config.bn_momentum)
-        optimizer = optimizer_lib.make_optimizer(
-            optimizer_lib.learning_rate_schedule(config.lr, config.lr_schedule,
-                                                 config.epochs * steps_per_epoch),
-            loss_scaling=_policy_name(config) == "mixed_float16")
-        optimizer.build(model.trainable_variables)
-        # The epoch accumulators (the "metrics"): reduced sums over the replicas.
-        train_loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        train_correct = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        epoch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    step_in_epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    global_step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    best_loss_var = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
-    history_var = tf.Variable("[]", dtype=tf.string, trainable=False)
-
-    checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=optimizer, epoch=epoch_var, step_in_epoch=step_in_epoch_var,
-        global_step=global_step_var, best_loss=best_loss_var, history=history_var,
-        train_loss_sum=train_loss_sum, train_correct=train_correct,
-        epoch_seconds=epoch_seconds)
-    checkpoint_dir = storage.join(model_dir, CHECKPOINT_FOLDER)
-    # Non-chief workers must save too (saving may run collectives), but elsewhere.
-    scratch_dir = None if chief else tempfile.mkdtemp(
-        prefix=f"actrecog-{strategy_lib.worker_id(strategy)}-")
-    manager = tf.train.CheckpointManager(checkpoint, scratch_dir or checkpoint_dir,
-                                         max_to_keep=MAX_CHECKPOINTS_KEPT)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    resumed_from_step = int(global_step_var.numpy())
-    history = json.loads(history_var.numpy().decode("utf-8"))
-
-    train_steps, eval_steps_fn = make_step_loops(strategy, model, optimizer,
-                                                 config.batch_size)
-    global_batch = config.batch_size
-
-    writers = None
-    if chief:
-        writers = {name: tf.summary.create_file_writer(storage.join(model_dir, LOGS_FOLDER,
-                                                                    name))
-                   for name in ("train", "eval")}
-        # A resumed run may have been killed after its checkpoint but before these.
-        _write_history_files(model_dir, config.model_name, history)
-
-    def call_loop(loop_fn, split, iterator, num_steps):
-        try:
-            return loop_fn(iterator, tf.constant(num_steps))
-        except tf.errors.InvalidArgumentError as error:
-            # The pipeline asserts every record's shape; a bad record surfaces here.
-            reason = (error.message or str(error)).splitlines()[0]
-            raise ActrecogError(f"{config.dataset_dir}: a {split} record disagrees with "
-                                f"the manifest ({reason}); run debug.py "
-                                f"{config.dataset_dir} CHECK to find it") from None
-
-    def save_checkpoint():
-        manager.save(checkpoint_number=int(global_step_var.numpy()))
-
-    def run_eval():
-        iterator = iter(_distribute(strategy, make_eval_dataset(config, manifest,
-                                                                eval_steps)))
-        loss_sum, correct, done = 0.0, 0.0, 0
-        while done < eval_steps:
-            chunk = min(config.steps_per_loop, eval_steps - done)
-            result = call_loop(eval_steps_fn, EVAL_SPLIT, iterator, chunk)
-            loss_sum += float(result["loss_sum"])
-            correct += float(result["correct"])
-            done += chunk
-        return loss_sum / eval_steps, correct / (eval_steps * global_batch)
-
+    setup = _prepare_run(config)
+    state = TrainingState(config, setup)
+    resumed_from_step = state.restore_latest()
+    train_loop, eval_loop = make_step_loops(setup.strategy, state.model, state.optimizer,
+                                            config.batch_size)
+    outputs = RunOutputs(setup, config.model_name)
+    # A resumed run may have been killed after its checkpoint but before these.
+    outputs.history(state.history)
     try:
-        for epoch in range(int(epoch_var.numpy()), config.epochs):
-            step = int(step_in_epoch_var.numpy())
-            if step == 0:
-                train_loss_sum.assign(0.0)
-                train_correct.assign(0.0)
-                epoch_seconds.assign(0.0)
-            iterator = iter(_distribute(strategy, make_train_dataset(
-                config, manifest, epoch, steps_per_epoch, skip_steps=step)))
-            bar = _EpochProgress(progress and chief, epoch + 1, config.epochs,
-                                 steps_per_epoch, step)
-            started, started_seconds = time.perf_counter(), float(epoch_seconds.numpy())
-            steps_this_run = 0
-            try:
-                while step < steps_per_epoch:
-                    chunk = min(config.steps_per_loop, steps_per_epoch - step)
-                    global_step = int(global_step_var.numpy())
-                    if config.checkpoint_every:
-                        to_checkpoint = config.checkpoint_every - global_step % config.checkpoint_every
-                        chunk = min(chunk, to_checkpoint)
-                    result = call_loop(train_steps, TRAIN_SPLIT, iterator, chunk)
-                    train_loss_sum.assign_add(float(result["loss_sum"]))
-                    train_correct.assign_add(float(result["correct"]))
-                    step += chunk
-                    steps_this_run += chunk
-                    step_in_epoch_var.assign(step)
-                    global_step_var.assign_add(chunk)
-                    elapsed = time.perf_counter() - started
-                    epoch_seconds.assign(started_seconds + elapsed)
-                    bar.update(chunk, float(train_loss_sum.numpy()) / step,
-                               float(train_correct.numpy()) / (step * global_batch),
-                               steps_this_run * global_batch / max(elapsed, 1e-9))
-                    if writers:
-                        write_scalar(writers["train"], "step_loss",
-                                     float(result["loss_sum"]) / chunk,
-                                     int(global_step_var.numpy()))
-                    if (config.checkpoint_every and step < steps_per_epoch and
-                            int(global_step_var.numpy()) % config.checkpoint_every == 0):
-                        save_checkpoint()
-            finally:
-                bar.close()
-            train_seconds = time.perf_counter() - started
-            entry = {
-                "epoch": epoch + 1,
-                "train_loss": float(train_loss_sum.numpy()) / steps_per_epoch,
-                "train_accuracy": float(train_correct.numpy()) / (steps_per_epoch * global_batch),
-                "eval_loss": None,
-                "eval_accuracy": None,
-                "seconds": float(epoch_seconds.numpy()),
-                "sequences_per_second": (steps_this_run * global_batch / train_seconds
-                                         if train_seconds > 0 else None),
-            }
+        for epoch in range(int(state.epoch.numpy()), config.epochs):
+            entry = _train_epoch(config, setup, state, train_loop, outputs, epoch, progress)
             if config.eval:
-                entry["eval_loss"], entry["eval_accuracy"] = run_eval()
+                entry["eval_loss"], entry["eval_accuracy"] = _evaluate(config, setup,
+                                                                       eval_loop)
             score = entry["eval_loss"] if config.eval else entry["train_loss"]
-            if score < float(best_loss_var.numpy()):
-                best_loss_var.assign(score)
-                if chief:
-                    _save_weights(model, model_dir, best_weights_name(config.model_name))
-            history.append(entry)
-            history_var.assign(json.dumps(history))
-            epoch_var.assign(epoch + 1)
-            step_in_epoch_var.assign(0)
-            save_checkpoint()
-            if chief:
-                _write_history_files(model_dir, config.model_name, history)
-                for name, prefix in (("train", "train"), ("eval", "eval")):
-                    if entry[f"{prefix}_loss"] is None:
-                        continue
-                    write_scalar(writers[name], "loss", entry[f"{prefix}_loss"], epoch + 1)
-                    write_scalar(writers[name], "accuracy", entry[f"{prefix}_accuracy"],
-                                 epoch + 1)
-                    if name == "train" and entry["sequences_per_second"]:
-                        write_scalar(writers[name], "sequences_per_second",
-                                     entry["sequences_per_second"], epoch + 1)
-                    writers[name].flush()
-            if progress and chief:
+            if score < float(state.best_loss.numpy()):
+                state.best_loss.assign(score)
+                outputs.weights(state.model, best_weights_name(config.model_name))
+            state.end_epoch(entry)
+            state.save()
+            outputs.history(state.history)
+            outputs.epoch_scalars(entry)
+            if progress and setup.chief:
                 print(format_epoch(entry, config.epochs), flush=True)
-        if chief:
-            _save_weights(model, model_dir, final_weights_name(config.model_name))
+        outputs.weights(state.model, final_weights_name(config.model_name))
     finally:
-        if writers:
-            for writer in writers.values():
-                writer.close()
-        if scratch_dir:
-            shutil.rmtree(scratch_dir, ignore_errors=True)
-    return TrainingResult(model=model, history=history,
-                          global_step=int(global_step_var.numpy()),
-                          num_replicas=num_replicas, is_chief=chief,
-                          resumed_from_step=resumed_from_step, manifest=manifest)
+        outputs.close()
+        state.close()
+    return TrainingResult(model=state.model, history=state.history,
+                          global_step=int(state.global_step.numpy()),
+                          num_replicas=setup.strategy.num_replicas_in_sync,
+                          is_chief=setup.chief, resumed_from_step=resumed_from_step,
+                          manifest=setup.manifest)
 
 
 def format_epoch(entry: dict, epochs: int) -> str:
