@@ -6,12 +6,9 @@ right, red when wrong); videos of at most MAX_LEN frames are written as
 <json name>_<k>.avi (MJPG) next to the JSON.
 """
 
-from coreLib.cli import (import_tensorflow_quietly, make_parser, positive_float,
-                         positive_int, run_main)
-
-import_tensorflow_quietly()  # before anything else imports TensorFlow
-
-from coreLib.evaluation import video  # noqa: E402
+from coreLib.cli import make_parser, positive_float, positive_int, run_main
+# OpenCV only: TensorFlow is loaded (quietly, by coreLib.storage) only for gs:// paths.
+from coreLib.evaluation import video
 
 
 def parse_args(argv):

@@ -86,7 +86,7 @@ def kernel_dataset(paths, batch_size: int):
                                             "uint8")
         rotations, flips = pipeline.draw_variants(index, tf.shape(serialized)[0], 0)
         pixels = augment.transform_windows(parsed[records.PIXELS_KEY], rotations, flips)
-        return (pipeline.scale_pixels(pixels, "uint8"),
+        return (records.scale_pixels(pixels, "uint8"),
                 pipeline.one_hot_labels(parsed[records.LABEL_KEY], NUM_CLASSES))
 
     dataset = tf.data.Dataset.from_tensor_slices(paths).interleave(

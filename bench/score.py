@@ -5,7 +5,7 @@ Both methods score the same generated Test windows with the same (randomly
 initialised) weights:
   original: per window, decode its L frames again (cv2.imread, RGB, INTER_AREA
             resize, /255) and call model.predict on a batch of one;
-  score.py: coreLib.evaluation.scoring.predict_windows (each frame decoded once by threads
+  score.py: coreLib.inference.forward.predict_windows (each frame decoded once by threads
             a batch ahead of the model, one compiled call per batch).
 The original method is timed on a sample of windows and extrapolated to the whole
 set (median seconds per window x windows). Writes bench/results/score.json.
@@ -40,6 +40,8 @@ import numpy as np  # noqa: E402
 from coreLib import models  # noqa: E402
 from coreLib.data import manifest as manifest_lib
 from coreLib.evaluation import scoring
+from coreLib.data import window_lists
+from coreLib.inference import forward
 from coreLib.models import model_info
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
@@ -62,7 +64,7 @@ def generate_test_set(root: str, num_sequences: int, frames_per_sequence: int):
             image = np.clip(base[..., None] + noise, 0, 255).astype(np.uint8)
             cv2.imwrite(os.path.join(folder, f"color_{index}.png"), image)
         for stop in range(SEQ_LEN - 1, frames_per_sequence):
-            windows.append(scoring.TestWindow(folder, stop - SEQ_LEN + 1, stop,
+            windows.append(window_lists.ListedWindow(folder, stop - SEQ_LEN + 1, stop,
                                               int(rng.integers(NUM_CLASSES))))
     test = manifest_lib.SplitInfo("Test", "test.json", num_sequences, len(windows),
                                   ("subject",))
@@ -71,7 +73,7 @@ def generate_test_set(root: str, num_sequences: int, frames_per_sequence: int):
     return manifest, windows
 
 
-def original_window(window: scoring.TestWindow) -> np.ndarray:
+def original_window(window: window_lists.ListedWindow) -> np.ndarray:
     """The 2019 way: every frame of the window read and decoded again."""
     stack = []
     for index in range(window.start, window.stop + 1):
@@ -136,15 +138,15 @@ def time_new(model, manifest, windows, batch_size: int, repeats: int, jit_compil
     # Warm-up on one batch: traces (or XLA-compiles) the model call, as the
     # original's warm-up does; its time is reported apart.
     began = time.perf_counter()
-    forward = scoring.make_forward(model, manifest, jit_compile=jit_compile)
-    scoring.predict_windows(model, windows[:batch_size], manifest, batch_size,
-                            progress=False, forward=forward, jit_compile=jit_compile)
+    call = forward.make_forward(model, manifest, jit_compile=jit_compile)
+    forward.predict_windows(model, windows[:batch_size], manifest, batch_size,
+                            progress=False, forward=call, jit_compile=jit_compile)
     warm_up = time.perf_counter() - began
     runs, probabilities = [], None
     for _ in range(repeats):
         began = time.perf_counter()
-        probabilities = scoring.predict_windows(model, windows, manifest, batch_size,
-                                                progress=False, forward=forward,
+        probabilities = forward.predict_windows(model, windows, manifest, batch_size,
+                                                progress=False, forward=call,
                                                 jit_compile=jit_compile)
         runs.append(time.perf_counter() - began)
     return statistics.median(runs), warm_up, probabilities
@@ -163,7 +165,7 @@ def main():
                         help="score.py batch size (score.py's default)")
     parser.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                         help="XLA for score.py's model call; auto: as score.py decides "
-                             f"(on from {scoring.JIT_MIN_WINDOWS} windows)")
+                             f"(on from {forward.JIT_MIN_WINDOWS} windows)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="timed runs of score.py's method (median reported)")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench", "results",
@@ -178,7 +180,7 @@ def main():
         manifest, windows = generate_test_set(root, args.sequences, args.frames)
         results["num_windows"] = len(windows)
         jit_compile = {"on": True, "off": False,
-                       "auto": len(windows) >= scoring.JIT_MIN_WINDOWS}[args.jit]
+                       "auto": len(windows) >= forward.JIT_MIN_WINDOWS}[args.jit]
         results["jit_compile"] = jit_compile
         results["cpu_matmul_gflops"] = cpu_matmul_gflops()
         results["cpu_nominal_peak_gflops"] = peak = nominal_peak_gflops()

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import posixpath
+import shutil
 import sys
 import uuid
 from typing import Any, Iterator
@@ -96,6 +97,14 @@ def rename(source: str, target: str) -> None:
         _gfile().rename(source, target, overwrite=True)
     else:
         os.replace(source, target)
+
+
+def copy_file(source: str, target: str) -> None:
+    """Copies a file between local paths and URIs (replacing ``target``)."""
+    if is_remote(source) or is_remote(target):
+        _gfile().copy(source, target, overwrite=True)
+    else:
+        shutil.copyfile(source, target)
 
 
 def remove(path: str) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 from coreLib import storage
 from coreLib.data import manifest
-from coreLib.preprocessing import augment, records
+from coreLib.preprocessing import augment, records, shards
 from coreLib.training import pipeline
 from coreLib.errors import ActrecogError
 
@@ -51,7 +51,7 @@ def write_dataset(folder, windows, labels, shard_size, split="Train", channels=C
 
 
 def scaled(windows):
-    return pipeline.scale_pixels(windows, np.dtype(windows.dtype).name).numpy()
+    return records.scale_pixels(windows, np.dtype(windows.dtype).name).numpy()
 
 
 def collect(dataset, batches):
@@ -177,7 +177,7 @@ def test_legacy_records_are_detected_and_read_unaugmented(tmp_path):
                 writer.write(records.serialize_legacy(feats[index], index))
         files.append(path)
     shape = (SEQ_LEN, IMAGE_DIM, IMAGE_DIM, CHANNELS)
-    assert pipeline.detect_files_format(files, shape) == pipeline.ShardFormat("legacy",
+    assert pipeline.detect_files_format(files, shape) == shards.ShardFormat("legacy",
                                                                               "float32")
     config = pipeline.PipelineConfig(batch_size=3, training=True, seed=1, augment=True,
                                      deterministic=True)
@@ -215,14 +215,14 @@ def test_mixed_formats_and_wrong_legacy_size_are_errors(tmp_path):
 def test_check_shards_names_a_missing_or_changed_shard(tmp_path):
     windows = random_windows(6)
     value = write_dataset(tmp_path, windows, np.zeros(6, int), shard_size=2)
-    uris = pipeline.check_shards(str(tmp_path), value, "Train")
+    uris = shards.check_shards(str(tmp_path), value, "Train")
     assert uris == [str(tmp_path / f"TFRECORD/Train/Train_{index}.tfrecord")
                     for index in range(3)]
     changed = tmp_path / "TFRECORD/Train/Train_1.tfrecord"
     changed.write_bytes(changed.read_bytes() + changed.read_bytes())   # one record more
     with pytest.raises(ActrecogError, match="Train_1.tfrecord: sha256 .* differs"):
-        pipeline.check_shards(str(tmp_path), value, "Train")
-    assert pipeline.check_shards(str(tmp_path), value, "Train", verify_sha256=False) == uris
+        shards.check_shards(str(tmp_path), value, "Train")
+    assert shards.check_shards(str(tmp_path), value, "Train", verify_sha256=False) == uris
     (tmp_path / "TFRECORD/Train/Train_2.tfrecord").unlink()
     with pytest.raises(ActrecogError, match="Train_2.tfrecord: shard listed in the "
                                             "manifest is missing"):
@@ -230,7 +230,7 @@ def test_check_shards_names_a_missing_or_changed_shard(tmp_path):
                               pipeline.PipelineConfig(batch_size=2, training=True,
                                                       verify_sha256=False))
     with pytest.raises(ActrecogError, match="lists no Eval shards"):
-        pipeline.check_shards(str(tmp_path), value, "Eval")
+        shards.check_shards(str(tmp_path), value, "Eval")
 
 
 def test_records_of_another_shape_name_the_shard(tmp_path):
@@ -245,7 +245,7 @@ def test_records_of_another_shape_name_the_shard(tmp_path):
     value = manifest.Manifest(**{**value.__dict__, "splits": {"Train": split}})
     with pytest.raises(ActrecogError, match=r"Train_1.tfrecord: records hold windows of "
                                             r"shape \(2, 8, 8, 3\), expected \(2, 16, 16, 3\)"):
-        pipeline.check_shards(str(tmp_path), value, "Train")
+        shards.check_shards(str(tmp_path), value, "Train")
 
 
 def test_a_later_record_of_another_shape_fails_in_the_graph(tmp_path):

@@ -20,6 +20,9 @@ import pytest
 from coreLib import models
 from coreLib.data import frames, manifest as manifest_lib
 from coreLib.evaluation import scoring
+from coreLib.data import window_lists
+from coreLib.inference import forward, frame_reader
+from coreLib.preprocessing import records
 from coreLib.cli import run_main
 from coreLib.errors import ActrecogError
 
@@ -183,7 +186,7 @@ def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, mon
     monkeypatch.setattr(frames, "decode_frame", counting_decode)
     for batch_size in (1, 2, 4, 100):
         decodes.clear()
-        batches = list(scoring.iterate_batches(windows, manifest, batch_size, workers=2))
+        batches = list(frame_reader.iterate_batches(windows, manifest, batch_size, workers=2))
         assert len(decodes) == len(set(decodes)) == 6 + 5 + 4
         assert [len(numbers) for numbers, _, _, _ in batches[:-1]] == \
             [batch_size] * (len(batches) - 1)
@@ -198,7 +201,7 @@ def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, mon
             assert produced[number].dtype == np.uint8
     decodes.clear()
     produced = {number: pixels for number, pixels, _, _ in
-                scoring.iterate_windows(windows, manifest, workers=2)}
+                frame_reader.iterate_windows(windows, manifest, workers=2)}
     assert len(decodes) == 6 + 5 + 4 and sorted(produced) == list(range(len(windows)))
 
 
@@ -207,17 +210,17 @@ def test_rotated_and_flipped_windows_are_scored_as_transformed(tmp_path):
     json_path = make_dataset(tmp_path)
     manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
     windows = scoring.load_test_windows(json_path, manifest)
-    windows = [scoring.TestWindow(w.path, w.start, w.stop, w.label, rotation=90 * (n % 2),
+    windows = [window_lists.ListedWindow(w.path, w.start, w.stop, w.label, rotation=90 * (n % 2),
                                   flip=n % 3) for n, w in enumerate(windows)]
     model = models.build_model("LRCN", SEQ_LEN, 48, 3, 3)
     manifest = dataclasses.replace(manifest, image_dim=48)   # LRCN's smallest is > 8
-    probabilities = scoring.predict_windows(model, windows, manifest, batch_size=4,
+    probabilities = forward.predict_windows(model, windows, manifest, batch_size=4,
                                             progress=False)
     for number, window in enumerate(windows):
         pixels = np.stack([frames.resize_frame(frames.read_frame(window.path, "color", i), 48)
                            for i in range(window.start, window.stop + 1)])[np.newaxis]
         pixels = augment.transform_windows(pixels, [window.rotation], [window.flip])
-        expected = model(scoring.scale_pixels(pixels, "uint8"), training=False).numpy()[0]
+        expected = model(records.scale_pixels(pixels, "uint8"), training=False).numpy()[0]
         np.testing.assert_allclose(probabilities[number], expected, rtol=0, atol=1e-6)
 
 
@@ -226,16 +229,16 @@ def test_xla_call_with_padded_last_batch_matches_the_traced_call(tmp_path):
     manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
     windows = scoring.load_test_windows(json_path, manifest)
     model = perfect_dummy()
-    traced = scoring.predict_windows(model, windows, manifest, batch_size=4,
+    traced = forward.predict_windows(model, windows, manifest, batch_size=4,
                                      progress=False, jit_compile=False)
-    compiled_forward = scoring.make_forward(model, manifest, jit_compile=True)
+    compiled_forward = forward.make_forward(model, manifest, jit_compile=True)
     batch_sizes = []
 
     def forward(pixels, rotations, flips):
         batch_sizes.append(len(pixels))
         return compiled_forward(pixels, rotations, flips)
 
-    compiled = scoring.predict_windows(model, windows, manifest, batch_size=4,
+    compiled = forward.predict_windows(model, windows, manifest, batch_size=4,
                                        progress=False, forward=forward, jit_compile=True)
     # 9 windows in batches of 4: the last one is padded to 4, so one XLA shape.
     assert batch_sizes == [4, 4, 4]
@@ -245,11 +248,11 @@ def test_xla_call_with_padded_last_batch_matches_the_traced_call(tmp_path):
 
 def test_pixel_scaling_matches_dtype():
     pixels = np.array([0, 255], np.uint8)
-    np.testing.assert_array_equal(scoring.scale_pixels(pixels, "uint8").numpy(),
+    np.testing.assert_array_equal(records.scale_pixels(pixels, "uint8").numpy(),
                                   np.array([0, 1], np.float32))
     # 16-bit frames: a 12-bit range (4.095 m of depth); farther counts as 4095.
     pixels = np.array([0, 4095, 65535, 32001, 257], np.uint16)
-    np.testing.assert_array_equal(scoring.scale_pixels(pixels, "uint16").numpy(),
+    np.testing.assert_array_equal(records.scale_pixels(pixels, "uint16").numpy(),
                                   np.array([0, 1, 1, 1, 257 / 4095], np.float32))
 
 

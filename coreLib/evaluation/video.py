@@ -37,7 +37,6 @@ from coreLib import storage
 from coreLib.data import frames
 from coreLib.errors import ActrecogError
 
-tf = storage.tf
 
 VIDEO_SUFFIX = ".avi"
 FOURCC = "MJPG"
@@ -319,7 +318,7 @@ def remove_stale_chunks(json_path: str, count: int) -> List[str]:
             stale[int(match.group(1))] = storage.join(folder, name)
     removed = []
     for index in sorted(stale):
-        tf.io.gfile.remove(stale[index])
+        storage.remove(stale[index])
         removed.append(stale[index])
     return removed
 
@@ -397,7 +396,7 @@ def _write_chunk(final_path: str, entries: Sequence[LabelledFrame], paths: Seque
         writer.release()
         if local_dir:
             with storage.atomic_path(final_path) as temp:
-                tf.io.gfile.copy(local_path, temp, overwrite=True)
+                storage.copy_file(local_path, temp)
         else:
             os.replace(local_path, final_path)
     finally:

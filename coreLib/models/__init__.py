@@ -34,6 +34,8 @@ BN_MOMENTUM = 0.99
 CONVNET3D_NAME = "ConvNet3D"
 LRCN_NAME = "LRCN"
 DUMMY_NAME = "DUMMY"
+# Every model's last layer: its bias has one value per class (weights checks).
+OUTPUT_LAYER_NAME = "probabilities"
 
 # ConvNet3D after C3D: one 64-filter conv, then two convs per block.
 CONVNET3D_BLOCK_FILTERS = (128, 256, 512, 512)
@@ -89,7 +91,7 @@ def _classifier_head(x, dense_units: Tuple[int, ...], num_classes: int):
         x = layers.Dense(units, activation="relu", name=f"fc{index}")(x)
         x = layers.Dropout(DROPOUT_RATE, name=f"fc{index}_dropout")(x)
     return layers.Dense(num_classes, activation="softmax", dtype="float32",
-                        name="probabilities")(x)
+                        name=OUTPUT_LAYER_NAME)(x)
 
 
 def build_convnet3d(seq_len: int, image_dim: int, channels: int,
@@ -215,7 +217,7 @@ def build_dummy(seq_len: int, image_dim: int, channels: int,
                       name="conv")(inputs)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
-                           name="probabilities")(x)
+                           name=OUTPUT_LAYER_NAME)(x)
     return keras.Model(inputs, outputs, name=DUMMY_NAME)
 
 

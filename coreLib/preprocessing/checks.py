@@ -15,8 +15,7 @@ import numpy as np
 
 from coreLib.data import manifest as manifest_lib
 from coreLib import storage
-from coreLib.data import frames
-from coreLib.preprocessing import records
+from coreLib.preprocessing import records, shards
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -123,8 +122,7 @@ def check_split(dataset_dir: str, manifest: manifest_lib.Manifest, split: str,
     samples: List[Tuple[np.ndarray, int]] = []
     for shard in info.shards:
         path = storage.join(dataset_dir, shard.path)
-        if not storage.exists(path):
-            raise ActrecogError(f"{path}: shard listed in the manifest is missing")
+        shards.require_shard(path)
         index = 0
         batches = iter(tf.data.TFRecordDataset(path).batch(READ_BATCH))
         while True:
@@ -151,10 +149,7 @@ def check_split(dataset_dir: str, manifest: manifest_lib.Manifest, split: str,
             raise ActrecogError(f"{path}: holds {index} records, the manifest says "
                                 f"{shard.num_records}")
         if verify_sha256:
-            actual = storage.sha256_of(path)
-            if actual != shard.sha256:
-                raise ActrecogError(f"{path}: sha256 {actual} differs from the manifest's "
-                                    f"{shard.sha256}")
+            shards.verify_shard_sha256(path, shard.sha256)
     return SplitReport(split, int(counts.sum()), len(info.shards),
                        {name: int(count) for name, count in zip(manifest.classes, counts)},
                        samples)
@@ -189,7 +184,6 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
     columns = min(manifest.seq_len, MONTAGE_MAX_FRAMES)
     figure, axes = pyplot.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows),
                                    squeeze=False)
-    scale = frames.MODEL_INPUT_SCALE[manifest.dtype]   # what the model sees
     for row in range(rows):
         for column in range(columns):
             plot = axes[row][column]
@@ -197,7 +191,8 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
             if row >= len(report.samples):
                 continue
             window, label = report.samples[row]
-            frame = np.minimum(window[column].astype(np.float32), scale) / scale
+            # What the model sees: the pipeline's own scaling.
+            frame = records.scale_pixels(window[column], manifest.dtype).numpy()
             if frame.shape[-1] == 1:
                 plot.imshow(frame[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
             else:

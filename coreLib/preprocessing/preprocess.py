@@ -41,7 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coreLib import storage
-from coreLib.data import frames, labels, manifest, windows
+from coreLib.data import frames, labels, manifest, window_lists, windows
 from coreLib.preprocessing import augment, records, sequence_cache, tfrecord_io
 from coreLib.errors import ActrecogError
 
@@ -546,17 +546,15 @@ def _entry_texts(the_plan: Plan, window_list: WindowList, begin: int, end: int) 
     """JSON text of windows ``begin:end``, exactly as ``json.dumps(indent=1, sort_keys=True)``
     writes a list item (built by hand: millions of entries with --offline-augment)."""
     pairs = augment.variants()
-    class_texts = [json.dumps(name) for name in the_plan.classes]
+    class_texts = [window_lists.encode(name) for name in the_plan.classes]
     texts = []
     for sequence, start, label, variant in zip(
             window_list.sequence[begin:end].tolist(), window_list.start[begin:end].tolist(),
             window_list.label[begin:end].tolist(), window_list.variant[begin:end].tolist()):
         rotation, flip = pairs[variant]
-        texts.append(
-            f' {{\n  "class": {class_texts[label]},\n  "flip": {flip},\n'
-            f'  "path": {json.dumps(the_plan.sequences[sequence].path)},\n'
-            f'  "rotation": {rotation},\n  "start": {start},\n'
-            f'  "stop": {start + the_plan.seq_len - 1}\n }}')
+        texts.append(window_lists.entry_text(
+            class_texts[label], window_lists.encode(the_plan.sequences[sequence].path),
+            start, start + the_plan.seq_len - 1, rotation, flip))
     return texts
 
 

@@ -19,6 +19,7 @@ and ``label`` (int64); :func:`detect_format` tells the two apart from a record.
 import numpy as np
 
 from coreLib import storage
+from coreLib.data import frames
 from coreLib.data.record_keys import (  # noqa: F401  (re-exported: records.PIXELS_KEY, ...)
     ACTION_KEY, FLIP_KEY, LABEL_KEY, LEGACY_FEATS_KEY, PIXELS_KEY, ROTATION_KEY,
     SHAPE_KEY, START_KEY, SUBJECT_KEY)
@@ -159,3 +160,27 @@ def first_record(path: str) -> bytes:
     for record in tf.data.TFRecordDataset(path).take(1):
         return record.numpy()
     raise StopIteration(path)
+
+
+# Stored value -> model input (why 4095 for uint16: coreLib.data.frames).
+PIXEL_SCALE = frames.MODEL_INPUT_SCALE
+
+
+def scale_pixels(pixels, dtype: str):
+    """Stored pixels to float32 in [0, 1]: ``min(x, PIXEL_SCALE) / PIXEL_SCALE``.
+
+    Args:
+        pixels: ``(..., C)`` of ``dtype`` (``uint8``, ``uint16`` or ``float32``,
+            the last already scaled).
+        dtype: the stored dtype name.
+
+    Returns:
+        float32 tensor of the same shape.
+    """
+    if dtype == "float32":
+        return tf.cast(pixels, tf.float32)
+    scale = PIXEL_SCALE[dtype]
+    values = tf.cast(pixels, tf.float32)
+    if scale < np.iinfo(dtype).max:   # uint16 only: uint8 cannot pass 255
+        values = tf.minimum(values, scale)
+    return values / scale

@@ -23,16 +23,14 @@ is detected from the first record of each file, never from a flag; they were
 stored already augmented, so they are not augmented again.
 """
 
-import concurrent.futures
 import random
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import frames
-from coreLib.preprocessing import augment, records
+from coreLib.preprocessing import augment, records, shards
 from coreLib.errors import ActrecogError
 from coreLib.data.manifest import Manifest
 
@@ -42,10 +40,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SHUFFLE_BUFFER = 6400      # the 2019 notebooks' buffer
 # Bytes each TFRecord reader buffers; large reads keep gs:// round trips few.
 READ_BUFFER_BYTES = 8 << 20
-# Threads hashing shards at once (hashlib and gfile reads release the GIL).
-HASH_THREADS = 4
-# Stored value -> model input (why 4095 for uint16: coreLib.data.frames).
-PIXEL_SCALE = frames.MODEL_INPUT_SCALE
+PIXEL_SCALE = records.PIXEL_SCALE
 
 
 @dataclass(frozen=True)
@@ -97,117 +92,6 @@ class PipelineConfig:
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(f"PipelineConfig.seed must be None or an integer >= 0, "
                              f"got {self.seed!r}")
-
-
-@dataclass(frozen=True)
-class ShardFormat:
-    """What the first record of a shard holds.
-
-    Attributes:
-        format: ``records.WINDOW_FORMAT`` or ``records.LEGACY_FORMAT``.
-        dtype: stored pixel dtype: ``uint8``/``uint16`` (window records) or
-            ``float32`` (2019 records, already in [0, 1]).
-    """
-    format: str
-    dtype: str
-
-
-def inspect_shard(path: str, window_shape: Sequence[int]) -> ShardFormat:
-    """Reads the first record of a shard and checks it against the window shape.
-
-    Args:
-        path: shard path or URI.
-        window_shape: expected ``(L, D, D, C)``.
-
-    Returns:
-        The shard's :class:`ShardFormat`.
-
-    Raises:
-        ActrecogError: naming the shard: unreadable, empty, neither format, or a
-            window shape other than ``window_shape``.
-    """
-    window_shape = tuple(int(size) for size in window_shape)
-    try:
-        record = records.first_record(path)
-    except StopIteration:
-        raise ActrecogError(f"{path}: shard holds no records") from None
-    except (tf.errors.OpError, OSError) as error:
-        reason = (getattr(error, "message", None) or str(error)).splitlines()[0]
-        raise ActrecogError(f"{path}: cannot read shard ({reason})") from None
-    try:
-        kind = records.detect_format(record)
-    except ValueError as error:
-        raise ActrecogError(f"{path}: not a window shard ({error})") from None
-    example = tf.train.Example.FromString(record)
-    feature = example.features.feature
-    size = int(np.prod(window_shape))
-    if kind == records.LEGACY_FORMAT:
-        stored = len(feature[records.LEGACY_FEATS_KEY].float_list.value)
-        if stored != size:
-            raise ActrecogError(f"{path}: 2019 record holds {stored} values, expected "
-                                f"{size} for windows of shape {window_shape}")
-        return ShardFormat(records.LEGACY_FORMAT, "float32")
-    stored_shape = tuple(feature[records.SHAPE_KEY].int64_list.value)
-    if stored_shape != window_shape:
-        raise ActrecogError(f"{path}: records hold windows of shape {stored_shape}, "
-                            f"expected {window_shape}")
-    num_bytes = len(feature[records.PIXELS_KEY].bytes_list.value[0])
-    dtype = {size: "uint8", 2 * size: "uint16"}.get(num_bytes)
-    if dtype is None:
-        raise ActrecogError(f"{path}: record holds {num_bytes} pixel bytes, expected "
-                            f"{size} (uint8) or {2 * size} (uint16) for shape "
-                            f"{window_shape}")
-    return ShardFormat(records.WINDOW_FORMAT, dtype)
-
-
-def _check_one_shard(uri: str, expected_sha256: str, verify_sha256: bool,
-                     window_shape: Tuple[int, ...], dtype: str) -> None:
-    if not storage.exists(uri):
-        raise ActrecogError(f"{uri}: shard listed in the manifest is missing")
-    shard_format = inspect_shard(uri, window_shape)
-    if shard_format != ShardFormat(records.WINDOW_FORMAT, dtype):
-        raise ActrecogError(f"{uri}: holds {shard_format.format} records of "
-                            f"{shard_format.dtype}, the manifest says window records of "
-                            f"{dtype}")
-    if verify_sha256:
-        actual = storage.sha256_of(uri)
-        if actual != expected_sha256:
-            raise ActrecogError(f"{uri}: sha256 {actual} differs from the manifest's "
-                                f"{expected_sha256} (shard changed or truncated)")
-
-
-def check_shards(dataset_dir: str, manifest: Manifest, split: str,
-                 verify_sha256: bool = True) -> List[str]:
-    """Checks a split's shards against the manifest and returns their URIs.
-
-    Every shard must exist, its first record must hold windows of the manifest's
-    shape and dtype, and (``verify_sha256``) its bytes must hash to the manifest's
-    sha256.
-
-    Args:
-        dataset_dir: the ``DataSet`` folder or URI holding ``dataset.json``.
-        manifest: its loaded :class:`~coreLib.data.manifest.Manifest`.
-        split: ``Train`` or ``Eval``.
-        verify_sha256: hash every shard (reads the whole split once).
-
-    Returns:
-        Shard URIs in manifest order.
-
-    Raises:
-        ActrecogError: naming the split or the first bad shard.
-    """
-    info = manifest.splits.get(split)
-    if info is None or not info.shards:
-        raise ActrecogError(f"{dataset_dir}: the manifest lists no {split} shards")
-    uris = [storage.join(dataset_dir, shard.path) for shard in info.shards]
-    with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
-        futures = [pool.submit(_check_one_shard, uri, shard.sha256, verify_sha256,
-                               manifest.window_shape, manifest.dtype)
-                   for uri, shard in zip(uris, info.shards)]
-        # Results in manifest order, so the first bad shard is the one named.
-        for future in futures:
-            future.result()
-    return uris
 
 
 def draw_variant_ids(batch_index, batch_size, seed: int):
@@ -377,7 +261,7 @@ def _interpolate_and_scale(windows, weight_table, index_table, variant, max_valu
 def augment_and_scale(pixels, rotations, flips):
     """The online augmentation: the offline path's transform, then scaling to [0, 1].
 
-    Gives exactly ``scale_pixels(augment.transform_windows(pixels, rotations,
+    Gives exactly ``records.scale_pixels(augment.transform_windows(pixels, rotations,
     flips))``, i.e. the copies ``augment.augment_window_variants`` stores for
     main.py ``--offline-augment``, scaled as the pipeline scales stored pixels.
 
@@ -413,33 +297,13 @@ def augment_variants_and_scale(pixels, variant, weight_table, index_table):
     return _interpolate_and_scale(pixels, weight_table, index_table, variant, max_value)
 
 
-def scale_pixels(pixels, dtype: str):
-    """Stored pixels to float32 in [0, 1]: ``min(x, PIXEL_SCALE) / PIXEL_SCALE``.
-
-    Args:
-        pixels: ``(..., C)`` of ``dtype`` (``uint8``, ``uint16`` or ``float32``,
-            the last already scaled).
-        dtype: the stored dtype name.
-
-    Returns:
-        float32 tensor of the same shape.
-    """
-    if dtype == "float32":
-        return tf.cast(pixels, tf.float32)
-    scale = PIXEL_SCALE[dtype]
-    values = tf.cast(pixels, tf.float32)
-    if scale < np.iinfo(dtype).max:   # uint16 only: uint8 cannot pass 255
-        values = tf.minimum(values, scale)
-    return values / scale
-
-
 def one_hot_labels(labels, num_classes: int):
     """``(B,)`` int64 class indices -> ``(B, num_classes)`` float32 one-hot."""
     return tf.one_hot(labels, num_classes, dtype=tf.float32)
 
 
 def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int,
-                    shard_format: ShardFormat, augment_windows: bool, seed: int,
+                    shard_format: shards.ShardFormat, augment_windows: bool, seed: int,
                     color_jitter: float = 0.0):
     """The per-batch map: raw records -> (pixels (B,L,D,D,C) float32, one-hot)."""
     expected_shape = tf.constant([seq_len, image_dim, image_dim, channels], tf.int64)
@@ -466,7 +330,7 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
             variant = draw_variant_ids(batch_index, tf.shape(serialized)[0], seed)
             pixels = augment_variants_and_scale(pixels, variant, weight_table, index_table)
         else:
-            pixels = scale_pixels(pixels, shard_format.dtype)
+            pixels = records.scale_pixels(pixels, shard_format.dtype)
         if color_jitter:
             pixels = jitter_windows(pixels, batch_index, seed, color_jitter)
         pixels = tf.ensure_shape(pixels, [None, seq_len, image_dim, image_dim, channels])
@@ -476,7 +340,7 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
     return parse
 
 
-def detect_files_format(files: Sequence[str], window_shape: Sequence[int]) -> ShardFormat:
+def detect_files_format(files: Sequence[str], window_shape: Sequence[int]) -> shards.ShardFormat:
     """The common :class:`ShardFormat` of record files, from each file's first record.
 
     Raises:
@@ -485,9 +349,9 @@ def detect_files_format(files: Sequence[str], window_shape: Sequence[int]) -> Sh
     """
     if not files:
         raise ActrecogError("no record files to read")
-    first = inspect_shard(files[0], window_shape)
+    first = shards.inspect_shard(files[0], window_shape)
     for path in files[1:]:
-        other = inspect_shard(path, window_shape)
+        other = shards.inspect_shard(path, window_shape)
         if other != first:
             raise ActrecogError(f"{path}: holds {other.format} records of {other.dtype}, "
                                 f"but {files[0]} holds {first.format} records of "
@@ -497,7 +361,7 @@ def detect_files_format(files: Sequence[str], window_shape: Sequence[int]) -> Sh
 
 def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
                             channels: int, num_classes: int, config: PipelineConfig,
-                            shard_format: Optional[ShardFormat] = None,
+                            shard_format: Optional[shards.ShardFormat] = None,
                             input_context=None) -> "tf.data.Dataset":
     """The input pipeline over record files of either format.
 
@@ -554,10 +418,11 @@ def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
 
 
 def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
-                 config: PipelineConfig, input_context=None) -> "tf.data.Dataset":
+                 config: PipelineConfig, input_context=None,
+                 shard_uris: Optional[Sequence[str]] = None) -> "tf.data.Dataset":
     """The input pipeline over one split of a preprocessed ``DataSet`` folder.
 
-    Checks the split's shards first (:func:`check_shards`). Train records stored
+    Checks the split's shards first (:func:`shards.check_shards`), unless given. Train records stored
     already augmented (``manifest.offline_augment``) are not augmented again.
 
     Args:
@@ -566,6 +431,9 @@ def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
         manifest: the loaded manifest.
         config: batch size, shuffling, augmentation.
         input_context: see :func:`make_dataset_from_files`.
+        shard_uris: the split's shards as :func:`shards.check_shards` returned them
+            earlier in the run (a trainer checks once, not every epoch); None =
+            check them now.
 
     Returns:
         ``tf.data.Dataset`` of ``(pixels, labels)``: ``(B, L, D, D, C)`` float32 in
@@ -574,12 +442,13 @@ def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
     Raises:
         ActrecogError: a shard missing, changed, or of another shape (naming it).
     """
-    files = check_shards(dataset_dir, manifest, split, config.verify_sha256)
+    files = shard_uris or shards.check_shards(dataset_dir, manifest, split,
+                                              config.verify_sha256)
     if manifest.offline_augment and config.augment:
         config = replace(config, augment=False)
     return make_dataset_from_files(
         files, manifest.seq_len, manifest.image_dim, manifest.channels,
         manifest.num_classes, config,
-        shard_format=ShardFormat(records.WINDOW_FORMAT, manifest.dtype),
+        shard_format=shards.ShardFormat(records.WINDOW_FORMAT, manifest.dtype),
         input_context=input_context)
 

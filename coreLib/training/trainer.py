@@ -34,11 +34,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from coreLib.data import manifest as manifest_lib
 from coreLib import models, storage
+from coreLib.preprocessing import shards
 from coreLib.training import pipeline
 from coreLib.training import optimizer as optimizer_lib
 from coreLib.training import strategy as strategy_lib
@@ -250,13 +251,15 @@ def _pipeline_config(config: TrainConfig, seed: int, training: bool):
 
 
 def make_train_dataset(config: TrainConfig, manifest: manifest_lib.Manifest, epoch: int,
-                       steps_per_epoch: int, skip_steps: int = 0):
+                       steps_per_epoch: int, skip_steps: int = 0,
+                       shard_uris: Optional[Sequence[str]] = None):
     """The rest of one epoch's Train batches, in the epoch's fixed order.
 
     Args:
         epoch: 0-based epoch (picks the shuffle/augmentation seed).
         steps_per_epoch: batches in the epoch (may exceed one pass: repeats).
         skip_steps: batches already consumed (resume).
+        shard_uris: the Train shards, already checked this run (None: check now).
 
     Returns:
         ``tf.data.Dataset`` of ``steps_per_epoch - skip_steps`` global batches
@@ -264,14 +267,17 @@ def make_train_dataset(config: TrainConfig, manifest: manifest_lib.Manifest, epo
     """
     dataset = pipeline.make_dataset(config.dataset_dir, TRAIN_SPLIT, manifest,
                                     _pipeline_config(config, epoch_seed(config.seed, epoch),
-                                                     training=True))
+                                                     training=True),
+                                    shard_uris=shard_uris)
     return dataset.repeat().skip(skip_steps).take(steps_per_epoch - skip_steps)
 
 
-def make_eval_dataset(config: TrainConfig, manifest: manifest_lib.Manifest, steps: int):
+def make_eval_dataset(config: TrainConfig, manifest: manifest_lib.Manifest, steps: int,
+                      shard_uris: Optional[Sequence[str]] = None):
     """The first ``steps`` Eval batches, in record order, unaugmented."""
     dataset = pipeline.make_dataset(config.dataset_dir, EVAL_SPLIT, manifest,
-                                    _pipeline_config(config, config.seed, training=False))
+                                    _pipeline_config(config, config.seed, training=False),
+                                    shard_uris=shard_uris)
     return dataset.take(steps)
 
 
@@ -295,7 +301,7 @@ def _save_weights(model, model_dir: str, name: str) -> None:
         model.save_weights(local)
         target = storage.join(model_dir, name)
         with storage.atomic_path(target) as temp:
-            tf.io.gfile.copy(local, temp, overwrite=True)
+            storage.copy_file(local, temp)
     finally:
         shutil.rmtree(local_dir, ignore_errors=True)
 
@@ -465,6 +471,7 @@ class _RunSetup:
     chief: bool
     steps_per_epoch: int
     eval_steps: int
+    shard_uris: Dict[str, Tuple[str, ...]]
 
 
 def _prepare_run(config: TrainConfig) -> _RunSetup:
@@ -477,8 +484,10 @@ def _prepare_run(config: TrainConfig) -> _RunSetup:
     splits = [TRAIN_SPLIT] + ([EVAL_SPLIT] if config.eval else [])
     split_sizes = {split: _split_records(config.dataset_dir, manifest, split)
                    for split in splits}
-    for split in splits:
-        pipeline.check_shards(config.dataset_dir, manifest, split, verify_sha256=True)
+    # Hashed once per run; the epochs and Eval passes reuse the checked URIs.
+    shard_uris = {split: tuple(shards.check_shards(config.dataset_dir, manifest, split,
+                                                   verify_sha256=True))
+                  for split in splits}
     check_batch_size(config.batch_size, strategy.num_replicas_in_sync, split_sizes)
     steps_per_epoch = config.steps_per_epoch or split_sizes[TRAIN_SPLIT] // config.batch_size
     eval_steps = 0
@@ -494,7 +503,8 @@ def _prepare_run(config: TrainConfig) -> _RunSetup:
         storage.remove_temporaries(model_dir)
     if not check_model_dir(model_dir, wanted) and chief:
         storage.write_json_atomic(storage.join(model_dir, RUN_CONFIG_NAME), wanted)
-    return _RunSetup(strategy, manifest, model_dir, chief, steps_per_epoch, eval_steps)
+    return _RunSetup(strategy, manifest, model_dir, chief, steps_per_epoch, eval_steps,
+                     shard_uris)
 
 
 class TrainingState:
@@ -662,7 +672,8 @@ def _train_epoch(config: TrainConfig, setup: _RunSetup, state: TrainingState,
     steps_per_epoch = setup.steps_per_epoch
     step = state.begin_epoch()
     iterator = iter(_distribute(setup.strategy, make_train_dataset(
-        config, setup.manifest, epoch, steps_per_epoch, skip_steps=step)))
+        config, setup.manifest, epoch, steps_per_epoch, skip_steps=step,
+        shard_uris=setup.shard_uris[TRAIN_SPLIT])))
     bar = _EpochProgress(progress and setup.chief, epoch + 1, config.epochs,
                          steps_per_epoch, step)
     started, started_seconds = time.perf_counter(), float(state.epoch_seconds.numpy())
@@ -700,8 +711,8 @@ def _train_epoch(config: TrainConfig, setup: _RunSetup, state: TrainingState,
 
 def _evaluate(config: TrainConfig, setup: _RunSetup, eval_loop):
     """One Eval pass: ``(mean loss, accuracy)`` over ``setup.eval_steps`` batches."""
-    iterator = iter(_distribute(setup.strategy, make_eval_dataset(config, setup.manifest,
-                                                                  setup.eval_steps)))
+    iterator = iter(_distribute(setup.strategy, make_eval_dataset(
+        config, setup.manifest, setup.eval_steps, shard_uris=setup.shard_uris[EVAL_SPLIT])))
     loss_sum, correct = 0.0, 0.0
     for chunk in _chunks(config.steps_per_loop, 0, setup.eval_steps):
         result = _call_loop(config, eval_loop, EVAL_SPLIT, iterator, chunk)

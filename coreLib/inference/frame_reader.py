@@ -1,0 +1,173 @@
+"""Reading the frames of windows, each frame decoded once (score.py, detect.py).
+
+Up to ``seq_len`` windows of a list share a frame, and the 2019 scorer decoded
+every frame again for every window. Here the windows are grouped by sequence, each
+needed frame is decoded and resized once by decoder threads that run a batch ahead
+of the consumer, and the windows are gathered from the frames in memory. OpenCV
+releases the GIL while decoding, so the threads overlap with the model.
+TensorFlow-free.
+"""
+
+import collections
+import concurrent.futures
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Sequence, Tuple
+
+import numpy as np
+
+from coreLib import storage
+from coreLib.data import frames
+from coreLib.data.manifest import Manifest
+from coreLib.data.window_lists import ListedWindow
+from coreLib.errors import ActrecogError
+
+
+def group_by_sequence(windows: Sequence[ListedWindow]) -> Dict[str, List[int]]:
+    """Window numbers per sequence folder, sequences in order of first appearance,
+    windows of a sequence by start frame (so frames are read front to back)."""
+    groups: Dict[str, List[int]] = collections.OrderedDict()
+    for number, window in enumerate(windows):
+        groups.setdefault(window.path, []).append(number)
+    for numbers in groups.values():
+        numbers.sort(key=lambda number: (windows[number].start, number))
+    return groups
+
+
+def needed_frames(windows: Sequence[ListedWindow], numbers: Sequence[int]) -> List[int]:
+    """Sorted frame indices that the given windows of one sequence cover."""
+    needed = set()
+    for number in numbers:
+        needed.update(range(windows[number].start, windows[number].stop + 1))
+    return sorted(needed)
+
+
+def check_frames_exist(windows: Sequence[ListedWindow], modality: str) -> None:
+    """Proves every frame a window covers exists, listing each folder once.
+
+    Raises:
+        ActrecogError: naming the first missing frame (or missing folder).
+    """
+    for path, numbers in group_by_sequence(windows).items():
+        if not storage.isdir(path):
+            raise ActrecogError(f"{path}: sequence folder not found")
+        present = set(frames.list_frame_indices(path, modality))
+        for index in needed_frames(windows, numbers):
+            if index not in present:
+                raise ActrecogError(f"{frames.frame_path(path, modality, index)}: "
+                                    f"frame missing")
+
+
+def read_resized_frame(path: str, modality: str, index: int, image_dim: int) -> np.ndarray:
+    """One frame decoded and resized to ``(D, D, C)`` of the modality's dtype."""
+    frame_file = frames.frame_path(path, modality, index)
+    data = frames.read_frame_bytes(frame_file)
+    return frames.resize_frame(frames.decode_frame(data, modality, frame_file), image_dim)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """In which order windows are scored and frames decoded.
+
+    Attributes:
+        order: window numbers, sequences in order of first appearance, each
+            sequence's windows by start frame (so frames are read front to back).
+        frame_keys: ``(sequence path, frame index)`` of every needed frame, once,
+            in order of first use.
+        first_use, last_use: per frame key, the first and last position in
+            ``order`` of a window that covers it.
+    """
+    order: Tuple[int, ...]
+    frame_keys: Tuple[Tuple[str, int], ...]
+    first_use: Dict[Tuple[str, int], int]
+    last_use: Dict[Tuple[str, int], int]
+
+
+def make_read_plan(windows: Sequence[ListedWindow]) -> ReadPlan:
+    """See :class:`ReadPlan`."""
+    order = tuple(number for numbers in group_by_sequence(windows).values()
+                  for number in numbers)
+    first_use: Dict[Tuple[str, int], int] = {}
+    last_use: Dict[Tuple[str, int], int] = {}
+    for position, number in enumerate(order):
+        window = windows[number]
+        for index in range(window.start, window.stop + 1):
+            key = (window.path, index)
+            first_use.setdefault(key, position)
+            last_use[key] = position
+    return ReadPlan(order, tuple(first_use), first_use, last_use)
+
+
+def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
+                    batch_size: int, workers: int = 2
+                    ) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yields batches of windows' stored pixels, decoding each frame once.
+
+    ``workers`` threads decode the needed frames in reading order (OpenCV releases
+    the GIL), up to the frames of the batch after the one being yielded, across
+    sequence boundaries; so while the caller runs the model on one batch, the
+    next one is being decoded. A frame is dropped after the last window that
+    covers it, so memory holds about two batches' frames.
+
+    Args:
+        windows: the Test windows.
+        manifest: modality, image_dim, seq_len and dtype.
+        batch_size: windows per batch (the last one may be smaller).
+        workers: decoding threads.
+
+    Yields:
+        ``(numbers, pixels, rotations, flips)``: ``(B,)`` int64 window positions in
+        the JSON, ``(B, L, D, D, C)`` array of the manifest's dtype, ``(B,)`` int32
+        rotations and ``(B,)`` int32 flips.
+
+    Raises:
+        ActrecogError: a frame that cannot be read or decoded.
+    """
+    plan = make_read_plan(windows)
+    order = plan.order
+    dtype = np.dtype(manifest.dtype)
+    pending: Dict[Tuple[str, int], concurrent.futures.Future] = {}
+    decoded: Dict[Tuple[str, int], np.ndarray] = {}
+    submitted = 0
+    pool = concurrent.futures.ThreadPoolExecutor(workers)
+    try:
+        for begin in range(0, len(order), batch_size):
+            end = min(begin + batch_size, len(order))
+            # Everything the next batch needs goes to the decoders now.
+            horizon = min(end + batch_size, len(order))
+            while (submitted < len(plan.frame_keys)
+                   and plan.first_use[plan.frame_keys[submitted]] < horizon):
+                key = plan.frame_keys[submitted]
+                pending[key] = pool.submit(read_resized_frame, key[0], manifest.modality,
+                                           key[1], manifest.image_dim)
+                submitted += 1
+            numbers = np.array(order[begin:end], np.int64)
+            pixels = np.empty((end - begin,) + manifest.window_shape, dtype)
+            for row, number in enumerate(numbers):
+                window = windows[number]
+                for offset in range(manifest.seq_len):
+                    key = (window.path, window.start + offset)
+                    frame = decoded.get(key)
+                    if frame is None:
+                        frame = decoded[key] = pending.pop(key).result()
+                    pixels[row, offset] = frame
+            for key in [key for key in decoded if plan.last_use[key] < end]:
+                del decoded[key]
+            rotations = np.array([windows[n].rotation for n in numbers], np.int32)
+            flips = np.array([windows[n].flip for n in numbers], np.int32)
+            yield numbers, pixels, rotations, flips
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def iterate_windows(windows: Sequence[ListedWindow], manifest: Manifest,
+                    workers: int = 2) -> Iterator[Tuple[int, np.ndarray, int, int]]:
+    """Yields every window's stored pixels, one at a time (see :func:`iterate_batches`).
+
+    Yields:
+        ``(number, pixels, rotation, flip)``: the window's position in the JSON,
+        ``(L, D, D, C)`` array of the manifest's dtype, and its augmentation.
+    """
+    for numbers, pixels, rotations, flips in iterate_batches(
+            windows, manifest, max(1, manifest.seq_len), workers):
+        for row, number in enumerate(numbers):
+            yield int(number), pixels[row], int(rotations[row]), int(flips[row])
