@@ -3,14 +3,14 @@
     python debug.py TFRECORD_DIR CHECK
     python debug.py TFRECORD_DIR ConvNet3D|LRCN|DUMMY [--steps N] [--batch-size B]
 
-TFRECORD_DIR is the DataSet folder (or gs:// URI) holding dataset.json.
+TFRECORD_DIR (1.0.4's name; DATASET_DIR in train.py) is the DataSet folder (or gs://
+URI) holding dataset.json.
 CHECK reads every record of every split, validates it against the manifest and the
 shard sha256s, prints the counts per split and class and writes check_<split>.png.
 A model name runs the real training loop (default strategy) for a few steps on
 Train, then an Eval pass, and prints the losses.
 """
 
-import os
 import shutil
 import tempfile
 
@@ -21,7 +21,7 @@ CHECK_FLAG = "CHECK"
 
 def build_parser():
     parser = make_parser("debug.py", __doc__.strip().splitlines()[0])
-    parser.add_argument("tfrecord_dir", metavar="TFRECORD_DIR",
+    parser.add_argument("dataset_dir", metavar="TFRECORD_DIR",
                         help="the DataSet folder or gs:// URI holding dataset.json")
     parser.add_argument("exec_flag", metavar="EXEC_FLAG",
                         help="CHECK, or a model name: ConvNet3D, LRCN or DUMMY")
@@ -50,9 +50,9 @@ def run_check(args) -> int:
     from coreLib.data import manifest
     from coreLib.preprocessing import checks
 
-    reports = checks.check_dataset(args.tfrecord_dir, verify_sha256=args.verify_sha256)
-    loaded = manifest.load_manifest(args.tfrecord_dir)
-    out_dir = args.out or args.tfrecord_dir
+    reports = checks.check_dataset(args.dataset_dir, verify_sha256=args.verify_sha256)
+    loaded = manifest.load_manifest(args.dataset_dir)
+    out_dir = args.out or args.dataset_dir
     storage.check_writable(out_dir)
     for split, report in reports.items():
         per_class = ", ".join(f"{name} {count}" for name, count in report.class_counts.items())
@@ -71,7 +71,7 @@ def run_smoke(args) -> int:
     model_dir = args.model_dir or tempfile.mkdtemp(prefix="actrecog-debug-")
     try:
         config = trainer.TrainConfig(
-            dataset_dir=args.tfrecord_dir, model_name=args.exec_flag, model_dir=model_dir,
+            dataset_dir=args.dataset_dir, model_name=args.exec_flag, model_dir=model_dir,
             epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps,
             steps_per_loop=1, eval_steps=args.eval_steps, lr=args.lr)
         history = trainer.train(config, progress=True)

@@ -226,10 +226,10 @@ def original_record_count(src: str) -> int:
     no-action cut to action // classes, cut to a multiple of 128 (Eval was then
     moved out of these by hand, so all Train subjects count)."""
     from coreLib.preprocessing import preprocess
-    the_plan = preprocess.plan(preprocess.PreprocessConfig(
+    plan = preprocess.make_plan(preprocess.PreprocessConfig(
         src=src, dest=tempfile.gettempdir(), eval_subjects=(), offline_augment=True,
         workers=1))
-    return len(the_plan.windows["Train"])
+    return len(plan.windows["Train"])
 
 
 def main(argv=None) -> int:

@@ -23,9 +23,10 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
+
+from weight_files import h5_arrays
 
 import synthetic_dataset
 
@@ -157,12 +158,6 @@ def _latest_step(checkpoint_dir):
     return max(steps, default=0)
 
 
-def _h5_arrays(path):
-    arrays = {}
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                          if isinstance(item, h5py.Dataset) else None)
-    return arrays
 
 
 def test_sigkill_then_restart_resumes_and_matches_the_uninterrupted_run(
@@ -192,7 +187,7 @@ def test_sigkill_then_restart_resumes_and_matches_the_uninterrupted_run(
     for entry, expected in zip(history, reference_history):
         for key in ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy"):
             assert entry[key] == expected[key], (key, entry, expected)
-    final = _h5_arrays(os.path.join(model_dir, "DUMMY_final.weights.h5"))
+    final = h5_arrays(os.path.join(model_dir, "DUMMY_final.weights.h5"))
     stored = sorted(final.values(), key=lambda array: (array.shape, float(array.sum())))
     expected = sorted(reference_weights, key=lambda array: (array.shape, float(array.sum())))
     for left, right in zip(stored, expected):

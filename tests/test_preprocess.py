@@ -258,10 +258,10 @@ def test_state_file_lets_a_restart_reuse_shards(source, reference, tmp_path):
     final = tree_bytes(str(dest))
     # The state a run killed after writing shards leaves: its state file, the
     # shards it finished, no manifest.
-    the_plan = preprocess.plan(preprocess.PreprocessConfig(
+    plan = preprocess.make_plan(preprocess.PreprocessConfig(
         src=str(source), dest=str(dest), batch_size=4, shard_size=5, workers=1))
     storage.write_json_atomic(str(dest / "DataSet" / preprocess.STATE_NAME),
-                              {"run_key": the_plan.run_key()})
+                              {"run_key": plan.run_key()})
     os.remove(dest / "DataSet" / "dataset.json")
     for k in (2, 6, 7):
         os.remove(dest / "DataSet" / "TFRECORD" / "Train" / f"Train_{k}.tfrecord")
@@ -300,12 +300,12 @@ def test_shards_written_in_this_process_equal_the_workers(source, reference, tmp
     _, dataset_dir = reference
     config = preprocess.PreprocessConfig(src=str(source), dest=str(tmp_path / "dest"),
                                          batch_size=4, shard_size=5, workers=1)
-    the_plan = preprocess.plan(config)
-    folder = preprocess.cache_folder(config, the_plan.run_key())
+    plan = preprocess.make_plan(config)
+    folder = preprocess.cache_folder(config, plan.run_key())
     os.makedirs(folder)
-    tasks = preprocess.decode_tasks(the_plan, folder)
-    preprocess.decode_sequences(the_plan, tasks, progress=False)
-    preprocess.write_outputs(the_plan, tasks, the_plan.run_key(), progress=False, mapper=None)
+    tasks = preprocess.decode_tasks(plan, folder)
+    preprocess.decode_sequences(plan, tasks, progress=False)
+    preprocess.write_outputs(plan, tasks, plan.run_key(), progress=False, mapper=None)
     written = tree_bytes(os.path.join(str(tmp_path / "dest"), "DataSet"))
     assert written == tree_bytes(dataset_dir)
     assert any(name.endswith(".tfrecord") for name in written)

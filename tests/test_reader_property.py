@@ -205,7 +205,7 @@ def test_reader_succeeds_consistently_or_raises_actrecog_error(
                                              modality=modality, eval_subjects=("beta",),
                                              batch_size=1, workers=1)
         try:
-            plan = preprocess.plan(config)
+            plan = preprocess.make_plan(config)
             check_plan(plan, expected)
             assert read_every_frame(plan, modality) == sum(
                 s.num_frames for s in plan.sequences)
@@ -217,5 +217,5 @@ def test_reader_succeeds_consistently_or_raises_actrecog_error(
         # A clean run with a good label file must not fail.
         if kind == "intervals" and damage in ("none", "unrelated-file") and all(
                 pos + length <= SEQUENCES[label_target][3] for pos, length in value):
-            plan = preprocess.plan(config)
+            plan = preprocess.make_plan(config)
             check_plan(plan, expected)

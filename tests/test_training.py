@@ -9,9 +9,10 @@ import os
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import pytest
+
+from weight_files import h5_arrays
 
 import synthetic_dataset
 from coreLib.data import manifest as manifest_lib
@@ -29,13 +30,6 @@ def _config(dataset_dir, model_dir, **overrides):
     return trainer.TrainConfig(**values)
 
 
-def _h5_arrays(path):
-    """Every dataset of a Keras .weights.h5 file, by its path in the file."""
-    arrays = {}
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                          if isinstance(item, h5py.Dataset) else None)
-    return arrays
 
 
 def _scalars(log_dir, tag):
@@ -86,14 +80,14 @@ def test_model_dir_holds_weights_history_plot_and_logs(dummy_run):
         "model_name": "DUMMY", "window_shape": [2, 8, 8, 1], "num_classes": 3,
         "classes": list(synthetic_dataset.CLASSES)}
     # The final weights file holds exactly the trained model's weights.
-    final = _h5_arrays(os.path.join(model_dir, "DUMMY_final.weights.h5"))
+    final = h5_arrays(os.path.join(model_dir, "DUMMY_final.weights.h5"))
     stored = sorted(final.values(), key=lambda array: (array.shape, array.sum()))
     trained = sorted(result.model.get_weights(), key=lambda array: (array.shape, array.sum()))
     assert len(stored) == len(trained) == 4
     for left, right in zip(stored, trained):
         np.testing.assert_array_equal(left, right)
     # The best weights load into a fresh model.
-    best = _h5_arrays(os.path.join(model_dir, "DUMMY.weights.h5"))
+    best = h5_arrays(os.path.join(model_dir, "DUMMY.weights.h5"))
     assert sorted(array.shape for array in best.values()) == sorted(
         array.shape for array in trained)
     # TensorBoard: one train and one eval loss per epoch, equal to the history.
@@ -304,8 +298,8 @@ def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     assert again.resumed_from_step == 3 and again.global_step == 6
     # The optimizer's step counter came back with the checkpoint, so epoch 2 took
     # the same (decaying) steps: the final weights are bit-identical.
-    expected = _h5_arrays(os.path.join(straight, "DUMMY_final.weights.h5"))
-    actual = _h5_arrays(os.path.join(resumed, "DUMMY_final.weights.h5"))
+    expected = h5_arrays(os.path.join(straight, "DUMMY_final.weights.h5"))
+    actual = h5_arrays(os.path.join(resumed, "DUMMY_final.weights.h5"))
     assert expected.keys() == actual.keys() and len(expected) > 0
     for name in expected:
         np.testing.assert_array_equal(actual[name], expected[name])

@@ -357,7 +357,7 @@ def _split_windows(plan_sequences, indices, classes, seq_len, augmented) -> Wind
     return WindowList(arrays["sequence"], arrays["start"], arrays["label"], variant)
 
 
-def plan(config: PreprocessConfig) -> Plan:
+def make_plan(config: PreprocessConfig) -> Plan:
     """Phase 1: discovery, label files, L, classes and every split's windows.
 
     Reads the folder listings and label files only (no pixels).
@@ -431,16 +431,16 @@ def cache_folder(config: PreprocessConfig, run_key: str) -> str:
     return os.path.join(storage.absolute(config.dest), name)
 
 
-def _needed_ranges(the_plan: Plan) -> Dict[int, Tuple[Tuple[int, int], ...]]:
+def _needed_ranges(plan: Plan) -> Dict[int, Tuple[Tuple[int, int], ...]]:
     """Per Train/Eval sequence, the frame ranges its shard windows read (merged).
 
     The balanced Train list leaves out most no-action windows, so some frames
     are in no window: they are checked, not resized (see DecodeTask.needed).
     """
-    seq_len = the_plan.seq_len
+    seq_len = plan.seq_len
     ranges: Dict[int, Tuple[Tuple[int, int], ...]] = {}
     for split in manifest.RECORD_SPLITS:
-        window_list = the_plan.windows[split]
+        window_list = plan.windows[split]
         order = np.lexsort((window_list.start, window_list.sequence))
         sequences, starts = window_list.sequence[order], window_list.start[order]
         bounds = np.flatnonzero(np.diff(sequences)) + 1
@@ -457,17 +457,17 @@ def _needed_ranges(the_plan: Plan) -> Dict[int, Tuple[Tuple[int, int], ...]]:
     return ranges
 
 
-def decode_tasks(the_plan: Plan, folder: str) -> List[sequence_cache.DecodeTask]:
+def decode_tasks(plan: Plan, folder: str) -> List[sequence_cache.DecodeTask]:
     """One task per sequence (same index); Train/Eval keep the pixels of the frames
     their windows read, Test is only checked."""
-    needed = _needed_ranges(the_plan)
+    needed = _needed_ranges(plan)
     tasks = []
-    for index, sequence in enumerate(the_plan.sequences):
+    for index, sequence in enumerate(plan.sequences):
         store = sequence.source_split == "Train"
         name = f"sequence_{index}.{'raw' if store else 'checked'}"
         tasks.append(sequence_cache.DecodeTask(
-            sequence.path, the_plan.config.modality, sequence.num_frames,
-            the_plan.config.image_dim, os.path.join(folder, name), store,
+            sequence.path, plan.config.modality, sequence.num_frames,
+            plan.config.image_dim, os.path.join(folder, name), store,
             needed.get(index, ()) if store else None))
     return tasks
 
@@ -493,7 +493,7 @@ def worker_pool(workers: int) -> Iterator[Mapper]:
         yield lambda function, items: pool.imap(function, items, chunksize=1)
 
 
-def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
+def decode_sequences(plan: Plan, tasks: List[sequence_cache.DecodeTask],
                      progress: bool = True, mapper: Optional[Mapper] = None) -> int:
     """Phase 2: every frame of every sequence read and decoded once, by the workers.
 
@@ -511,10 +511,10 @@ def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
         ActrecogError: the first bad frame (see sequence_cache.decode_sequence).
     """
     if mapper is None:
-        with worker_pool(the_plan.config.workers) as own:
-            return decode_sequences(the_plan, tasks, progress, own)
+        with worker_pool(plan.config.workers) as own:
+            return decode_sequences(plan, tasks, progress, own)
     ordered = [(split, index) for split in manifest.SPLITS
-               for index in the_plan.split_sequences[split]]
+               for index in plan.split_sequences[split]]
     work = [tasks[index] for _, index in ordered]
     decoded = 0
     bar, bar_split = None, None
@@ -525,13 +525,13 @@ def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
             if split != bar_split:
                 if bar is not None:
                     bar.close()
-                total = sum(the_plan.sequences[i].num_frames
-                            for i in the_plan.split_sequences[split])
+                total = sum(plan.sequences[i].num_frames
+                            for i in plan.split_sequences[split])
                 bar = tqdm(total=total, desc=f"{split}: frames decoded", unit="frame",
                            disable=None if progress else True, leave=True)
                 bar_split = split
             decoded += count
-            bar.update(the_plan.sequences[index].num_frames)
+            bar.update(plan.sequences[index].num_frames)
         if bar is not None:
             bar.close()
 
@@ -542,23 +542,23 @@ def decode_sequences(the_plan: Plan, tasks: List[sequence_cache.DecodeTask],
 # ---------------------------------------------------------------------------
 # Phase 3: JSON lists, shards, manifest.
 
-def _entry_texts(the_plan: Plan, window_list: WindowList, begin: int, end: int) -> List[str]:
+def _entry_texts(plan: Plan, window_list: WindowList, begin: int, end: int) -> List[str]:
     """JSON text of windows ``begin:end``, exactly as ``json.dumps(indent=1, sort_keys=True)``
     writes a list item (built by hand: millions of entries with --offline-augment)."""
     pairs = augment.variants()
-    class_texts = [window_lists.encode(name) for name in the_plan.classes]
+    class_texts = [window_lists.encode(name) for name in plan.classes]
     texts = []
     for sequence, start, label, variant in zip(
             window_list.sequence[begin:end].tolist(), window_list.start[begin:end].tolist(),
             window_list.label[begin:end].tolist(), window_list.variant[begin:end].tolist()):
         rotation, flip = pairs[variant]
         texts.append(window_lists.entry_text(
-            class_texts[label], window_lists.encode(the_plan.sequences[sequence].path),
-            start, start + the_plan.seq_len - 1, rotation, flip))
+            class_texts[label], window_lists.encode(plan.sequences[sequence].path),
+            start, start + plan.seq_len - 1, rotation, flip))
     return texts
 
 
-def write_window_json(path: str, the_plan: Plan, window_list: WindowList,
+def write_window_json(path: str, plan: Plan, window_list: WindowList,
                       chunk: int = 8192) -> int:
     """Writes a split's JSON list atomically, streaming; returns its size in bytes.
 
@@ -574,20 +574,20 @@ def write_window_json(path: str, the_plan: Plan, window_list: WindowList,
             for begin in range(0, len(window_list), chunk):
                 prefix = "[\n" if begin == 0 else ",\n"
                 data = (prefix + ",\n".join(
-                    _entry_texts(the_plan, window_list, begin, begin + chunk))).encode()
+                    _entry_texts(plan, window_list, begin, begin + chunk))).encode()
                 handle.write(data)
                 size += len(data)
             handle.write(b"\n]\n")
     return size + 3
 
 
-def _window_pixels(the_plan: Plan, reader: sequence_cache.CacheReader,
+def _window_pixels(plan: Plan, reader: sequence_cache.CacheReader,
                    window_list: WindowList) -> np.ndarray:
     """``(B, L, D, D, C)`` pixels of some windows, augmented as their variant says."""
-    batch = np.stack([reader.window(sequence, start, the_plan.seq_len)
+    batch = np.stack([reader.window(sequence, start, plan.seq_len)
                       for sequence, start in zip(window_list.sequence.tolist(),
                                                  window_list.start.tolist())])
-    if the_plan.config.offline_augment and window_list.variant.any():
+    if plan.config.offline_augment and window_list.variant.any():
         pairs = augment.variants()
         rotations = np.array([pairs[v][0] for v in window_list.variant.tolist()], np.int32)
         flips = np.array([pairs[v][1] for v in window_list.variant.tolist()], np.int32)
@@ -595,7 +595,7 @@ def _window_pixels(the_plan: Plan, reader: sequence_cache.CacheReader,
     return batch
 
 
-def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
+def write_shard(path: str, plan: Plan, reader: sequence_cache.CacheReader,
                 window_list: WindowList, on_window: Callable[[int], None] = lambda n: None
                 ) -> sequence_cache.ShardResult:
     """Writes one TFRecord shard atomically in this process (any DEST, augmented
@@ -609,11 +609,11 @@ def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
             for begin in range(0, len(window_list), _AUGMENT_CHUNK):
                 part = window_list.take(np.arange(begin, min(begin + _AUGMENT_CHUNK,
                                                              len(window_list))))
-                pixels = _window_pixels(the_plan, reader, part)
+                pixels = _window_pixels(plan, reader, part)
                 for offset, (sequence, start, label, variant) in enumerate(zip(
                         part.sequence.tolist(), part.start.tolist(), part.label.tolist(),
                         part.variant.tolist())):
-                    origin = the_plan.sequences[sequence]
+                    origin = plan.sequences[sequence]
                     rotation, flip = pairs[variant]
                     writer.write(tfrecord_io.window_record_parts(
                         tfrecord_io.little_endian_bytes(pixels[offset]), pixels[offset].shape,
@@ -622,17 +622,17 @@ def write_shard(path: str, the_plan: Plan, reader: sequence_cache.CacheReader,
     return sequence_cache.ShardResult(writer.num_bytes, writer.hexdigest(), False)
 
 
-def check_record_encoder(the_plan: Plan) -> None:
+def check_record_encoder(plan: Plan) -> None:
     """Compares coreLib.preprocessing.tfrecord_io's bytes with records.serialize_window (the
     definition of a record) on one window of this run's shape, before any shard
     is written: a difference is a bug, never a silently different dataset.
     """
-    config = the_plan.config
+    config = plan.config
     spec = frames.modality_spec(config.modality)
-    shape = (the_plan.seq_len, config.image_dim, config.image_dim, spec.channels)
+    shape = (plan.seq_len, config.image_dim, config.image_dim, spec.channels)
     pixels = np.arange(int(np.prod(shape)), dtype=np.uint32).astype(spec.dtype).reshape(shape)
-    first = the_plan.sequences[0]
-    arguments = (the_plan.num_classes - 1, first.subject, first.action, 1, 0, 0)
+    first = plan.sequences[0]
+    arguments = (plan.num_classes - 1, first.subject, first.action, 1, 0, 0)
     made = b"".join(tfrecord_io.window_record_parts(tfrecord_io.little_endian_bytes(pixels),
                                                     shape, *arguments))
     if made != records.serialize_window(pixels, *arguments):
@@ -667,12 +667,12 @@ def _read_state(path: str) -> Optional[str]:
         return None
 
 
-def _class_counts(the_plan: Plan, window_list: WindowList) -> Dict[str, int]:
-    counts = np.bincount(window_list.label, minlength=the_plan.num_classes)
-    return {name: int(count) for name, count in zip(the_plan.classes, counts)}
+def _class_counts(plan: Plan, window_list: WindowList) -> Dict[str, int]:
+    counts = np.bincount(window_list.label, minlength=plan.num_classes)
+    return {name: int(count) for name, count in zip(plan.classes, counts)}
 
 
-def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_key: str,
+def write_outputs(plan: Plan, tasks: List[sequence_cache.DecodeTask], run_key: str,
                   progress: bool = True, mapper: Optional[Mapper] = None
                   ) -> Tuple[manifest.Manifest, Dict[str, int]]:
     """Phase 3: shards (reusing complete ones of a killed run), JSON lists, manifest last.
@@ -686,7 +686,7 @@ def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_ke
         ``(manifest, counts)``, counts with ``num_bytes``, ``num_shards`` and
         ``shards_reused``.
     """
-    config = the_plan.config
+    config = plan.config
     dataset_dir = storage.join(config.dest, manifest.DATASET_FOLDER)
     folders = [dataset_dir] + [storage.join(dataset_dir, manifest.TFRECORD_FOLDER, split)
                                for split in manifest.RECORD_SPLITS]
@@ -707,36 +707,36 @@ def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_ke
                   and not config.offline_augment)
     pending = None
     if in_workers:
-        check_record_encoder(the_plan)
-        jobs = _shard_jobs(the_plan, tasks, dataset_dir)
+        check_record_encoder(plan)
+        jobs = _shard_jobs(plan, tasks, dataset_dir)
         # Lazy: the workers start on the shards while the JSON lists are written.
         pending = (jobs, mapper(sequence_cache.write_shard, [job[2] for job in jobs]))
     json_names = {}
     for split in manifest.SPLITS:
         json_names[split] = manifest.split_json_name(
-            split, len(the_plan.windows[split]), the_plan.seq_len)
+            split, len(plan.windows[split]), plan.seq_len)
         counts["num_bytes"] += write_window_json(storage.join(dataset_dir, json_names[split]),
-                                                 the_plan, the_plan.windows[split])
+                                                 plan, plan.windows[split])
     if pending is not None:
-        shards = _collect_worker_shards(the_plan, *pending, counts, progress)
+        shards = _collect_worker_shards(plan, *pending, counts, progress)
     else:
         with sequence_cache.CacheReader(tasks) as reader:
-            shards = {split: _write_split_shards(the_plan, reader, dataset_dir, split,
-                                                 the_plan.windows[split], counts, progress)
-                      for split in manifest.RECORD_SPLITS if len(the_plan.windows[split])}
+            shards = {split: _write_split_shards(plan, reader, dataset_dir, split,
+                                                 plan.windows[split], counts, progress)
+                      for split in manifest.RECORD_SPLITS if len(plan.windows[split])}
     splits = {}
     spec = frames.modality_spec(config.modality)
     for split in manifest.SPLITS:
-        window_list = the_plan.windows[split]
-        indices = the_plan.split_sequences[split]
+        window_list = plan.windows[split]
+        indices = plan.split_sequences[split]
         splits[split] = manifest.SplitInfo(
             name=split, json_name=json_names[split], num_sequences=len(indices),
             num_windows=len(window_list),
-            subjects=tuple(sorted({the_plan.sequences[i].subject for i in indices})),
+            subjects=tuple(sorted({plan.sequences[i].subject for i in indices})),
             shards=tuple(shards.get(split, ())),
-            class_counts=_class_counts(the_plan, window_list))
+            class_counts=_class_counts(plan, window_list))
     result = manifest.Manifest(
-        classes=the_plan.classes, seq_len=the_plan.seq_len, image_dim=config.image_dim,
+        classes=plan.classes, seq_len=plan.seq_len, image_dim=config.image_dim,
         channels=spec.channels, modality=config.modality, dtype=spec.dtype,
         offline_augment=config.offline_augment, splits=splits,
         source=storage.absolute(config.src))
@@ -745,33 +745,33 @@ def write_outputs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], run_ke
     return result, counts
 
 
-def _split_parts(the_plan: Plan, split: str) -> Iterator[Tuple[int, WindowList]]:
+def _split_parts(plan: Plan, split: str) -> Iterator[Tuple[int, WindowList]]:
     """(shard number, its windows) of a split, in order."""
-    window_list, shard_size = the_plan.windows[split], the_plan.config.shard_size
+    window_list, shard_size = plan.windows[split], plan.config.shard_size
     for number, begin in enumerate(range(0, len(window_list), shard_size)):
         yield number, window_list.take(np.arange(begin, min(begin + shard_size,
                                                             len(window_list))))
 
 
-def _shard_jobs(the_plan: Plan, tasks: List[sequence_cache.DecodeTask], dataset_dir: str
+def _shard_jobs(plan: Plan, tasks: List[sequence_cache.DecodeTask], dataset_dir: str
                 ) -> List[Tuple[str, str, sequence_cache.ShardTask]]:
     """(split, shard name, worker task) of every Train and Eval shard, in order."""
     jobs = []
     for split in manifest.RECORD_SPLITS:
-        for number, part in _split_parts(the_plan, split):
+        for number, part in _split_parts(plan, split):
             used, source = np.unique(part.sequence, return_inverse=True)
             relative = manifest.shard_name(split, number)
             jobs.append((split, relative, sequence_cache.ShardTask(
                 path=storage.join(dataset_dir, relative),
                 caches=tuple(tasks[i] for i in used.tolist()),
-                subjects=tuple(the_plan.sequences[i].subject for i in used.tolist()),
-                actions=tuple(the_plan.sequences[i].action for i in used.tolist()),
-                seq_len=the_plan.seq_len, source=source.astype(np.int32).ravel(),
+                subjects=tuple(plan.sequences[i].subject for i in used.tolist()),
+                actions=tuple(plan.sequences[i].action for i in used.tolist()),
+                seq_len=plan.seq_len, source=source.astype(np.int32).ravel(),
                 start=part.start, label=part.label)))
     return jobs
 
 
-def _collect_worker_shards(the_plan: Plan, jobs, results: Iterator, counts: Dict[str, int],
+def _collect_worker_shards(plan: Plan, jobs, results: Iterator, counts: Dict[str, int],
                            progress: bool) -> Dict[str, List[manifest.ShardInfo]]:
     """ShardInfo per split from the workers' results (in shard order), with the bars."""
     shards: Dict[str, List[manifest.ShardInfo]] = {}
@@ -780,7 +780,7 @@ def _collect_worker_shards(the_plan: Plan, jobs, results: Iterator, counts: Dict
         if split not in shards:
             if bar is not None:
                 bar.close()
-            bar = tqdm(total=len(the_plan.windows[split]), desc=f"{split}: windows written",
+            bar = tqdm(total=len(plan.windows[split]), desc=f"{split}: windows written",
                        unit="window", disable=None if progress else True)
             shards[split] = []
         bar.update(len(task.start))
@@ -793,14 +793,14 @@ def _collect_worker_shards(the_plan: Plan, jobs, results: Iterator, counts: Dict
     return shards
 
 
-def _write_split_shards(the_plan: Plan, reader, dataset_dir: str, split: str,
+def _write_split_shards(plan: Plan, reader, dataset_dir: str, split: str,
                         window_list: WindowList, counts: Dict[str, int],
                         progress: bool) -> List[manifest.ShardInfo]:
     """The shards of one split, written by this process in turn."""
     shards = []
     with tqdm(total=len(window_list), desc=f"{split}: windows written", unit="window",
               disable=None if progress else True) as bar:
-        for number, part in _split_parts(the_plan, split):
+        for number, part in _split_parts(plan, split):
             relative = manifest.shard_name(split, number)
             path = storage.join(dataset_dir, relative)
             if storage.exists(path):
@@ -809,7 +809,7 @@ def _write_split_shards(the_plan: Plan, reader, dataset_dir: str, split: str,
                 result = sequence_cache.ShardResult(tf.io.gfile.stat(path).length,
                                                     storage.sha256_of(path), True)
             else:
-                result = write_shard(path, the_plan, reader, part, bar.update)
+                result = write_shard(path, plan, reader, part, bar.update)
             shards.append(manifest.ShardInfo(relative, len(part), result.sha256))
             counts["num_bytes"] += result.num_bytes
             counts["num_shards"] += 1
@@ -855,12 +855,12 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
             and a bad frame found while decoding removes what this run created.
     """
     started = time.monotonic()
-    the_plan = plan(config)
-    for message in the_plan.warnings:
+    plan = make_plan(config)
+    for message in plan.warnings:
         warn(message)
     created_root = _missing_root(config.dest)
     storage.check_writable(config.dest)
-    run_key = the_plan.run_key()
+    run_key = plan.run_key()
     folder = cache_folder(config, run_key)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -868,10 +868,10 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
         raise ActrecogError(f"{folder}: cannot create the decoding cache "
                             f"({error.strerror or error})") from None
     sequence_cache.remove_temporaries(folder)
-    tasks = decode_tasks(the_plan, folder)
-    with worker_pool(min(config.workers, len(the_plan.sequences))) as mapper:
+    tasks = decode_tasks(plan, folder)
+    with worker_pool(min(config.workers, len(plan.sequences))) as mapper:
         try:
-            frames_decoded = decode_sequences(the_plan, tasks, progress, mapper)
+            frames_decoded = decode_sequences(plan, tasks, progress, mapper)
         except ActrecogError:
             shutil.rmtree(folder, ignore_errors=True)
             if created_root:
@@ -883,10 +883,10 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
             for name in os.listdir(parent):
                 if name.startswith(CACHE_PREFIX) and os.path.join(parent, name) != folder:
                     shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-        result, counts = write_outputs(the_plan, tasks, run_key, progress, mapper)
+        result, counts = write_outputs(plan, tasks, run_key, progress, mapper)
     shutil.rmtree(folder, ignore_errors=True)
     return PreprocessSummary(
         manifest=result, dataset_dir=storage.join(config.dest, manifest.DATASET_FOLDER),
         num_shards=counts["num_shards"], num_bytes=counts["num_bytes"],
         frames_decoded=frames_decoded, shards_reused=counts["shards_reused"],
-        seconds=time.monotonic() - started, warnings=the_plan.warnings)
+        seconds=time.monotonic() - started, warnings=plan.warnings)
