@@ -48,6 +48,19 @@ SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 RECORDS_PER_SHARD = 512  # as the 2019 tool wrote them
 
 
+
+def draw_variants(batch_index, batch_size, seed: int):
+    """The (rotation, flip) pairs of :func:`pipeline.draw_variant_ids`.
+
+    Returns:
+        ``(rotations, flips)``: ``(B,)`` int32 degrees from ``augment.ROTATIONS``
+        and ``(B,)`` int32 flip ids 0-3.
+    """
+    variant = pipeline.draw_variant_ids(batch_index, batch_size, seed)
+    rotations = tf.gather(tf.constant(augment.ROTATIONS, tf.int32),
+                          variant // len(augment.FLIPS))
+    return rotations, variant % len(augment.FLIPS)
+
 def generate_windows(count: int, seed: int = 0) -> np.ndarray:
     """``(count, L, D, D, C)`` uint8: smooth moving gradients with noise."""
     rng = np.random.default_rng(seed)
@@ -84,7 +97,7 @@ def kernel_dataset(paths, batch_size: int):
     def parse(index, serialized):
         parsed = records.parse_window_batch(serialized, SEQ_LEN, IMAGE_DIM, CHANNELS,
                                             "uint8")
-        rotations, flips = pipeline.draw_variants(index, tf.shape(serialized)[0], 0)
+        rotations, flips = draw_variants(index, tf.shape(serialized)[0], 0)
         pixels = augment.transform_windows(parsed[records.PIXELS_KEY], rotations, flips)
         return (records.scale_pixels(pixels, "uint8"),
                 pipeline.one_hot_labels(parsed[records.LABEL_KEY], NUM_CLASSES))

@@ -34,6 +34,19 @@ SEQUENCES = {"red": (0, 6, (12, 16)), "green": (1, 5, (10, 20)), "blue": (2, 4, 
 SEQUENCE_CLASS = {"red": "red", "green": "green", "blue": "no-action"}
 
 
+
+def iterate_windows(windows, manifest, workers: int = 2):
+    """Every window's stored pixels, one at a time (see frame_reader.iterate_batches).
+
+    Yields:
+        ``(number, pixels, rotation, flip)``: the window's position in the JSON,
+        ``(L, D, D, C)`` array of the manifest's dtype, and its augmentation.
+    """
+    for numbers, pixels, rotations, flips in frame_reader.iterate_batches(
+            windows, manifest, max(1, manifest.seq_len), workers):
+        for row, number in enumerate(numbers):
+            yield int(number), pixels[row], int(rotations[row]), int(flips[row])
+
 def write_sequence(folder, channel: int, count: int, size) -> None:
     os.makedirs(folder, exist_ok=True)
     for index in range(count):
@@ -201,7 +214,7 @@ def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, mon
             assert produced[number].dtype == np.uint8
     decodes.clear()
     produced = {number: pixels for number, pixels, _, _ in
-                frame_reader.iterate_windows(windows, manifest, workers=2)}
+                iterate_windows(windows, manifest, workers=2)}
     assert len(decodes) == 6 + 5 + 4 and sorted(produced) == list(range(len(windows)))
 
 

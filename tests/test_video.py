@@ -23,6 +23,21 @@ ENTRIES = [((160, 120), "asl-blue", "asl-blue"),
            ((120, 90), "asl-j", "no-action")]
 
 
+
+def draw_band(frame: np.ndarray, entry, layout) -> np.ndarray:
+    """The frame with the label band below it.
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 BGR.
+        entry: its labels.
+        layout: from :func:`video.band_layout` for width W.
+
+    Returns:
+        ``(H + layout.height, W, 3)`` uint8 BGR.
+    """
+    height, width = frame.shape[:2]
+    return np.concatenate([frame, video.label_band(width, layout.height, entry, layout)])
+
 def write_video_sec(root, entries=ENTRIES, name="video_sec_DUMMY.json") -> str:
     """Grey colour frames and linear-ramp depth frames, and a video_sec JSON."""
     folder = root / "seq"
@@ -130,7 +145,7 @@ def test_band_is_drawn_below_the_frame_only():
         layout = video.band_layout(width, video.TRUTH_PREFIX + "ui-doubleclick")
         entry = video.LabelledFrame("x", "ui-doubleclick", "asl-blue")
         frame = np.full((30, width, 3), GREY, np.uint8)
-        banded = video.draw_band(frame, entry, layout)
+        banded = draw_band(frame, entry, layout)
         assert banded.shape == (30 + layout.height, width, 3)
         np.testing.assert_array_equal(banded[:30], frame)
         band = banded[30:]

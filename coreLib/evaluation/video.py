@@ -268,21 +268,6 @@ def label_band(width: int, height: int, entry: LabelledFrame,
     return band
 
 
-def draw_band(frame: np.ndarray, entry: LabelledFrame, layout: BandLayout) -> np.ndarray:
-    """The frame with the label band below it.
-
-    Args:
-        frame: ``(H, W, 3)`` uint8 BGR.
-        entry: its labels.
-        layout: from :func:`band_layout` for width W.
-
-    Returns:
-        ``(H + layout.height, W, 3)`` uint8 BGR.
-    """
-    height, width = frame.shape[:2]
-    return np.concatenate([frame, label_band(width, layout.height, entry, layout)])
-
-
 def _chunk_stem(json_path: str) -> str:
     return json_path[:-len(".json")] if json_path.endswith(".json") else json_path
 

@@ -157,17 +157,3 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
             yield numbers, pixels, rotations, flips
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def iterate_windows(windows: Sequence[ListedWindow], manifest: Manifest,
-                    workers: int = 2) -> Iterator[Tuple[int, np.ndarray, int, int]]:
-    """Yields every window's stored pixels, one at a time (see :func:`iterate_batches`).
-
-    Yields:
-        ``(number, pixels, rotation, flip)``: the window's position in the JSON,
-        ``(L, D, D, C)`` array of the manifest's dtype, and its augmentation.
-    """
-    for numbers, pixels, rotations, flips in iterate_batches(
-            windows, manifest, max(1, manifest.seq_len), workers):
-        for row, number in enumerate(numbers):
-            yield int(number), pixels[row], int(rotations[row]), int(flips[row])

@@ -151,19 +151,6 @@ def jitter_windows(pixels, batch_index, seed: int, strength: float):
     return tf.clip_by_value(jittered, 0.0, 1.0)
 
 
-def draw_variants(batch_index, batch_size, seed: int):
-    """The (rotation, flip) pairs of :func:`draw_variant_ids`.
-
-    Returns:
-        ``(rotations, flips)``: ``(B,)`` int32 degrees from ``augment.ROTATIONS``
-        and ``(B,)`` int32 flip ids 0-3.
-    """
-    variant = draw_variant_ids(batch_index, batch_size, seed)
-    rotations = tf.gather(tf.constant(augment.ROTATIONS, tf.int32),
-                          variant // len(augment.FLIPS))
-    return rotations, variant % len(augment.FLIPS)
-
-
 def variant_taps(height: int, width: int):
     """Bilinear taps of the 32 variants, computed once per pipeline.
 
