@@ -99,6 +99,11 @@ def rename(source: str, target: str) -> None:
         os.replace(source, target)
 
 
+def file_size(path: str) -> int:
+    """Size of a file in bytes."""
+    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(path)
+
+
 def copy_file(source: str, target: str) -> None:
     """Copies a file between local paths and URIs (replacing ``target``)."""
     if is_remote(source) or is_remote(target):

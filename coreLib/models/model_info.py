@@ -14,7 +14,6 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from coreLib import cli, models
-from coreLib.errors import ActrecogError
 
 INFO_DIR = "info"
 # File stems of the 2019 tool's drawings.

@@ -45,7 +45,6 @@ from coreLib.data import frames, labels, manifest, window_lists, windows
 from coreLib.preprocessing import augment, records, sequence_cache, tfrecord_io
 from coreLib.errors import ActrecogError
 
-tf = storage.tf
 
 SOURCE_SPLITS = ("Train", "Test")
 LABEL_SUFFIX = ".xml"
@@ -567,7 +566,7 @@ def write_window_json(path: str, plan: Plan, window_list: WindowList,
     """
     size = 0
     with storage.atomic_path(path) as temp:
-        with tf.io.gfile.GFile(temp, "wb") as handle:
+        with storage.open_file(temp, "wb") as handle:
             if len(window_list) == 0:
                 handle.write(b"[]\n")
                 return 3
@@ -603,23 +602,24 @@ def write_shard(path: str, plan: Plan, reader: sequence_cache.CacheReader,
     coreLib.preprocessing.tfrecord_io), hashed while written.
     """
     pairs = augment.variants()
-    with storage.atomic_path(path) as temp:
-        with tf.io.gfile.GFile(temp, "wb") as handle:
-            writer = tfrecord_io.RecordWriter(handle)
-            for begin in range(0, len(window_list), _AUGMENT_CHUNK):
-                part = window_list.take(np.arange(begin, min(begin + _AUGMENT_CHUNK,
-                                                             len(window_list))))
-                pixels = _window_pixels(plan, reader, part)
-                for offset, (sequence, start, label, variant) in enumerate(zip(
-                        part.sequence.tolist(), part.start.tolist(), part.label.tolist(),
-                        part.variant.tolist())):
-                    origin = plan.sequences[sequence]
-                    rotation, flip = pairs[variant]
-                    writer.write(tfrecord_io.window_record_parts(
-                        tfrecord_io.little_endian_bytes(pixels[offset]), pixels[offset].shape,
-                        label, origin.subject, origin.action, start, rotation, flip))
-                on_window(len(part))
-    return sequence_cache.ShardResult(writer.num_bytes, writer.hexdigest(), False)
+
+    def write_records(writer: tfrecord_io.RecordWriter) -> None:
+        for begin in range(0, len(window_list), _AUGMENT_CHUNK):
+            part = window_list.take(np.arange(begin, min(begin + _AUGMENT_CHUNK,
+                                                         len(window_list))))
+            pixels = _window_pixels(plan, reader, part)
+            for offset, (sequence, start, label, variant) in enumerate(zip(
+                    part.sequence.tolist(), part.start.tolist(), part.label.tolist(),
+                    part.variant.tolist())):
+                origin = plan.sequences[sequence]
+                rotation, flip = pairs[variant]
+                writer.write(tfrecord_io.window_record_parts(
+                    tfrecord_io.little_endian_bytes(pixels[offset]), pixels[offset].shape,
+                    label, origin.subject, origin.action, start, rotation, flip))
+            on_window(len(part))
+
+    num_bytes, sha256 = tfrecord_io.write_record_file(path, write_records)
+    return sequence_cache.ShardResult(num_bytes, sha256, False)
 
 
 def check_record_encoder(plan: Plan) -> None:
@@ -642,7 +642,7 @@ def check_record_encoder(plan: Plan) -> None:
 
 def _remove(path: str) -> None:
     if storage.exists(path):
-        tf.io.gfile.remove(path)
+        storage.remove(path)
 
 
 def _clear_outputs(dataset_dir: str) -> None:
@@ -652,10 +652,10 @@ def _clear_outputs(dataset_dir: str) -> None:
         folder = storage.join(dataset_dir, manifest.TFRECORD_FOLDER, split)
         for name in storage.listdir(folder):
             if name.startswith(f"{split}_") and name.endswith(".tfrecord"):
-                tf.io.gfile.remove(storage.join(folder, name))
+                storage.remove(storage.join(folder, name))
     for name in storage.listdir(dataset_dir):
         if name.startswith("mode:") and name.endswith(".json"):
-            tf.io.gfile.remove(storage.join(dataset_dir, name))
+            storage.remove(storage.join(dataset_dir, name))
 
 
 def _read_state(path: str) -> Optional[str]:
@@ -806,7 +806,7 @@ def _write_split_shards(plan: Plan, reader, dataset_dir: str, split: str,
             if storage.exists(path):
                 counts["shards_reused"] += 1
                 bar.update(len(part))
-                result = sequence_cache.ShardResult(tf.io.gfile.stat(path).length,
+                result = sequence_cache.ShardResult(storage.file_size(path),
                                                     storage.sha256_of(path), True)
             else:
                 result = write_shard(path, plan, reader, part, bar.update)

@@ -18,10 +18,8 @@ processes (``spawn``) start in a fraction of a second and stay small; only a
 """
 
 import collections
-import hashlib
 import os
 import struct
-import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -29,13 +27,13 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
+from coreLib import storage
 from coreLib.data import frames
 from coreLib.preprocessing import tfrecord_io
 from coreLib.errors import ActrecogError
 
-TEMP_MARKER = ".tmp-"  # the same marker as coreLib.storage, swept the same way
+TEMP_MARKER = storage.TEMP_MARKER  # swept the same way
 _MAX_OPEN_FILES = 128
-_HASH_CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -379,15 +377,6 @@ class ShardResult:
     reused: bool
 
 
-def hash_file(path: str) -> str:
-    """Hex sha256 of a local file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_records(writer: tfrecord_io.RecordWriter, task: ShardTask) -> None:
     """Appends the task's window records, in order, to ``writer``."""
     shapes = [(task.seq_len,) + cache.shape[1:] for cache in task.caches]
@@ -415,15 +404,7 @@ def write_shard(task: ShardTask) -> ShardResult:
         The shard's size, sha256 and whether it was reused.
     """
     if os.path.exists(task.path):
-        return ShardResult(os.path.getsize(task.path), hash_file(task.path), True)
-    temp = f"{task.path}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(temp, "wb") as handle:
-            writer = tfrecord_io.RecordWriter(handle)
-            write_records(writer, task)
-        os.replace(temp, task.path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-    return ShardResult(writer.num_bytes, writer.hexdigest(), False)
+        return ShardResult(os.path.getsize(task.path), storage.sha256_of(task.path), True)
+    num_bytes, sha256 = tfrecord_io.write_record_file(
+        task.path, lambda writer: write_records(writer, task))
+    return ShardResult(num_bytes, sha256, False)

@@ -24,11 +24,12 @@ import functools
 import hashlib
 import struct
 import sys
-from typing import BinaryIO, List, Sequence, Tuple
+from typing import BinaryIO, Callable, List, Sequence, Tuple
 
 import google_crc32c
 import numpy as np
 
+from coreLib import storage
 from coreLib.data.record_keys import (ACTION_KEY, FLIP_KEY, LABEL_KEY, PIXELS_KEY,
                                  ROTATION_KEY, SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
@@ -220,3 +221,21 @@ class RecordWriter:
     def hexdigest(self) -> str:
         """sha256 of every byte written so far."""
         return self._sha256.hexdigest()
+
+
+def write_record_file(path: str, write_records: Callable[[RecordWriter], None]
+                      ) -> Tuple[int, str]:
+    """Writes a TFRecord file atomically (local path or URI), hashed while written.
+
+    Args:
+        path: the final name; the file appears there only when complete.
+        write_records: called with a :class:`RecordWriter` on the temporary file.
+
+    Returns:
+        ``(size in bytes, hex sha256)`` of the file.
+    """
+    with storage.atomic_path(path) as temp:
+        with storage.open_file(temp, "wb") as handle:
+            writer = RecordWriter(handle)
+            write_records(writer)
+    return writer.num_bytes, writer.hexdigest()
