@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from coreLib import manifest as manifest_lib
-from coreLib import frames, records, storage
+from coreLib import frames, legacy_records, records, storage
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -71,6 +71,8 @@ def _record_problem(record: bytes, window_shape, dtype: str, num_classes: int) -
 def _check_batch(serialized: List[bytes], window_shape, dtype: str, num_classes: int):
     """Checks a batch in one parse; returns ``(labels (B,) int64, pixels)`` or the
     index and problem of the first bad record."""
+    if dtype == legacy_records.LEGACY_DTYPE:   # 1.0.4 feats records
+        return legacy_records.check_batch(serialized, window_shape, num_classes)
     try:
         parsed = records.parse_window_batch(np.array(serialized, dtype=object),
                                             *window_shape[:2], window_shape[3], dtype)
@@ -148,7 +150,7 @@ def check_split(dataset_dir: str, manifest: manifest_lib.Manifest, split: str,
         if index != shard.num_records:
             raise ActrecogError(f"{path}: holds {index} records, the manifest says "
                                 f"{shard.num_records}")
-        if verify_sha256:
+        if verify_sha256 and shard.sha256:   # 1.0.4 folders have none
             actual = storage.sha256_of(path)
             if actual != shard.sha256:
                 raise ActrecogError(f"{path}: sha256 {actual} differs from the manifest's "
@@ -158,8 +160,14 @@ def check_split(dataset_dir: str, manifest: manifest_lib.Manifest, split: str,
                        samples)
 
 
-def check_dataset(dataset_dir: str, verify_sha256: bool = True) -> Dict[str, SplitReport]:
+def check_dataset(dataset_dir: str, verify_sha256: bool = True,
+                  manifest: Optional[manifest_lib.Manifest] = None
+                  ) -> Dict[str, SplitReport]:
     """Checks every split with shards of a DataSet folder.
+
+    Args:
+        manifest: the folder's manifest when already loaded (None: load it, or
+            read the folder as 1.0.4 records).
 
     Returns:
         split name -> :class:`SplitReport`, in ``Train``, ``Eval`` order.
@@ -167,7 +175,7 @@ def check_dataset(dataset_dir: str, verify_sha256: bool = True) -> Dict[str, Spl
     Raises:
         ActrecogError: no manifest, no shards at all, or a bad shard or record.
     """
-    manifest = manifest_lib.load_manifest(dataset_dir)
+    manifest = manifest or legacy_records.load_manifest_or_legacy(dataset_dir)
     splits = [split for split in manifest_lib.RECORD_SPLITS
               if split in manifest.splits and manifest.splits[split].shards]
     if not splits:
@@ -187,7 +195,8 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
     columns = min(manifest.seq_len, MONTAGE_MAX_FRAMES)
     figure, axes = pyplot.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows),
                                    squeeze=False)
-    scale = frames.MODEL_INPUT_SCALE[manifest.dtype]   # what the model sees
+    # What the model sees; 1.0.4 float32 records are stored in [0, 1].
+    scale = frames.MODEL_INPUT_SCALE.get(manifest.dtype, 1.0)
     for row in range(rows):
         for column in range(columns):
             plot = axes[row][column]

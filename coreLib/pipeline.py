@@ -158,16 +158,25 @@ def inspect_shard(path: str, window_shape: Sequence[int]) -> ShardFormat:
     return ShardFormat(records.WINDOW_FORMAT, dtype)
 
 
+def stored_format(dtype: str) -> ShardFormat:
+    """The records a manifest's dtype stands for: ``float32`` is the 1.0.4 feats
+    records (:mod:`coreLib.legacy_records`), the integer dtypes window records."""
+    kind = records.LEGACY_FORMAT if dtype == "float32" else records.WINDOW_FORMAT
+    return ShardFormat(kind, dtype)
+
+
 def _check_one_shard(uri: str, expected_sha256: str, verify_sha256: bool,
                      window_shape: Tuple[int, ...], dtype: str) -> None:
     if not storage.exists(uri):
         raise ActrecogError(f"{uri}: shard listed in the manifest is missing")
     shard_format = inspect_shard(uri, window_shape)
-    if shard_format != ShardFormat(records.WINDOW_FORMAT, dtype):
+    expected = stored_format(dtype)
+    if shard_format != expected:
         raise ActrecogError(f"{uri}: holds {shard_format.format} records of "
-                            f"{shard_format.dtype}, the manifest says window records of "
-                            f"{dtype}")
-    if verify_sha256:
+                            f"{shard_format.dtype}, the manifest says {expected.format} "
+                            f"records of {dtype}")
+    # 1.0.4 folders (no manifest) have no sha256 to compare with.
+    if verify_sha256 and expected_sha256:
         actual = storage.sha256_of(uri)
         if actual != expected_sha256:
             raise ActrecogError(f"{uri}: sha256 {actual} differs from the manifest's "
@@ -448,6 +457,15 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
     def parse(batch_index, serialized):
         if shard_format.format == records.LEGACY_FORMAT:
             parsed = records.parse_legacy_batch(serialized, seq_len, image_dim, channels)
+            # No manifest vouches for 1.0.4 labels: one past the class list would
+            # silently one-hot to zeros.
+            labels = parsed[records.LABEL_KEY]
+            check = tf.debugging.Assert(
+                tf.reduce_all((labels >= 0) & (labels < num_classes)),
+                [f"1.0.4 record label outside the {num_classes} classes 0..{num_classes - 1}"
+                 f" (--legacy-classes); labels:", labels], summarize=8)
+            with tf.control_dependencies([check]):
+                parsed[records.LABEL_KEY] = tf.identity(labels)
         else:
             parsed = records.parse_window_batch(serialized, seq_len, image_dim, channels,
                                                 shard_format.dtype)
@@ -578,6 +596,6 @@ def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
     return make_dataset_from_files(
         files, manifest.seq_len, manifest.image_dim, manifest.channels,
         manifest.num_classes, config,
-        shard_format=ShardFormat(records.WINDOW_FORMAT, manifest.dtype),
+        shard_format=stored_format(manifest.dtype),
         input_context=input_context)
 

@@ -33,6 +33,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from coreLib import augment, frames, manifest as manifest_lib, pipeline, storage
+from coreLib import legacy_records
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -703,7 +704,8 @@ def score(config: ScoreConfig) -> ScoreResult:
     began = time.perf_counter()
     from coreLib import models
     models.get_model_builder(config.model_name)
-    manifest = manifest_lib.load_manifest(config.dataset_dir)
+    # Classes in the model's own order (its run_config.json), matched by name.
+    manifest = legacy_records.scoring_manifest(config.dataset_dir, config.model_path)
     windows = load_test_windows(config.json_path, manifest)
     check_frames_exist(windows, manifest.modality)
     model = load_model(config.model_name, config.model_path, manifest)

@@ -34,11 +34,11 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from dataclasses import asdict, dataclass, field, replace
+from typing import Dict, List, Optional, Tuple
 
 from coreLib import manifest as manifest_lib
-from coreLib import models, pipeline, storage
+from coreLib import legacy_records, models, pipeline, storage
 from coreLib import optimizer as optimizer_lib
 from coreLib import strategy as strategy_lib
 from coreLib.errors import ActrecogError
@@ -107,6 +107,8 @@ class TrainConfig:
         bn_momentum: momentum of the models' BatchNorm moving statistics.
         color_jitter: photometric jitter strength of Train windows (0 = off; see
             ``pipeline.jitter_windows``).
+        legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
+            None = ``legacy_records.LEGACY_CLASSES``.
     """
     dataset_dir: str
     model_name: str
@@ -129,9 +131,12 @@ class TrainConfig:
     augment: bool = True
     bn_momentum: float = models.BN_MOMENTUM
     color_jitter: float = 0.0
+    legacy_classes: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
         models.get_model_builder(self.model_name)
+        if self.legacy_classes is not None:
+            legacy_records.check_classes(self.legacy_classes)
         if self.strategy not in strategy_lib.STRATEGY_NAMES:
             raise ActrecogError(f"unknown strategy {self.strategy!r}; valid names: "
                                 f"{', '.join(strategy_lib.STRATEGY_NAMES)}")
@@ -224,7 +229,8 @@ def check_model_dir(model_dir: str, wanted: dict) -> bool:
                                 f"use another MODEL_DIR")
         return False
     stored = storage.read_json(path, "run configuration")
-    for key in ("model_name", "window_shape", "num_classes"):
+    # The class order too: scoring maps the Test JSON's names by run_config.json's.
+    for key in ("model_name", "window_shape", "num_classes", "classes"):
         if stored.get(key) != wanted[key]:
             raise ActrecogError(
                 f"{model_dir}: holds checkpoints of model {stored.get('model_name')} with "
@@ -474,7 +480,10 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
         tf.config.experimental.enable_op_determinism()
     # First: multi-worker collectives must be configured before any eager op runs.
     strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
-    manifest = manifest_lib.load_manifest(config.dataset_dir)
+    manifest = legacy_records.load_manifest_or_legacy(config.dataset_dir,
+                                                      config.legacy_classes, note=print)
+    if legacy_records.is_legacy_manifest(manifest) and EVAL_SPLIT not in manifest.splits:
+        config = replace(config, eval=False)   # 1.0.4 Eval was optional (moved by hand)
     splits = [TRAIN_SPLIT] + ([EVAL_SPLIT] if config.eval else [])
     split_sizes = {split: _split_records(config.dataset_dir, manifest, split)
                    for split in splits}
