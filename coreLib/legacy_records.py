@@ -25,6 +25,8 @@ import struct
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from coreLib import manifest as manifest_lib
 from coreLib import records, storage
 from coreLib.errors import ActrecogError
@@ -308,9 +310,7 @@ def record_problem(record: bytes, window_shape: Sequence[int], num_classes: int
                       (records.LABEL_KEY, "int64_list")):
         if key not in feature or feature[key].WhichOneof("kind") != kind:
             return f"no {key!r} {kind.split('_')[0]} feature"
-    expected = 1
-    for size in window_shape:
-        expected *= int(size)
+    expected = int(np.prod(window_shape))
     found = len(feature[records.LEGACY_FEATS_KEY].float_list.value)
     if found != expected:
         return f"{found} feats values, windows of shape {tuple(window_shape)} need {expected}"
@@ -328,8 +328,6 @@ def check_batch(serialized: List[bytes], window_shape: Sequence[int], num_classe
         ``(labels (B,) int64, pixels (B, L, 64, 64, 3) float32, None)``, or
         ``(None, None, (index, problem))`` for the first bad record.
     """
-    import numpy as np
-
     try:
         parsed = records.parse_legacy_batch(np.array(serialized, dtype=object),
                                             *window_shape[:2], window_shape[3])
