@@ -351,6 +351,15 @@ def test_bad_folders_and_options_exit_2_with_one_line(legacy_dir, tmp_path, caps
     one_line_error(train_run(truncated), "train.py",
                    "Train_0.tfrecord: record 2: truncated TFRecord data")
 
+    for name, content, message in (("no_records", b"", "shard holds no records"),
+                                   ("not_a_record", b"not a TFRecord file" * 5,
+                                    "record 0: truncated TFRecord data")):
+        folder = str(tmp_path / name)
+        os.makedirs(os.path.join(folder, "TFRECORD", "Train"))
+        with open(os.path.join(folder, "TFRECORD", "Train", "Train_0.tfrecord"), "wb") as out:
+            out.write(content)
+        one_line_error(train_run(folder), "train.py", f"Train_0.tfrecord: {message}")
+
     one_line_error(train_run(legacy_dir, "--legacy-classes", "a,b,no-action"), "train.py",
                    "--legacy-classes: 3 names given; 1.0.4 records index 17 classes")
     one_line_error(train_run(legacy_dir, "--legacy-classes", ",".join(LEGACY[::-1])),
