@@ -562,8 +562,10 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
         try:
             return loop_fn(iterator, tf.constant(num_steps))
         except tf.errors.InvalidArgumentError as error:
-            # The pipeline asserts every record's shape; a bad record surfaces here.
+            # The pipeline asserts every record's shape (and 1.0.4 labels); a bad
+            # record surfaces here. The assertion's text without tf.data's frames:
             reason = (error.message or str(error)).splitlines()[0]
+            reason = reason.split("assertion failed: ")[-1]
             raise ActrecogError(f"{config.dataset_dir}: a {split} record disagrees with "
                                 f"the manifest ({reason}); run debug.py "
                                 f"{config.dataset_dir} CHECK to find it") from None

@@ -216,12 +216,12 @@ def test_check_names_the_record_of_a_bad_label(tmp_path, capsys):
                    "debug.py", "Train_1.tfrecord: record 3: label [17] outside 0..16 "
                                "(--legacy-classes)")
     # Training reads batches, not files: the one line names the folder and the option.
-    one_line_error(run_script(train, [dataset_dir, "DUMMY", str(tmp_path / "m"),
-                                      "--epochs", 1, "--batch-size", 4, "--no-eval",
-                                      "--steps-per-epoch", 3, "--quiet"],
-                              "train.py", capsys),
-                   "train.py", dataset_dir, "label outside the 17 classes 0..16",
-                   "--legacy-classes", "CHECK")
+    result = run_script(train, [dataset_dir, "DUMMY", str(tmp_path / "m"), "--epochs", 1,
+                                "--batch-size", 4, "--no-eval", "--steps-per-epoch", 3,
+                                "--quiet"], "train.py", capsys)
+    one_line_error(result, "train.py", dataset_dir, "([1.0.4 record label outside the 17 "
+                   "classes 0..16 (--legacy-classes); labels:]", "CHECK to find it")
+    assert "function_node" not in result[2]     # no tf.data frame names
 
 
 # ----------------------------------------------------------------------------- score.py
