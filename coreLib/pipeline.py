@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import augment, frames, records, storage
+from coreLib import augment, frames, legacy_records, records, storage
 from coreLib.errors import ActrecogError
 from coreLib.manifest import Manifest
 
@@ -161,7 +161,8 @@ def inspect_shard(path: str, window_shape: Sequence[int]) -> ShardFormat:
 def stored_format(dtype: str) -> ShardFormat:
     """The records a manifest's dtype stands for: ``float32`` is the 1.0.4 feats
     records (:mod:`coreLib.legacy_records`), the integer dtypes window records."""
-    kind = records.LEGACY_FORMAT if dtype == "float32" else records.WINDOW_FORMAT
+    legacy = dtype == legacy_records.LEGACY_DTYPE
+    kind = records.LEGACY_FORMAT if legacy else records.WINDOW_FORMAT
     return ShardFormat(kind, dtype)
 
 
@@ -462,8 +463,8 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
             labels = parsed[records.LABEL_KEY]
             check = tf.debugging.Assert(
                 tf.reduce_all((labels >= 0) & (labels < num_classes)),
-                [f"1.0.4 record label outside the {num_classes} classes 0..{num_classes - 1}"
-                 f" (--legacy-classes); labels:", labels], summarize=8)
+                [f"1.0.4 record label outside the {num_classes} classes "
+                 f"0..{num_classes - 1} (--legacy-classes); labels:", labels], summarize=8)
             with tf.control_dependencies([check]):
                 parsed[records.LABEL_KEY] = tf.identity(labels)
         else:
