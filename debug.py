@@ -4,7 +4,8 @@
     python debug.py TFRECORD_DIR ConvNet3D|LRCN|DUMMY [--steps N] [--batch-size B]
 
 TFRECORD_DIR (1.0.4's name; DATASET_DIR in train.py) is the DataSet folder (or gs://
-URI) holding dataset.json.
+URI) holding dataset.json, or a folder of 1.0.4 records (DataSet with TFRECORD/Train,
+or the TFRECORD folder itself).
 CHECK reads every record of every split, validates it against the manifest and the
 shard sha256s, prints the counts per split and class and writes check_<split>.png.
 A model name runs the real training loop (default strategy) for a few steps on
@@ -14,7 +15,8 @@ Train, then an Eval pass, and prints the losses.
 import shutil
 import tempfile
 
-from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, run_main
+from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list, positive_int,
+                         run_main)
 
 CHECK_FLAG = "CHECK"
 
@@ -22,13 +24,18 @@ CHECK_FLAG = "CHECK"
 def build_parser():
     parser = make_parser("debug.py", __doc__.strip().splitlines()[0])
     parser.add_argument("dataset_dir", metavar="TFRECORD_DIR",
-                        help="the DataSet folder or gs:// URI holding dataset.json")
+                        help="the DataSet folder or gs:// URI holding dataset.json, or "
+                             "1.0.4 records")
     parser.add_argument("exec_flag", metavar="EXEC_FLAG",
                         help="CHECK, or a model name: ConvNet3D, LRCN or DUMMY")
     parser.add_argument("--out", default=None,
                         help="CHECK: folder for check_<split>.png (default: TFRECORD_DIR)")
     parser.add_argument("--no-sha256", dest="verify_sha256", action="store_false",
                         help="CHECK: skip hashing the shards")
+    parser.add_argument("--legacy-classes", type=name_list, default=None,
+                        metavar="NAME,...",
+                        help="1.0.4 records only: the 17 class names in label order, "
+                             "comma-separated (default: the order of 1.0.4's scorer)")
     parser.add_argument("--steps", type=positive_int, default=5,
                         help="model smoke run: Train steps per epoch")
     parser.add_argument("--epochs", type=positive_int, default=2,
@@ -47,11 +54,12 @@ def build_parser():
 
 def run_check(args) -> int:
     from coreLib import storage
-    from coreLib.data import manifest
-    from coreLib.preprocessing import checks
+    from coreLib.preprocessing import checks, legacy_records
 
-    reports = checks.check_dataset(args.dataset_dir, verify_sha256=args.verify_sha256)
-    loaded = manifest.load_manifest(args.dataset_dir)
+    loaded = legacy_records.load_manifest_or_legacy(args.dataset_dir, args.legacy_classes,
+                                                    note=print)
+    reports = checks.check_dataset(args.dataset_dir, verify_sha256=args.verify_sha256,
+                                   manifest=loaded)
     out_dir = args.out or args.dataset_dir
     storage.check_writable(out_dir)
     for split, report in reports.items():
@@ -73,15 +81,18 @@ def run_smoke(args) -> int:
         config = trainer.TrainConfig(
             dataset_dir=args.dataset_dir, model_name=args.exec_flag, model_dir=model_dir,
             epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps,
-            steps_per_loop=1, eval_steps=args.eval_steps, lr=args.lr)
+            steps_per_loop=1, eval_steps=args.eval_steps, lr=args.lr,
+            legacy_classes=args.legacy_classes)
         history = trainer.train(config, progress=True)
     finally:
         if args.model_dir is None:
             shutil.rmtree(model_dir, ignore_errors=True)
     first, last = history[0], history[-1]
-    print(f"{args.exec_flag} smoke run: train loss {first['train_loss']:.4f} -> "
-          f"{last['train_loss']:.4f}, eval loss {first['eval_loss']:.4f} -> "
-          f"{last['eval_loss']:.4f}")
+    line = (f"{args.exec_flag} smoke run: train loss {first['train_loss']:.4f} -> "
+            f"{last['train_loss']:.4f}")
+    if last["eval_loss"] is not None:   # None: a 1.0.4 folder without Eval
+        line += f", eval loss {first['eval_loss']:.4f} -> {last['eval_loss']:.4f}"
+    print(line)
     return 0
 
 

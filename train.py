@@ -7,9 +7,9 @@ machines (TF_CONFIG) or a TPU. Starting again with the same MODEL_DIR resumes
 from its last checkpoint at the same step.
 """
 
-from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
-                         open_unit_float, positive_float, positive_int, run_main,
-                         unit_fraction)
+from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list,
+                         non_negative_int, open_unit_float, positive_float, positive_int,
+                         run_main, unit_fraction)
 
 # Keras' BatchNorm momentum, coreLib.models.BN_MOMENTUM (kept here too so that
 # --help does not have to import TensorFlow; a test keeps the two equal).
@@ -19,7 +19,8 @@ BN_MOMENTUM = 0.99
 def build_parser():
     parser = make_parser("train.py", __doc__.strip().splitlines()[0])
     parser.add_argument("dataset_dir", metavar="DATASET_DIR",
-                        help="the DataSet folder or gs:// URI holding dataset.json")
+                        help="the DataSet folder or gs:// URI holding dataset.json, or "
+                             "1.0.4 records (TFRECORD/Train, TFRECORD/Eval)")
     parser.add_argument("model_name", metavar="MODEL_NAME",
                         help="ConvNet3D, LRCN or DUMMY")
     parser.add_argument("model_dir", metavar="MODEL_DIR",
@@ -68,6 +69,11 @@ def build_parser():
                              "train loss)")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic TensorFlow ops (slower; bit-exact resumes)")
+    parser.add_argument("--legacy-classes", type=name_list, default=None,
+                        metavar="NAME,...",
+                        help="1.0.4 records only: the 17 class names in label order, "
+                             "comma-separated (default: the order of 1.0.4's scorer, "
+                             "ui-screenTap first, no-action last)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar or per-epoch summary lines")
     return parser
@@ -87,7 +93,8 @@ def main(argv=None) -> int:
         mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
         deterministic=args.deterministic, augment=args.augment,
-        bn_momentum=args.bn_momentum, color_jitter=args.color_jitter)
+        bn_momentum=args.bn_momentum, color_jitter=args.color_jitter,
+        legacy_classes=args.legacy_classes)
     history = trainer.train(config, progress=not args.quiet)
     if history and not args.quiet:
         print(f"done: {len(history)} epochs in {args.model_dir}")

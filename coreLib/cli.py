@@ -92,6 +92,14 @@ def unit_fraction(text: str) -> float:
                            "must be >= 0 and below 1")
 
 
+def name_list(text: str) -> tuple:
+    """argparse type: comma-separated names, e.g. ``a,b,no-action``."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty name")
+    return names
+
+
 def import_tensorflow_quietly():
     """Imports TensorFlow with its start-up chatter kept off stderr.
 

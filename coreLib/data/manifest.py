@@ -80,7 +80,8 @@ class Manifest:
         image_dim: side D of the stored square frames.
         channels: C (3 for color, 1 for depth/confi).
         modality: ``color``, ``depth`` or ``confi``.
-        dtype: pixel dtype of the records, ``uint8`` or ``uint16``.
+        dtype: pixel dtype of the records, ``uint8`` or ``uint16`` (``float32``:
+            1.0.4 records, see :mod:`coreLib.legacy_records`).
         offline_augment: True when Train holds 32 stored copies per window.
         splits: ``Train``, ``Eval``, ``Test`` -> SplitInfo.
         source: the SRC folder the windows point at.
@@ -101,7 +102,8 @@ class Manifest:
             raise ValueError(f"classes must end with {NO_ACTION!r}: {self.classes}")
         if self.seq_len < 1 or self.image_dim < 1 or self.channels not in (1, 3):
             raise ValueError(f"bad window shape {self.window_shape}")
-        if self.dtype not in ("uint8", "uint16"):
+        # float32: the 1.0.4 feats records, read without a manifest (legacy_records).
+        if self.dtype not in ("uint8", "uint16", "float32"):
             raise ValueError(f"bad dtype {self.dtype!r}")
 
     @property

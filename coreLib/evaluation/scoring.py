@@ -214,7 +214,8 @@ def score(config: ScoreConfig) -> ScoreResult:
     began = time.perf_counter()
     from coreLib import models
     models.get_model_builder(config.model_name)
-    manifest = manifest_lib.load_manifest(config.dataset_dir)
+    # Classes in the model's own order (its run_config.json), matched by name.
+    manifest = model_loading.manifest_for_model(config.dataset_dir, config.model_path)
     windows = load_test_windows(config.json_path, manifest)
     frame_reader.check_frames_exist(windows, manifest.modality)
     model = model_loading.load_model(config.model_name, config.model_path, manifest)

@@ -8,11 +8,13 @@ before loading, so a mismatch is one line naming the layer instead of Keras' err
 import os
 import tempfile
 import warnings
+from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from coreLib import storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.errors import ActrecogError
+from coreLib.preprocessing import legacy_records
 
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5")
 FULL_MODEL_SUFFIX = ".keras"
@@ -158,3 +160,52 @@ def _load_full_model(keras, model_name: str, model_path: str, local_path: str,
         raise ActrecogError(f"{model_path}: model has {model.output_shape[-1]} classes, the "
                             f"manifest has {manifest.num_classes}")
     return model
+
+
+def manifest_for_model(dataset_dir: str, model_path: str) -> manifest_lib.Manifest:
+    """What score.py scores with: the DataSet's manifest, in the model's class order.
+
+    The model's ``run_config.json`` (train.py writes it beside the weights) holds
+    the class order it was trained with; the Test JSON names classes, so they are
+    mapped to the model's indices by name. A 1.0.4 DataSet has no manifest: the
+    window shape then comes from the run config too, and the frames are read as
+    the colour frames 1.0.4 used.
+
+    Args:
+        dataset_dir: the folder that may hold ``dataset.json``.
+        model_path: the weights (their folder may hold ``run_config.json``).
+
+    Raises:
+        ActrecogError: neither a manifest nor a run config, or a run config that
+            is not one (naming the file).
+    """
+    from coreLib.training import trainer  # RUN_CONFIG_NAME
+
+    config_path = storage.join(os.path.dirname(model_path) or ".", trainer.RUN_CONFIG_NAME)
+    run_config = (storage.read_json(config_path, "run configuration")
+                  if storage.exists(config_path) else None)
+    has_manifest = storage.exists(manifest_lib.manifest_path(dataset_dir))
+    if run_config is None:
+        if not has_manifest:
+            raise ActrecogError(f"{dataset_dir}: no {manifest_lib.MANIFEST_NAME} manifest "
+                                f"(run main.py first), and no {trainer.RUN_CONFIG_NAME} "
+                                f"beside {model_path} to take the classes from")
+        return manifest_lib.load_manifest(dataset_dir)
+    try:
+        classes = tuple(run_config["classes"])
+        window_shape = tuple(int(size) for size in run_config["window_shape"])
+        if has_manifest:
+            return replace(manifest_lib.load_manifest(dataset_dir), classes=classes)
+        if len(window_shape) != 4 or window_shape[3] != legacy_records.LEGACY_CHANNELS:
+            raise ActrecogError(f"{config_path}: a model of window {window_shape}; without "
+                                f"a {manifest_lib.MANIFEST_NAME} only colour (C = 3) "
+                                f"models can be scored")
+        # Frames are read from the PNGs: uint8 colour, scaled by 255 as 1.0.4 did.
+        return manifest_lib.Manifest(classes=classes, seq_len=window_shape[0],
+                                     image_dim=window_shape[1], channels=window_shape[3],
+                                     modality=legacy_records.LEGACY_MODALITY, dtype="uint8",
+                                     offline_augment=False, splits={},
+                                     source=config_path)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ActrecogError(f"{config_path}: not a train.py run configuration "
+                            f"({error})") from None

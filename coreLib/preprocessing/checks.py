@@ -15,7 +15,7 @@ import numpy as np
 
 from coreLib.data import manifest as manifest_lib
 from coreLib import storage
-from coreLib.preprocessing import records, shards
+from coreLib.preprocessing import legacy_records, records, shards
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -72,6 +72,8 @@ def _record_problem(record: bytes, window_shape, dtype: str, num_classes: int) -
 def _check_batch(serialized: List[bytes], window_shape, dtype: str, num_classes: int):
     """Checks a batch in one parse; returns ``(labels (B,) int64, pixels)`` or the
     index and problem of the first bad record."""
+    if dtype == legacy_records.LEGACY_DTYPE:   # 1.0.4 feats records
+        return legacy_records.check_batch(serialized, window_shape, num_classes)
     try:
         parsed = records.parse_window_batch(np.array(serialized, dtype=object),
                                             *window_shape[:2], window_shape[3], dtype)
@@ -148,15 +150,21 @@ def check_split(dataset_dir: str, manifest: manifest_lib.Manifest, split: str,
         if index != shard.num_records:
             raise ActrecogError(f"{path}: holds {index} records, the manifest says "
                                 f"{shard.num_records}")
-        if verify_sha256:
+        if verify_sha256 and shard.sha256:   # 1.0.4 folders have none
             shards.verify_shard_sha256(path, shard.sha256)
     return SplitReport(split, int(counts.sum()), len(info.shards),
                        {name: int(count) for name, count in zip(manifest.classes, counts)},
                        samples)
 
 
-def check_dataset(dataset_dir: str, verify_sha256: bool = True) -> Dict[str, SplitReport]:
+def check_dataset(dataset_dir: str, verify_sha256: bool = True,
+                  manifest: Optional[manifest_lib.Manifest] = None
+                  ) -> Dict[str, SplitReport]:
     """Checks every split with shards of a DataSet folder.
+
+    Args:
+        manifest: the folder's manifest when already loaded (None: load it, or
+            read the folder as 1.0.4 records).
 
     Returns:
         split name -> :class:`SplitReport`, in ``Train``, ``Eval`` order.
@@ -164,7 +172,7 @@ def check_dataset(dataset_dir: str, verify_sha256: bool = True) -> Dict[str, Spl
     Raises:
         ActrecogError: no manifest, no shards at all, or a bad shard or record.
     """
-    manifest = manifest_lib.load_manifest(dataset_dir)
+    manifest = manifest or legacy_records.load_manifest_or_legacy(dataset_dir)
     splits = [split for split in manifest_lib.RECORD_SPLITS
               if split in manifest.splits and manifest.splits[split].shards]
     if not splits:

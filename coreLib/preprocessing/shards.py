@@ -14,7 +14,7 @@ import numpy as np
 from coreLib import storage
 from coreLib.data.manifest import Manifest
 from coreLib.errors import ActrecogError
-from coreLib.preprocessing import records
+from coreLib.preprocessing import legacy_records, records
 
 tf = storage.tf
 
@@ -97,15 +97,25 @@ def inspect_shard(path: str, window_shape: Sequence[int]) -> ShardFormat:
     return ShardFormat(records.WINDOW_FORMAT, dtype)
 
 
+def stored_format(dtype: str) -> ShardFormat:
+    """The records a manifest's dtype stands for: ``float32`` is the 1.0.4 feats
+    records (:mod:`coreLib.preprocessing.legacy_records`), the integer dtypes window
+    records."""
+    legacy = dtype == legacy_records.LEGACY_DTYPE
+    return ShardFormat(records.LEGACY_FORMAT if legacy else records.WINDOW_FORMAT, dtype)
+
+
 def _check_one_shard(uri: str, expected_sha256: str, verify_sha256: bool,
                      window_shape: Tuple[int, ...], dtype: str) -> None:
     require_shard(uri)
     shard_format = inspect_shard(uri, window_shape)
-    if shard_format != ShardFormat(records.WINDOW_FORMAT, dtype):
+    expected = stored_format(dtype)
+    if shard_format != expected:
         raise ActrecogError(f"{uri}: holds {shard_format.format} records of "
-                            f"{shard_format.dtype}, the manifest says window records of "
-                            f"{dtype}")
-    if verify_sha256:
+                            f"{shard_format.dtype}, the manifest says {expected.format} "
+                            f"records of {dtype}")
+    # 1.0.4 folders (no manifest) have no sha256 to compare with.
+    if verify_sha256 and expected_sha256:
         verify_shard_sha256(uri, expected_sha256)
 
 

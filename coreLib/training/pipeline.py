@@ -301,6 +301,15 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
     def parse(batch_index, serialized):
         if shard_format.format == records.LEGACY_FORMAT:
             parsed = records.parse_legacy_batch(serialized, seq_len, image_dim, channels)
+            # No manifest vouches for 1.0.4 labels: one past the class list would
+            # silently one-hot to zeros.
+            labels = parsed[records.LABEL_KEY]
+            check = tf.debugging.Assert(
+                tf.reduce_all((labels >= 0) & (labels < num_classes)),
+                [f"1.0.4 record label outside the {num_classes} classes "
+                 f"0..{num_classes - 1} (--legacy-classes); labels:", labels], summarize=8)
+            with tf.control_dependencies([check]):
+                parsed[records.LABEL_KEY] = tf.identity(labels)
         else:
             parsed = records.parse_window_batch(serialized, seq_len, image_dim, channels,
                                                 shard_format.dtype)
@@ -436,6 +445,6 @@ def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
     return make_dataset_from_files(
         files, manifest.seq_len, manifest.image_dim, manifest.channels,
         manifest.num_classes, config,
-        shard_format=shards.ShardFormat(records.WINDOW_FORMAT, manifest.dtype),
+        shard_format=shards.stored_format(manifest.dtype),
         input_context=input_context)
 

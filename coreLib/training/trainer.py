@@ -34,12 +34,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from coreLib.data import manifest as manifest_lib
 from coreLib import models, storage
-from coreLib.preprocessing import shards
+from coreLib.preprocessing import legacy_records, shards
 from coreLib.training import pipeline
 from coreLib.training import optimizer as optimizer_lib
 from coreLib.training import strategy as strategy_lib
@@ -109,6 +109,8 @@ class TrainConfig:
         bn_momentum: momentum of the models' BatchNorm moving statistics.
         color_jitter: photometric jitter strength of Train windows (0 = off; see
             ``pipeline.jitter_windows``).
+        legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
+            None = ``legacy_records.LEGACY_CLASSES``.
     """
     dataset_dir: str
     model_name: str
@@ -131,9 +133,12 @@ class TrainConfig:
     augment: bool = True
     bn_momentum: float = models.BN_MOMENTUM
     color_jitter: float = 0.0
+    legacy_classes: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
         models.get_model_builder(self.model_name)
+        if self.legacy_classes is not None:
+            legacy_records.check_classes(self.legacy_classes)
         if self.strategy not in strategy_lib.STRATEGY_NAMES:
             raise ActrecogError(f"unknown strategy {self.strategy!r}; valid names: "
                                 f"{', '.join(strategy_lib.STRATEGY_NAMES)}")
@@ -226,7 +231,8 @@ def check_model_dir(model_dir: str, wanted: dict) -> bool:
                                 f"use another MODEL_DIR")
         return False
     stored = storage.read_json(path, "run configuration")
-    for key in ("model_name", "window_shape", "num_classes"):
+    # The class order too: scoring maps the Test JSON's names by run_config.json's.
+    for key in ("model_name", "window_shape", "num_classes", "classes"):
         if stored.get(key) != wanted[key]:
             raise ActrecogError(
                 f"{model_dir}: holds checkpoints of model {stored.get('model_name')} with "
@@ -474,13 +480,21 @@ class _RunSetup:
     shard_uris: Dict[str, Tuple[str, ...]]
 
 
-def _prepare_run(config: TrainConfig) -> _RunSetup:
-    """Strategy, manifest, shard checks (hashed once per run), batch counts, MODEL_DIR."""
+def _prepare_run(config: TrainConfig):
+    """Strategy, manifest, shard checks (hashed once per run), batch counts, MODEL_DIR.
+
+    Returns:
+        ``(config, setup)``: the config as the run uses it (a 1.0.4 folder without
+        ``TFRECORD/Eval`` trains without Eval passes) and the :class:`_RunSetup`.
+    """
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     # First: multi-worker collectives must be configured before any eager op runs.
     strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
-    manifest = manifest_lib.load_manifest(config.dataset_dir)
+    manifest = legacy_records.load_manifest_or_legacy(config.dataset_dir,
+                                                      config.legacy_classes, note=print)
+    if legacy_records.is_legacy_manifest(manifest) and EVAL_SPLIT not in manifest.splits:
+        config = replace(config, eval=False)   # 1.0.4 Eval was optional (moved by hand)
     splits = [TRAIN_SPLIT] + ([EVAL_SPLIT] if config.eval else [])
     split_sizes = {split: _split_records(config.dataset_dir, manifest, split)
                    for split in splits}
@@ -503,8 +517,8 @@ def _prepare_run(config: TrainConfig) -> _RunSetup:
         storage.remove_temporaries(model_dir)
     if not check_model_dir(model_dir, wanted) and chief:
         storage.write_json_atomic(storage.join(model_dir, RUN_CONFIG_NAME), wanted)
-    return _RunSetup(strategy, manifest, model_dir, chief, steps_per_epoch, eval_steps,
-                     shard_uris)
+    return config, _RunSetup(strategy, manifest, model_dir, chief, steps_per_epoch,
+                             eval_steps, shard_uris)
 
 
 class TrainingState:
@@ -646,8 +660,10 @@ def _call_loop(config: TrainConfig, loop_fn, split: str, iterator, num_steps: in
     try:
         return loop_fn(iterator, tf.constant(num_steps))
     except tf.errors.InvalidArgumentError as error:
-        # The pipeline asserts every record's shape; a bad record surfaces here.
+        # The pipeline asserts every record's shape (and 1.0.4 labels); a bad
+        # record surfaces here. The assertion's text without tf.data's frames:
         reason = (error.message or str(error)).splitlines()[0]
+        reason = reason.split("assertion failed: ")[-1]
         raise ActrecogError(f"{config.dataset_dir}: a {split} record disagrees with "
                             f"the manifest ({reason}); run debug.py "
                             f"{config.dataset_dir} CHECK to find it") from None
@@ -736,7 +752,7 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
             whose shape disagrees with the manifest, unusable batch size, or a
             MODEL_DIR holding another model or shape.
     """
-    setup = _prepare_run(config)
+    config, setup = _prepare_run(config)
     state = TrainingState(config, setup)
     resumed_from_step = state.restore_latest()
     train_loop, eval_loop = make_step_loops(setup.strategy, state.model, state.optimizer,
