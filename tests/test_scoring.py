@@ -223,8 +223,9 @@ def test_rotated_and_flipped_windows_are_scored_as_transformed(tmp_path):
     json_path = make_dataset(tmp_path)
     manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
     windows = scoring.load_test_windows(json_path, manifest)
-    windows = [window_lists.ListedWindow(w.path, w.start, w.stop, w.label, rotation=90 * (n % 2),
-                                  flip=n % 3) for n, w in enumerate(windows)]
+    windows = [window_lists.ListedWindow(w.path, w.start, w.stop, w.label,
+                                         rotation=90 * (n % 2), flip=n % 3)
+               for n, w in enumerate(windows)]
     model = models.build_model("LRCN", SEQ_LEN, 48, 3, 3)
     manifest = dataclasses.replace(manifest, image_dim=48)   # LRCN's smallest is > 8
     probabilities = forward.predict_windows(model, windows, manifest, batch_size=4,
@@ -247,12 +248,13 @@ def test_xla_call_with_padded_last_batch_matches_the_traced_call(tmp_path):
     compiled_forward = forward.make_forward(model, manifest, jit_compile=True)
     batch_sizes = []
 
-    def forward(pixels, rotations, flips):
+    def counting_forward(pixels, rotations, flips):
         batch_sizes.append(len(pixels))
         return compiled_forward(pixels, rotations, flips)
 
     compiled = forward.predict_windows(model, windows, manifest, batch_size=4,
-                                       progress=False, forward=forward, jit_compile=True)
+                                       progress=False, forward=counting_forward,
+                                       jit_compile=True)
     # 9 windows in batches of 4: the last one is padded to 4, so one XLA shape.
     assert batch_sizes == [4, 4, 4]
     np.testing.assert_allclose(compiled, traced, rtol=0, atol=1e-6)
