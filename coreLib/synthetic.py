@@ -101,8 +101,9 @@ class SyntheticConfig:
         height: frame height in pixels.
         reps: performances of the action per sequence.
         seed: seed of every random choice.
-        min_len: shortest performance (frames); exactly one performance, the first
-            of the first sequence, has this length, so it is the dataset's minimum.
+        min_len: shortest performance (frames); exactly one Train/Test
+            performance, the first of the first sequence, has this length, so it
+            is the dataset's minimum (TestDetection performances are no shorter).
         max_len: longest performance drawn (frames).
         min_gap: fewest no-action frames before, between and after performances.
         max_gap: most no-action frames drawn for a gap (when the frame count of a
@@ -1018,7 +1019,7 @@ def build_parser():
         "DEST/{Train,Test}/<subject>/<action>.xml and "
         "<action>/{depth,confi,color}_<i>.png,\n"
         "DEST/TestDetection/<name>.xml and <name>/{depth,confi,color}_<i>.png.")
-    parser.add_argument("dest", help="folder to write Train/ and Test/ into")
+    parser.add_argument("dest", help="folder to write Train/, Test/ and TestDetection/ into")
     parser.add_argument("--train-subjects", type=_names, default=" ".join(TRAIN_SUBJECTS),
                         help="Train subject names, comma or space separated "
                              "('' for none)")
