@@ -34,12 +34,15 @@ frames to its last (no resting phase), directions that must differ are 90 degree
 apart (the 1.0.4 augmentation rotates windows by up to 35 degrees), and depth
 motions differ in sign and rate. Motion in time is not reversed by augmentation.
 
-What a flip does: a left-right flip turns ui-swipe into asl-bathroom (and back),
-ui-circle into asl-yellow, asl-z into a zig-zag to the left (no class), asl-j into
-a counter-clockwise turn (no class), and the hand into a left hand; an up-down flip
-turns asl-blue into asl-green, ui-circle into asl-yellow, asl-you into a stroke up
-while pushing (no class). Training with flips therefore teaches some classes each
-other's motions: the augmentation choice matters on this family.
+What a flip does (expected, not a bug): a left-right flip - a left-handed
+performer - turns ui-swipe into asl-bathroom (and back), ui-circle into asl-yellow,
+asl-z into a zig-zag to the left and asl-j into a counter-clockwise turn (neither a
+class), and the hand into a left hand; an up-down flip turns asl-blue into
+asl-green, ui-circle into asl-yellow, asl-j into a counter-clockwise turn and
+asl-you into a stroke up while pushing; both flips (a half turn) swap the strokes
+in pairs and keep the senses of rotation. The others (pushes, taps, shakes, nods,
+the twist) survive every flip. Training with flips therefore teaches some classes
+each other's motions: the augmentation choice matters on this family.
 
 Subjects differ in hand size, resting place, tilt of the path, size of the motion,
 speed (performance length, through :func:`coreLib.synthetic.plan_sequence`), hand
