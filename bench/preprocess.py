@@ -56,12 +56,13 @@ _WRAPPER = ("import json, resource, subprocess, sys\n"
 
 def dataset_config(quick: bool):
     from coreLib.synthetic import generator
+    # main.py reads Train/ and Test/ only: no TestDetection split to generate.
     if not quick:
-        return generator.full_size_config()
+        return generator.full_size_config(detection=False)
     return generator.SyntheticConfig(
         train_subjects=("LN", "chi", "marc", "yizhou"), test_subjects=("alvin",),
         actions=generator.ACTIONS[:4], reps=3, frames_per_sequence=90,
-        test_frames_per_sequence=80)
+        test_frames_per_sequence=80, detection_sequences=0)
 
 
 def ensure_dataset(quick: bool, workers: int) -> str:

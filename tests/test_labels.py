@@ -1,5 +1,6 @@
 """Reading and checking the OpenCV FileStorage XML label files."""
 
+import os
 import re
 
 import pytest
@@ -83,3 +84,77 @@ def test_read_label_file(tmp_path):
     assert labels.read_label_file(str(path)) == (Interval(11, 14), Interval(40, 6))
     with pytest.raises(ActrecogError, match="cannot read label file"):
         labels.read_label_file(str(tmp_path / "missing.xml"))
+
+
+ACTIONS = ("ui-swipe", "asl-z", "ui-click")
+
+
+def test_label_file_xml_writes_both_item_forms():
+    assert labels.label_file_xml([(11, 14), (40, 6)]).encode() == OPENCV_FILE
+    text = labels.label_file_xml([(120, 24, "ui-swipe"), (3, 6, "asl-z")])
+    assert text == ('<?xml version="1.0"?>\n<opencv_storage>\n<label>\n'
+                    "  <_>\n    <pos>120</pos>\n    <len>24</len>\n"
+                    "    <action>ui-swipe</action></_>\n"
+                    "  <_>\n    <pos>3</pos>\n    <len>6</len>\n"
+                    "    <action>asl-z</action></_>\n</label>\n</opencv_storage>\n")
+    # Positions read as from any label file; the actions with them.
+    assert labels.parse_label_xml(text.encode()) == (Interval(120, 24), Interval(3, 6))
+    assert labels.parse_action_label_xml(text.encode(), ACTIONS) == (
+        labels.ActionInterval(120, 24, "ui-swipe"), labels.ActionInterval(3, 6, "asl-z"))
+    with pytest.raises(ValueError, match="is not"):
+        labels.label_file_xml([(1, 2, "a", "b")])
+
+
+def test_opencv_reads_what_the_writer_writes(tmp_path):
+    import cv2
+    path = str(tmp_path / "seq.xml")
+    labels.write_label_file(path, [(120, 24, "ui-swipe"), (150, 6, "ui-click")])
+    assert os.listdir(tmp_path) == ["seq.xml"]  # no temporary left behind
+    storage = cv2.FileStorage(path, cv2.FILE_STORAGE_READ)
+    node = storage.getNode("label")
+    read = [(int(node.at(i).getNode("pos").real()), int(node.at(i).getNode("len").real()),
+             node.at(i).getNode("action").string()) for i in range(node.size())]
+    storage.release()
+    assert read == [(120, 24, "ui-swipe"), (150, 6, "ui-click")]
+    assert labels.read_action_label_file(path, ACTIONS) == (
+        labels.ActionInterval(120, 24, "ui-swipe"), labels.ActionInterval(150, 6, "ui-click"))
+
+
+def _item(pos, length, action=None):
+    extra = "" if action is None else f"<action>{action}</action>"
+    return f"<_><pos>{pos}</pos><len>{length}</len>{extra}</_>"
+
+
+EXPECTED = ("; TestDetection label items name their action: "
+            "<_><pos>..</pos><len>..</len><action>NAME</action></_>")
+
+
+def _file(*items):
+    return f"<opencv_storage><label>{''.join(items)}</label></opencv_storage>".encode()
+
+
+@pytest.mark.parametrize("data, message", [
+    (_file(_item(0, 4, "asl-z"), _item(9, 5)), "item 1 has no <action>" + EXPECTED),
+    (_file(_item(0, 4, " ")), "item 0 has an empty <action>" + EXPECTED),
+    (_file("<_><pos>0</pos><len>4</len><action>a</action><action>b</action></_>"),
+     "item 0 has 2 <action> elements" + EXPECTED),
+    (_file(_item(0, 4, "asl-q")),
+     "item 0 names unknown action 'asl-q' (known: asl-z, ui-click, ui-swipe)"),
+    (_file(_item(20, 5, "asl-z"), _item(0, 4, "ui-click"), _item(3, 6, "ui-swipe")),
+     "items 1 (pos 0, len 4) and 2 (pos 3, len 6) overlap"),
+    (_file(_item(0, 0, "asl-z")), "item 0 <len> is 0, must be at least 1"),
+])
+def test_bad_action_labels_end_in_one_line_naming_the_file(data, message):
+    with pytest.raises(ActrecogError) as caught:
+        labels.parse_action_label_xml(data, ACTIONS, "TestDetection/lam.xml")
+    text = str(caught.value)
+    assert text == f"TestDetection/lam.xml: {message}" and "\n" not in text
+
+
+def test_touching_action_items_do_not_overlap(tmp_path):
+    path = tmp_path / "lam.xml"
+    path.write_bytes(_file(_item(4, 6, "ui-click"), _item(0, 4, "asl-z")))
+    assert labels.read_action_label_file(str(path), ACTIONS) == (
+        labels.ActionInterval(4, 6, "ui-click"), labels.ActionInterval(0, 4, "asl-z"))
+    with pytest.raises(ActrecogError, match="missing.xml: cannot read label file"):
+        labels.read_action_label_file(str(tmp_path / "missing.xml"), ACTIONS)

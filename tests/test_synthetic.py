@@ -16,7 +16,7 @@ TINY = generator.SyntheticConfig(
     train_subjects=("LN", "chi"), test_subjects=("alvin",),
     actions=("asl-blue", "ui-swipe", "ui-click"), width=64, height=48, reps=2,
     seed=3, min_len=6, max_len=10, min_gap=2, max_gap=4,
-    frames_per_sequence=30, test_frames_per_sequence=24)
+    frames_per_sequence=30, test_frames_per_sequence=24, detection_sequences=0)
 MODALITIES = ("depth", "confi", "color")
 NEAR_MM = 1000  # the hand is nearer than this, the background farther
 

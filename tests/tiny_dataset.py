@@ -9,6 +9,8 @@ import os
 import cv2
 import numpy as np
 
+from coreLib.data import labels
+
 FRAME_WIDTH = 12
 FRAME_HEIGHT = 10
 
@@ -33,10 +35,7 @@ DEFAULT_LAYOUT = {
 
 def label_xml(intervals, container: str = "label") -> str:
     """An OpenCV FileStorage label file with one ``<_>`` item per interval."""
-    items = "".join(f"  <_>\n    <pos>{pos}</pos>\n    <len>{length}</len></_>\n"
-                    for pos, length in intervals)
-    return (f'<?xml version="1.0"?>\n<opencv_storage>\n<{container}>\n{items}'
-            f"</{container}>\n</opencv_storage>\n")
+    return labels.label_file_xml(intervals, container)
 
 
 def write_sequence(folder: str, num_frames: int, seed: int, width: int = FRAME_WIDTH,

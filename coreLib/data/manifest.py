@@ -81,7 +81,7 @@ class Manifest:
         channels: C (3 for color, 1 for depth/confi).
         modality: ``color``, ``depth`` or ``confi``.
         dtype: pixel dtype of the records, ``uint8`` or ``uint16`` (``float32``:
-            1.0.4 records, see :mod:`coreLib.legacy_records`).
+            1.0.4 records, see :mod:`coreLib.preprocessing.legacy_records`).
         offline_augment: True when Train holds 32 stored copies per window.
         splits: ``Train``, ``Eval``, ``Test`` -> SplitInfo.
         source: the SRC folder the windows point at.
