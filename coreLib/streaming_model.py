@@ -545,15 +545,22 @@ class StreamRunner:
     Args:
         window_model: a (trained) CausalMobileNet window model.
         batch_size: number of independent streams fed together.
+        compile: False runs the stream model eagerly (no tracing: quicker for a
+            handful of frames, slower per frame).
     """
 
-    def __init__(self, window_model, batch_size: int = 1):
+    def __init__(self, window_model, batch_size: int = 1, compile: bool = True):
         self.window_model = window_model
         self.batch_size = batch_size
         self.state = initial_stream_state(window_model, batch_size)  # checks both
         self.stream_model = build_stream_model(window_model)
         self.frame_shape = tuple(self.stream_model.input[FRAME_INPUT_NAME].shape[1:])
-        self._call = self._compile(self.stream_model)
+        if compile:
+            self._call = self._compile(self.stream_model)
+        else:
+            self._call = lambda inputs: self.stream_model(
+                {name: ops.convert_to_tensor(value) for name, value in inputs.items()},
+                training=False)
 
     @staticmethod
     def _compile(stream_model):
