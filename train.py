@@ -11,9 +11,12 @@ from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list,
                          non_negative_int, open_unit_float, positive_float, positive_int,
                          run_main, unit_fraction)
 
-# Keras' BatchNorm momentum, coreLib.models.BN_MOMENTUM (kept here too so that
-# --help does not have to import TensorFlow; a test keeps the two equal).
-BN_MOMENTUM = 0.99
+# The recipe's names, spelled here too so that --help does not have to import
+# TensorFlow (a test keeps them equal to coreLib.training's).
+LR_SCHEDULES = ("constant", "cosine", "warmup-cosine")
+DEFAULT_LR_SCHEDULE = "warmup-cosine"
+AUGMENT_MODES = ("none", "rotate", "rotate-lr", "all")
+DEFAULT_AUGMENT = "rotate"
 
 
 def build_parser():
@@ -22,7 +25,8 @@ def build_parser():
                         help="the DataSet folder or gs:// URI holding dataset.json, or "
                              "1.0.4 records (TFRECORD/Train, TFRECORD/Eval)")
     parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="ConvNet3D, LRCN or DUMMY")
+                        help="CausalMobileNet (the streaming model), ConvNet3D, LRCN or "
+                             "DUMMY")
     parser.add_argument("model_dir", metavar="MODEL_DIR",
                         help="folder or gs:// URI for checkpoints, weights, history and "
                              "TensorBoard logs (resumed when it holds a checkpoint)")
@@ -40,12 +44,13 @@ def build_parser():
                         help="Train steps per epoch (default: one pass over Train)")
     parser.add_argument("--steps-per-loop", type=positive_int, default=10,
                         help="steps run on the device per host call")
-    parser.add_argument("--lr", type=positive_float, default=1e-4,
-                        help="Adam learning rate (with --lr-schedule cosine: at the "
-                             "first step)")
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
-                        default="constant",
-                        help="constant, or cosine: decays to 0 over all the epochs' steps")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="peak Adam step size (default: the model's: 2e-3 "
+                             "CausalMobileNet, 2e-4 ConvNet3D, 1e-3 LRCN and DUMMY)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
+                        help="constant; cosine: from --lr to 0 over all the epochs' "
+                             "steps; warmup-cosine: linear warm-up over the first 5 %% "
+                             "of the steps, then cosine to 0")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="bfloat16 on TPU/CPU, float16 with loss scaling on GPU")
     parser.add_argument("--checkpoint-every", type=non_negative_int, default=0,
@@ -54,16 +59,19 @@ def build_parser():
                         help="Train shuffle buffer, in windows")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seeds the weights, the shuffling and the augmentation")
-    parser.add_argument("--no-augment", dest="augment", action="store_false",
-                        help="train on the stored windows as they are (no online "
-                             "rotation/flip)")
+    parser.add_argument("--augment", choices=AUGMENT_MODES, default=DEFAULT_AUGMENT,
+                        help="online augmentation, one variant drawn per window: none, "
+                             "rotate (0-35 degrees), rotate-lr (and left-right flips), "
+                             "all (and up-down flips: 1.0.4's 32 variants)")
+    parser.add_argument("--no-augment", dest="augment", action="store_const",
+                        const="none", help="the same as --augment none")
     parser.add_argument("--color-jitter", type=unit_fraction, default=0.0,
                         help="photometric jitter of Train windows, strength s in [0, 1): "
                              "per window contrast x U(1-s,1+s), channel gains x "
                              "U(1-s/2,1+s/2), brightness + U(-s/4,s/4) (0: off)")
-    parser.add_argument("--bn-momentum", type=open_unit_float, default=BN_MOMENTUM,
-                        help="momentum of the BatchNorm moving statistics (0.9 suits "
-                             "runs of a few hundred steps)")
+    parser.add_argument("--bn-momentum", type=open_unit_float, default=None,
+                        help="momentum of the BatchNorm moving statistics (default: "
+                             "1 - 20 / the run's steps, within 0.9 and 0.99)")
     parser.add_argument("--no-eval", dest="eval", action="store_false",
                         help="skip the Eval pass after each epoch (best weights then by "
                              "train loss)")

@@ -94,6 +94,13 @@ def test_cosine_schedule_falls_from_lr_to_zero_and_drives_fused_adam():
     choices = next(action.choices for action in train.build_parser()._actions
                    if action.dest == "lr_schedule")
     assert tuple(choices) == LR_SCHEDULES
+    # warmup-cosine: 0 -> lr linearly over 5 % of the steps, then the cosine.
+    warm = learning_rate_schedule(1e-3, "warmup-cosine", total_steps=100)
+    np.testing.assert_allclose([float(warm(step)) for step in (0, 1, 4, 5)],
+                               [0.0, 2e-4, 8e-4, 1e-3], rtol=1e-5, atol=1e-12)
+    for step in (5, 50, 100):
+        expected = 1e-3 * 0.5 * (1 + math.cos(math.pi * (step - 5) / 95))
+        np.testing.assert_allclose(float(warm(step)), expected, rtol=1e-5, atol=1e-12)
     for bad in (("cosine", 0), ("linear", 5)):
         try:
             learning_rate_schedule(1e-3, *bad)

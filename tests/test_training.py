@@ -243,8 +243,25 @@ def test_bn_momentum_reaches_every_batch_norm_layer(dataset_dir, tmp_path):
     import train
     from coreLib import models
 
-    assert train.BN_MOMENTUM == models.BN_MOMENTUM
-    assert train.build_parser().parse_args(["d", "LRCN", "m"]).bn_momentum == 0.99
+    from coreLib.preprocessing import augment
+    from coreLib.training import optimizer
+
+    # train.py spells the recipe's names and defaults without importing TensorFlow.
+    args = train.build_parser().parse_args(["d", "LRCN", "m"])
+    assert (args.bn_momentum, args.lr, args.augment, args.lr_schedule) == (
+        None, None, trainer.DEFAULT_AUGMENT, trainer.DEFAULT_LR_SCHEDULE)
+    assert train.LR_SCHEDULES == optimizer.LR_SCHEDULES
+    assert train.AUGMENT_MODES == tuple(augment.AUGMENT_MODES)
+    assert (train.DEFAULT_AUGMENT, train.DEFAULT_LR_SCHEDULE) == (
+        trainer.DEFAULT_AUGMENT, trainer.DEFAULT_LR_SCHEDULE)
+    assert train.build_parser().parse_args(["d", "LRCN", "m", "--no-augment"]).augment == "none"
+    # The run-length BatchNorm momentum: 1 - 20 / steps, within [0.9, 0.99].
+    config = _config(dataset_dir, tmp_path)
+    assert config.bn_momentum_for(100) == 0.9
+    assert config.bn_momentum_for(400) == 1 - 20 / 400
+    assert config.bn_momentum_for(10_000) == 0.99
+    assert _config(dataset_dir, tmp_path, bn_momentum=0.5).bn_momentum_for(400) == 0.5
+    assert config.peak_lr == models.DEFAULT_LEARNING_RATES[config.model_name]
     model = models.build_model("ConvNet3D", 2, 16, 1, 3, bn_momentum=0.9)
     norms = [layer for layer in model.layers
              if isinstance(layer, keras.layers.BatchNormalization)]

@@ -234,6 +234,17 @@ MODEL_BUILDERS: Dict[str, ModelBuilder] = {
 }
 MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_BUILDERS)
 
+# Peak Adam step of train.py's default schedule (linear warm-up, then cosine to 0).
+# The 95 M-parameter ConvNet3D diverges above ~5e-4 (measured in the demo's probes:
+# 1e-4 > 2e-4 > 5e-4 > 1e-3 at a constant step); the small BatchNorm-heavy models
+# learn fastest around 2e-3.
+DEFAULT_LEARNING_RATES: Dict[str, float] = {
+    CONVNET3D_NAME: 2e-4,
+    LRCN_NAME: 1e-3,
+    DUMMY_NAME: 1e-3,
+    streaming.CAUSAL_MOBILENET_NAME: 2e-3,
+}
+
 
 def get_model_builder(name: str) -> ModelBuilder:
     """The builder of a model name.

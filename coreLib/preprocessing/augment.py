@@ -24,6 +24,35 @@ FLIPS = (0, 1, 2, 3)                  # none, left-right, up-down, both
 NUM_VARIANTS = len(ROTATIONS) * len(FLIPS)  # 32
 
 
+# Online augmentation modes: the flip ids each may draw (every rotation always).
+# An up-down flip shows a hand upside down, which no head-worn camera sees; a
+# left-right flip is a left-handed performer, but it also turns some motions into
+# others (a left stroke into a right one, a clockwise circle into an anticlockwise
+# one). "all" is the 1.0.4 tool's 32 variants.
+AUGMENT_NONE = "none"
+AUGMENT_MODES = {AUGMENT_NONE: (), "rotate": (0,), "rotate-lr": (0, 1), "all": FLIPS}
+
+
+def check_augment_mode(mode) -> str:
+    """The mode name; True means ``all`` (the 32 variants), False ``none``.
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    if mode is True or mode is False:
+        return "all" if mode else AUGMENT_NONE
+    if mode not in AUGMENT_MODES:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {mode!r}")
+    return mode
+
+
+def mode_variant_ids(mode: str) -> tuple:
+    """Variant ids (into :func:`variants`) a mode draws from, ascending."""
+    allowed = AUGMENT_MODES[check_augment_mode(mode)]
+    return tuple(index * len(FLIPS) + flip for index in range(len(ROTATIONS))
+                 for flip in allowed)
+
+
 def variants():
     """All (rotation, flip) pairs in the original's order (rotation major)."""
     return [(rotation, flip) for rotation in ROTATIONS for flip in FLIPS]

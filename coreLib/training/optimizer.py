@@ -57,7 +57,12 @@ class FusedAdam(keras.optimizers.Adam):
         return None
 
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "warmup-cosine")
+# warmup-cosine: this share of the run's steps climbs linearly from 0 to the peak
+# step size. Adam's first steps, with freshly initialised BatchNorm statistics and
+# second-moment estimates of a handful of gradients, are the ones that diverge at
+# the large step sizes short runs need.
+WARMUP_FRACTION = 0.05
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str = "constant",
@@ -66,24 +71,31 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant",
 
     ``cosine`` falls from ``learning_rate`` at step 0 to 0 at ``total_steps``
     (half a cosine, no restarts): short runs end on small steps, so the last
-    epoch's weights are also the steadiest. The schedule reads the optimizer's
+    epoch's weights are also the steadiest. ``warmup-cosine`` first rises linearly
+    from 0 to ``learning_rate`` over :data:`WARMUP_FRACTION` of the steps, then
+    falls as ``cosine`` does over the rest. The schedule reads the optimizer's
     step counter, which the checkpoint holds, so a resumed run continues on it.
 
     Args:
         learning_rate: the step size (at step 0 for ``cosine``).
-        schedule: ``constant`` or ``cosine``.
-        total_steps: steps of the whole run (``cosine`` only; >= 1).
+        schedule: one of :data:`LR_SCHEDULES`.
+        total_steps: steps of the whole run (cosine schedules only; >= 1).
 
     Returns:
         A float or a ``keras.optimizers.schedules.LearningRateSchedule``.
     """
     if schedule == "constant":
         return learning_rate
-    if schedule == "cosine":
+    if schedule in ("cosine", "warmup-cosine"):
         if total_steps < 1:
             raise ValueError(f"cosine schedule needs total_steps >= 1, got {total_steps!r}")
-        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps,
-                                                      alpha=0.0)
+        if schedule == "cosine":
+            return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps,
+                                                          alpha=0.0)
+        warmup_steps = max(1, round(WARMUP_FRACTION * total_steps))
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, max(1, total_steps - warmup_steps), alpha=0.0,
+            warmup_target=learning_rate, warmup_steps=warmup_steps)
     raise ValueError(f"unknown learning-rate schedule {schedule!r}; valid names: "
                      f"{', '.join(LR_SCHEDULES)}")
 

@@ -55,8 +55,10 @@ class PipelineConfig:
         shuffle_buffer: records held by the shuffle (the original used 6400).
         seed: seed of the shuffles and the augmentation draws; None = a fresh one
             per dataset (not repeatable).
-        augment: draw one of the 32 rotation/flip variants per window (Train only;
-            ignored for records already stored augmented).
+        augment: online augmentation mode, a key of ``augment.AUGMENT_MODES``
+            (``none``, ``rotate``, ``rotate-lr``, ``all`` = the 32 variants; True
+            means ``all``, False ``none``): one variant drawn per window (Train
+            only; ignored for records already stored augmented).
         color_jitter: strength s of the photometric jitter (Train only; 0 = off):
             per window, contrast about its mean times U(1-s, 1+s), each channel
             times U(1-s/2, 1+s/2), brightness plus U(-s/4, s/4), then clipped to
@@ -73,7 +75,7 @@ class PipelineConfig:
     training: bool
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER
     seed: Optional[int] = None
-    augment: bool = True
+    augment: str = "all"
     color_jitter: float = 0.0
     drop_remainder: bool = True
     deterministic: bool = False
@@ -81,6 +83,7 @@ class PipelineConfig:
     verify_sha256: bool = True
 
     def __post_init__(self):
+        object.__setattr__(self, "augment", augment.check_augment_mode(self.augment))
         for name in ("batch_size", "shuffle_buffer", "cycle_length"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -94,22 +97,26 @@ class PipelineConfig:
                              f"got {self.seed!r}")
 
 
-def draw_variant_ids(batch_index, batch_size, seed: int):
+def draw_variant_ids(batch_index, batch_size, seed: int, mode: str = "all"):
     """One variant id per window, stateless: a function of (seed, batch index).
 
     Args:
         batch_index: scalar int64, the batch's position in the stream.
         batch_size: scalar int32, windows in the batch.
         seed: the pipeline's seed.
+        mode: the augmentation mode (``augment.AUGMENT_MODES``); each of its
+            variants is equally likely.
 
     Returns:
-        ``(B,)`` int32 ids 0-31 into ``augment.variants()`` (rotation index * 4 +
-        flip id).
+        ``(B,)`` int32 ids into ``augment.variants()`` (rotation index * 4 + flip id).
     """
     stateless_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(batch_index, tf.int64)])
-    return tf.random.stateless_uniform(tf.reshape(batch_size, [1]), stateless_seed,
-                                       minval=0, maxval=augment.NUM_VARIANTS,
-                                       dtype=tf.int32)
+    allowed = augment.mode_variant_ids(mode)
+    draw = tf.random.stateless_uniform(tf.reshape(batch_size, [1]), stateless_seed,
+                                       minval=0, maxval=len(allowed), dtype=tf.int32)
+    if len(allowed) == augment.NUM_VARIANTS:
+        return draw   # ids 0-31 themselves (the draws of every earlier release)
+    return tf.gather(tf.constant(allowed, tf.int32), draw)
 
 
 # Stream of the jitter draws, apart from the rotation/flip draws of the same batch.
@@ -290,10 +297,11 @@ def one_hot_labels(labels, num_classes: int):
 
 
 def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int,
-                    shard_format: shards.ShardFormat, augment_windows: bool, seed: int,
+                    shard_format: shards.ShardFormat, augment_mode: str, seed: int,
                     color_jitter: float = 0.0):
     """The per-batch map: raw records -> (pixels (B,L,D,D,C) float32, one-hot)."""
     expected_shape = tf.constant([seq_len, image_dim, image_dim, channels], tf.int64)
+    augment_windows = augment_mode != augment.AUGMENT_NONE
     if augment_windows:
         # Computed once here (eagerly), captured as constants by the map function.
         weight_table, index_table = variant_taps(image_dim, image_dim)
@@ -323,7 +331,8 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
                 parsed[records.PIXELS_KEY] = tf.identity(parsed[records.PIXELS_KEY])
         pixels = parsed[records.PIXELS_KEY]
         if augment_windows:
-            variant = draw_variant_ids(batch_index, tf.shape(serialized)[0], seed)
+            variant = draw_variant_ids(batch_index, tf.shape(serialized)[0], seed,
+                                       augment_mode)
             pixels = augment_variants_and_scale(pixels, variant, weight_table, index_table)
         else:
             pixels = records.scale_pixels(pixels, shard_format.dtype)
@@ -403,10 +412,10 @@ def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
                                   reshuffle_each_iteration=True)
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=config.drop_remainder)
-    augment_windows = (config.training and config.augment
-                       and shard_format.format == records.WINDOW_FORMAT)
+    augment_mode = (config.augment if config.training
+                    and shard_format.format == records.WINDOW_FORMAT else augment.AUGMENT_NONE)
     parse = _batch_function(seq_len, image_dim, channels, num_classes, shard_format,
-                            augment_windows, seed,
+                            augment_mode, seed,
                             config.color_jitter if config.training else 0.0)
     dataset = dataset.enumerate().map(parse, num_parallel_calls=AUTOTUNE,
                                       deterministic=config.deterministic)
@@ -440,8 +449,8 @@ def make_dataset(dataset_dir: str, split: str, manifest: Manifest,
     """
     files = shard_uris or shards.check_shards(dataset_dir, manifest, split,
                                               config.verify_sha256)
-    if manifest.offline_augment and config.augment:
-        config = replace(config, augment=False)
+    if manifest.offline_augment and config.augment != augment.AUGMENT_NONE:
+        config = replace(config, augment=augment.AUGMENT_NONE)
     return make_dataset_from_files(
         files, manifest.seq_len, manifest.image_dim, manifest.channels,
         manifest.num_classes, config,

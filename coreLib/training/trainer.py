@@ -39,7 +39,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from coreLib.data import manifest as manifest_lib
 from coreLib import models, storage
-from coreLib.preprocessing import legacy_records, shards
+from coreLib.preprocessing import augment, legacy_records, shards
 from coreLib.training import pipeline
 from coreLib.training import optimizer as optimizer_lib
 from coreLib.training import strategy as strategy_lib
@@ -48,6 +48,12 @@ from coreLib.errors import ActrecogError
 tf = storage.tf
 
 import keras  # noqa: E402  (after the quiet TensorFlow import)
+
+# train.py's recipe (README "Training recipe"): what the measurements on both
+# synthetic families support.
+DEFAULT_LR_SCHEDULE = "warmup-cosine"
+DEFAULT_AUGMENT = "rotate"
+BN_MOMENTUM_RANGE = (0.9, 0.99)
 
 RUN_CONFIG_NAME = "run_config.json"
 HISTORY_NAME = "history.json"
@@ -94,9 +100,10 @@ class TrainConfig:
         batch_size: GLOBAL batch size, split over the replicas.
         steps_per_epoch: Train steps per epoch; None = one pass over Train.
         steps_per_loop: steps run inside one host call (``tf.function`` loop).
-        lr: Adam learning rate (the first step's under ``lr_schedule`` cosine).
-        lr_schedule: ``constant`` or ``cosine`` (decays to 0 over all the epochs'
-            steps).
+        lr: peak Adam step size; None = the model's (``models.DEFAULT_LEARNING_RATES``).
+        lr_schedule: one of ``optimizer.LR_SCHEDULES``: ``constant``, ``cosine``
+            (from ``lr`` to 0 over all the epochs' steps) or ``warmup-cosine`` (the
+            default: linear warm-up over the first 5 %, then cosine to 0).
         mixed_precision: bfloat16 on TPU/CPU, float16 with loss scaling on GPU.
         checkpoint_every: also checkpoint every this many steps (0 = epoch ends only).
         shuffle_buffer: Train shuffle buffer, in windows.
@@ -104,9 +111,11 @@ class TrainConfig:
         eval: run an Eval pass after every epoch.
         eval_steps: Eval batches per pass; None = one pass over Eval.
         deterministic: deterministic TensorFlow ops (slower; for exact resumes).
-        augment: online rotation/flip augmentation of Train (records stored
-            already augmented are never augmented again).
-        bn_momentum: momentum of the models' BatchNorm moving statistics.
+        augment: online augmentation of Train, a key of ``augment.AUGMENT_MODES``
+            (``none``, ``rotate``, ``rotate-lr``, ``all``; True = ``all``, False =
+            ``none``); records stored already augmented are never augmented again.
+        bn_momentum: momentum of the models' BatchNorm moving statistics; None =
+            from the run's length (:meth:`bn_momentum_for`).
         color_jitter: photometric jitter strength of Train windows (0 = off; see
             ``pipeline.jitter_windows``).
         legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
@@ -121,8 +130,8 @@ class TrainConfig:
     batch_size: int = 32
     steps_per_epoch: Optional[int] = None
     steps_per_loop: int = 10
-    lr: float = 1e-4
-    lr_schedule: str = "constant"
+    lr: Optional[float] = None
+    lr_schedule: str = DEFAULT_LR_SCHEDULE
     mixed_precision: bool = False
     checkpoint_every: int = 0
     shuffle_buffer: int = 1024
@@ -130,8 +139,8 @@ class TrainConfig:
     eval: bool = True
     eval_steps: Optional[int] = None
     deterministic: bool = False
-    augment: bool = True
-    bn_momentum: float = models.BN_MOMENTUM
+    augment: str = DEFAULT_AUGMENT
+    bn_momentum: Optional[float] = None
     color_jitter: float = 0.0
     legacy_classes: Optional[Tuple[str, ...]] = None
 
@@ -156,16 +165,34 @@ class TrainConfig:
                              f"got {self.eval_steps!r}")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        object.__setattr__(self, "augment", augment.check_augment_mode(self.augment))
         if self.lr_schedule not in optimizer_lib.LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of "
                              f"{', '.join(optimizer_lib.LR_SCHEDULES)}, "
                              f"got {self.lr_schedule!r}")
         if not 0 <= self.color_jitter < 1:
             raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter!r}")
-        if not 0 < self.bn_momentum < 1:
+        if self.bn_momentum is not None and not 0 < self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be between 0 and 1, got {self.bn_momentum!r}")
+
+    @property
+    def peak_lr(self) -> float:
+        """``lr``, or the model's default (``models.DEFAULT_LEARNING_RATES``)."""
+        return self.lr if self.lr is not None else models.DEFAULT_LEARNING_RATES[
+            self.model_name]
+
+    def bn_momentum_for(self, total_steps: int) -> float:
+        """``bn_momentum``, or the run-length default: ``1 - 20 / total_steps`` within
+        [0.9, 0.99]. The moving statistics then average over the last ~5 % of the run
+        (the weights they describe change little over that span); Keras' fixed 0.99
+        averages over ~100 steps, which in a run of a few hundred steps still holds
+        the statistics of much earlier weights and collapses Eval predictions."""
+        if self.bn_momentum is not None:
+            return self.bn_momentum
+        return min(BN_MOMENTUM_RANGE[1], max(BN_MOMENTUM_RANGE[0],
+                                             1.0 - 20.0 / max(1, total_steps)))
 
 
 @dataclass
@@ -250,7 +277,7 @@ def _pipeline_config(config: TrainConfig, seed: int, training: bool):
     # The shards were hashed once before training; not again every epoch.
     return pipeline.PipelineConfig(batch_size=config.batch_size, training=training,
                                    shuffle_buffer=config.shuffle_buffer, seed=seed,
-                                   augment=training and config.augment,
+                                   augment=config.augment if training else "none",
                                    color_jitter=config.color_jitter if training else 0.0,
                                    deterministic=True,
                                    verify_sha256=False)
@@ -536,13 +563,14 @@ class TrainingState:
         policy = _policy_name(config)
         with strategy.scope():
             with _dtype_policy(policy):
+                total_steps = config.epochs * setup.steps_per_epoch
                 self.model = models.build_model(config.model_name, manifest.seq_len,
                                                 manifest.image_dim, manifest.channels,
                                                 manifest.num_classes,
-                                                bn_momentum=config.bn_momentum)
+                                                bn_momentum=config.bn_momentum_for(total_steps))
             self.optimizer = optimizer_lib.make_optimizer(
                 optimizer_lib.learning_rate_schedule(
-                    config.lr, config.lr_schedule, config.epochs * setup.steps_per_epoch),
+                    config.peak_lr, config.lr_schedule, total_steps),
                 loss_scaling=policy == "mixed_float16")
             self.optimizer.build(self.model.trainable_variables)
             # The epoch accumulators (the "metrics"): reduced sums over the replicas.
