@@ -1,0 +1,359 @@
+"""detect.py / coreLib.detection on tiny generated recordings.
+
+Frames are one bright colour channel each: red frames are the action ``red``,
+green frames ``green``, blue frames no-action. A DUMMY model whose weights are set
+by hand sums each colour channel over the window into the logit of that colour's
+class, so a window is labelled with the colour most of its L = 3 frames show.
+That fixes every output by hand:
+    offline (mean of the windows covering t): every frame right;
+    online (window ending at t): the first frame of each segment and the first
+    frame after it are one frame late (latency 1).
+"""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from coreLib import detection, frames, models
+from coreLib.cli import run_main
+
+CLASSES = ("red", "green", "no-action")
+SEQ_LEN, IMAGE_DIM = 3, 8
+FRAME_SIZE = (12, 16)   # (H, W): frames are resized to 8x8
+CHANNEL_OF = {"red": 0, "green": 1, "no-action": 2}
+# The long TestDetection sequence: (action, frames) in order.
+LONG_LAYOUT = (("no-action", 5), ("red", 8), ("no-action", 4), ("green", 8),
+               ("no-action", 5))
+LONG_FRAMES = 30
+
+
+def layout_truth(layout) -> np.ndarray:
+    return np.concatenate([[CLASSES.index(action)] * count for action, count in layout])
+
+
+def write_frames(folder, layout, start_index: int = 0) -> None:
+    """Constant-colour frames (plus a little texture) for each (action, count)."""
+    os.makedirs(folder, exist_ok=True)
+    index = start_index
+    for action, count in layout:
+        for _ in range(count):
+            rgb = np.full(FRAME_SIZE + (3,), 10, np.uint8)
+            rgb[..., CHANNEL_OF[action]] = 200
+            rgb[0, 0] = (index % 7, index % 5, index % 3)
+            assert cv2.imwrite(os.path.join(folder, f"color_{index}.png"), rgb[..., ::-1])
+            index += 1
+
+
+def item_xml(items) -> str:
+    """TestDetection label file; items are (pos, len, action or None)."""
+    body = ""
+    for pos, length, action in items:
+        tag = f"<action>{action}</action>" if action else ""
+        body += f"  <_>\n    <pos>{pos}</pos>\n    <len>{length}</len>{tag}</_>\n"
+    return f'<?xml version="1.0"?>\n<opencv_storage>\n<label>\n{body}</label>\n</opencv_storage>\n'
+
+
+def layout_items(layout):
+    items, pos = [], 0
+    for action, count in layout:
+        if action != "no-action":
+            items.append((pos, count, action))
+        pos += count
+    return items
+
+
+def make_source(root) -> str:
+    """SRC/TestDetection/long (+ label file) and SRC/TestDetection/unlabelled."""
+    split = root / "SRC" / "TestDetection"
+    write_frames(str(split / "long"), LONG_LAYOUT)
+    (split / "long.xml").write_text(item_xml(layout_items(LONG_LAYOUT)))
+    write_frames(str(split / "unlabelled"), (("green", 4), ("no-action", 2)))
+    return str(split)
+
+
+def channel_vote_dummy(num_classes: int = 3, image_dim: int = IMAGE_DIM, seq_len=SEQ_LEN):
+    """DUMMY: the conv copies channel c to filter c, the Dense sums filter k over
+    the window into logit k (steep: softmax ~one-hot for a 2:1 majority)."""
+    model = models.build_model("DUMMY", seq_len, image_dim, 3, num_classes)
+    conv, dense = model.get_layer("conv"), model.get_layer("probabilities")
+    kernel = np.zeros(conv.kernel.shape, np.float32)
+    for channel in range(3):
+        kernel[1, 1, 1, channel, channel] = 1.0
+    conv.set_weights([kernel, np.zeros(conv.bias.shape, np.float32)])
+    weights = np.zeros((seq_len, image_dim, image_dim, models.DUMMY_FILTERS, num_classes),
+                       np.float32)
+    for channel in range(min(3, num_classes)):
+        weights[..., channel, channel] = 60.0 / (seq_len * image_dim * image_dim)
+    dense.set_weights([weights.reshape(-1, num_classes), np.zeros(num_classes, np.float32)])
+    return model
+
+
+def write_model_dir(folder, model, classes=CLASSES, window_shape=None) -> str:
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "DUMMY.weights.h5")
+    model.save_weights(path)
+    shape = window_shape or list(model.input_shape[1:])
+    with open(os.path.join(folder, "run_config.json"), "w") as handle:
+        json.dump({"model_name": "DUMMY", "window_shape": shape,
+                   "num_classes": len(classes), "classes": list(classes)}, handle)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return write_model_dir(str(tmp_path_factory.mktemp("model")), channel_vote_dummy())
+
+
+def run_detect(argv):
+    import detect
+    with pytest.raises(SystemExit) as stop:
+        run_main(detect.main, [str(arg) for arg in argv] + ["--no-progress"], prog="detect.py")
+    return stop.value.code
+
+
+def test_offline_split_is_perfect_and_outputs_are_complete(tmp_path, weights, capsys):
+    source = make_source(tmp_path)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, source, "--out", out, "--batch-size", "4"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == "frame accuracy 100.00 %, F1@25 100.00"
+    assert sorted(os.listdir(out)) == [
+        "long.frames.csv", "long.segments.json", "summary.json", "timeline_long.png",
+        "timeline_unlabelled.png", "unlabelled.frames.csv", "unlabelled.segments.json"]
+    segments = json.loads((out / "long.segments.json").read_text())
+    assert segments["mode"] == "offline" and segments["num_frames"] == LONG_FRAMES
+    assert [(s["start"], s["end"], s["action"]) for s in segments["segments"]] == [
+        (5, 12, "red"), (17, 24, "green")]
+    assert all(0.6 < s["score"] <= 1.0 for s in segments["segments"])
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50"):
+        assert summary["overall"][key] == 100.0
+    assert summary["num_frames"] == summary["decoded_frames"] == LONG_FRAMES + 6
+    assert summary["sequences"]["unlabelled"]["metrics"] is None
+    assert summary["classes"] == list(CLASSES) and summary["window_shape"] == [3, 8, 8, 3]
+    rows = (out / "long.frames.csv").read_text().splitlines()
+    assert rows[0] == "frame,label,score,red,green,no-action"
+    assert len(rows) == 1 + LONG_FRAMES
+    assert rows[6].split(",")[:2] == ["5", "red"]
+    image = cv2.imread(str(out / "timeline_long.png"))
+    assert image is not None and image.shape[1] > 600
+    # The per-sequence table: both sequences and the overall row.
+    assert [line.split()[0] for line in printed[1:4]] == ["long", "unlabelled", "overall"]
+
+
+def test_online_window_model_is_one_frame_late(tmp_path, weights, capsys):
+    source = make_source(tmp_path)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, os.path.join(source, "long"), "--out", out,
+                       "--mode", "online"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    overall = summary["overall"]
+    # Wrong: frames 0-1 (no full window: no-action, right), 5, 13, 17, 25.
+    assert overall["frame_accuracy"] == pytest.approx(100 * 26 / 30, abs=1e-4)
+    assert overall["f1@50"] == 100.0 and overall["edit"] == 100.0
+    assert overall["latency_frames"] == 1.0 and overall["missed_segments"] == 0
+    assert overall["false_starts_per_1000_frames"] == 0.0
+    segments = json.loads((out / "long.segments.json").read_text())["segments"]
+    assert [(s["start"], s["end"]) for s in segments] == [(6, 13), (18, 25)]
+    assert capsys.readouterr().out.splitlines()[-1] == "frame accuracy 86.67 %, F1@25 100.00"
+
+
+def config_for(weights, source, **kwargs):
+    return detection.DetectConfig("DUMMY", weights, source, progress=False, batch_size=4,
+                                  **kwargs)
+
+
+def detect_one(weights, folder, mode, kind="window", **kwargs):
+    config = config_for(weights, folder, mode=mode, **kwargs)
+    manifest = detection.resolve_model_spec(weights)
+    sequence = detection.discover_sources(folder, manifest)[0]
+    model, _, runner = detection.load_runner(config, manifest)
+    if kind == "stream":
+        runner = detection.WindowStreamStep(model, manifest)
+    return detection.detect_sequence(sequence, manifest, kind, runner, mode, config)
+
+
+@pytest.mark.parametrize("kind", ["window", "stream"])
+def test_online_output_at_t_does_not_change_with_later_frames(tmp_path, weights, kind):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    smoothing = {"smooth": 3, "min_frames": 2, "hysteresis": 0.05}
+    before = detect_one(weights, folder, "online", kind, **smoothing)
+    cut = 14
+    # Frames after the cut become other colours: green where red was and so on.
+    swapped = tuple((("green", "no-action", "red")[CLASSES.index(action)], count)
+                    for action, count in LONG_LAYOUT)
+    for index in range(cut + 1, LONG_FRAMES):
+        os.remove(os.path.join(folder, f"color_{index}.png"))
+    truth = layout_truth(swapped)
+    write_frames(folder, [(CLASSES[label], 1) for label in truth[cut + 1:]],
+                 start_index=cut + 1)
+    after = detect_one(weights, folder, "online", kind, **smoothing)
+    np.testing.assert_array_equal(after.probabilities[:cut + 1], before.probabilities[:cut + 1])
+    np.testing.assert_array_equal(after.labels[:cut + 1], before.labels[:cut + 1])
+    assert not np.array_equal(after.labels, before.labels)
+    # Offline, frame t sees later frames: the last frame before the cut changes.
+    offline_before = detect_one(weights, folder, "offline")
+    assert offline_before.probabilities.shape == (LONG_FRAMES, 3)
+
+
+def test_stream_step_gives_the_window_runners_online_probabilities(tmp_path, weights):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    window = detect_one(weights, folder, "online", "window")
+    stream = detect_one(weights, folder, "online", "stream")
+    np.testing.assert_allclose(stream.probabilities, window.probabilities, atol=1e-6)
+    np.testing.assert_array_equal(stream.probabilities[:SEQ_LEN - 1],
+                                  [[0, 0, 1]] * (SEQ_LEN - 1))
+    np.testing.assert_array_equal(stream.labels, window.labels)
+
+
+def test_each_frame_is_decoded_exactly_once(tmp_path, weights, monkeypatch):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    decodes = []
+    real_decode = frames.decode_frame
+
+    def counting_decode(data, modality, path="<bytes>"):
+        decodes.append(path)
+        return real_decode(data, modality, path)
+
+    monkeypatch.setattr(frames, "decode_frame", counting_decode)
+    for mode in ("offline", "online"):
+        decodes.clear()
+        result = detect_one(weights, folder, mode)
+        assert len(decodes) == len(set(decodes)) == LONG_FRAMES
+        assert result.decoded_frames == LONG_FRAMES
+
+
+def write_video(path, layout) -> int:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0,
+                             (FRAME_SIZE[1], FRAME_SIZE[0]))
+    assert writer.isOpened()
+    count = 0
+    for action, frames_of_action in layout:
+        for _ in range(frames_of_action):
+            bgr = np.full(FRAME_SIZE + (3,), 10, np.uint8)
+            bgr[..., 2 - CHANNEL_OF[action]] = 200
+            writer.write(bgr)
+            count += 1
+    writer.release()
+    return count
+
+
+def test_video_file_runs_online_with_one_pass_and_a_labelled_video(tmp_path, weights):
+    video_path = tmp_path / "clip.avi"
+    count = write_video(video_path, LONG_LAYOUT)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, video_path, "--out", out, "--video"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "online" and summary["overall"] is None
+    assert summary["num_frames"] == summary["decoded_frames"] == count == LONG_FRAMES
+    segments = json.loads((out / "clip.segments.json").read_text())["segments"]
+    assert [(s["start"], s["end"], s["action"]) for s in segments] == [
+        (6, 13, "red"), (18, 25, "green")]
+    capture = cv2.VideoCapture(str(out / "clip.avi"))
+    shown = 0
+    while capture.read()[0]:
+        shown += 1
+    capture.release()
+    assert shown == LONG_FRAMES
+    assert not [name for name in os.listdir(out) if ".tmp-" in name]
+
+
+def test_labelled_video_of_png_sequence(tmp_path, weights):
+    folder = str(tmp_path / "SRC" / "TestDetection" / "short")
+    write_frames(folder, (("red", 4), ("no-action", 3)))
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, folder, "--out", out, "--video", "--fps", "5"]) == 0
+    capture = cv2.VideoCapture(str(out / "short.avi"))
+    ok, image = capture.read()
+    assert ok and image.shape[1] == FRAME_SIZE[1]
+    assert image.shape[0] > FRAME_SIZE[0] + detection.TIMELINE_STRIP_HEIGHT
+    capture.release()
+
+
+def test_train_test_labels_take_the_folder_name(tmp_path, weights):
+    sequence = tmp_path / "SRC" / "Test" / "subj" / "red"
+    write_frames(str(sequence), (("no-action", 3), ("red", 5), ("no-action", 3)))
+    (tmp_path / "SRC" / "Test" / "subj" / "red.xml").write_text(
+        item_xml([(3, 5, None)]))
+    manifest = detection.resolve_model_spec(weights)
+    sources = detection.discover_sources(str(tmp_path / "SRC" / "Test"), manifest)
+    assert [source.name for source in sources] == ["subj_red"]
+    np.testing.assert_array_equal(sources[0].truth, [2, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2])
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def _bad_source(tmp_path, problem):
+    """Writes a source with one problem; returns (SOURCE, model path, expected text)."""
+    split = tmp_path / "SRC" / "TestDetection"
+    folder = split / "long"
+    label = split / "long.xml"
+    weights_path = None
+    if problem != "empty folder":
+        write_frames(str(folder), LONG_LAYOUT)
+        label.write_text(item_xml(layout_items(LONG_LAYOUT)))
+    if problem == "missing frame":
+        os.remove(folder / "color_7.png")
+        return str(split), weights_path, f"{folder / 'color_7.png'}: frame missing"
+    if problem == "undecodable frame":
+        (folder / "color_9.png").write_bytes(b"not a png")
+        return str(split), weights_path, f"{folder / 'color_9.png'}: not a readable PNG"
+    if problem == "unknown action":
+        label.write_text(item_xml([(5, 8, "purple")]))
+        return str(split), weights_path, f"{label}: item 0 names action 'purple'"
+    if problem == "overlapping items":
+        label.write_text(item_xml([(5, 8, "red"), (10, 4, "green")]))
+        return str(split), weights_path, f"{label}: item 1 (pos 10, len 4) overlaps item 0"
+    if problem == "item without action":
+        label.write_text(item_xml([(5, 8, "red"), (17, 8, None)]))
+        return (str(split), weights_path,
+                f"{label}: item 1 has no <action>; TestDetection items must be "
+                f"<_><pos>FIRST</pos><len>FRAMES</len><action>NAME</action></_>")
+    if problem == "video cannot be opened":
+        broken = tmp_path / "broken.avi"
+        broken.write_bytes(b"\x00" * 64)
+        return str(broken), weights_path, f"{broken}: cannot be opened as a video"
+    if problem == "weights for another class count":
+        model_dir = tmp_path / "model4"
+        weights_path = write_model_dir(str(model_dir), channel_vote_dummy(num_classes=4),
+                                       classes=CLASSES)
+        return str(split), weights_path, f"{weights_path}: weights for 4 classes"
+    if problem == "weights for another window":
+        model_dir = tmp_path / "model10"
+        weights_path = write_model_dir(str(model_dir), channel_vote_dummy(image_dim=10),
+                                       window_shape=[3, 8, 8, 3])
+        return str(split), weights_path, f"{weights_path}: weights for another input shape"
+    if problem == "empty folder":
+        split.mkdir(parents=True)
+        return str(split), weights_path, f"{split}: no sequence folders with color_<i>.png"
+    if problem == "out inside the dataset":
+        return str(split), weights_path, "--out"
+    raise AssertionError(problem)
+
+
+BAD_INPUTS = ["missing frame", "undecodable frame", "unknown action", "overlapping items",
+              "item without action", "video cannot be opened",
+              "weights for another class count", "weights for another window",
+              "empty folder", "out inside the dataset"]
+
+
+@pytest.mark.parametrize("problem", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, weights, capsys, problem):
+    source, weights_path, expected = _bad_source(tmp_path, problem)
+    out = (os.path.join(source, "detections") if problem == "out inside the dataset"
+           else str(tmp_path / "out"))
+    code = run_detect(["DUMMY", weights_path or weights, source, "--out", out])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("detect.py: error: "), lines
+    assert expected in lines[0]
+    assert not os.path.exists(out) or os.listdir(out) == []
+    assert captured.out == ""
+
