@@ -15,19 +15,35 @@ The name of the element enclosing the items differs between files and is not
 documented, so every ``<_>`` element anywhere in the document counts; an ``<_>``
 that itself holds ``<_>`` elements is a nested sequence, not an item.
 
-This module needs neither TensorFlow nor OpenCV: it parses bytes.
+The long sequences of the ``TestDetection/`` split hold several different
+actions, so their items also name the action (the published files could not be
+read from here; this is the form the project writes and expects)::
+
+      <_>
+        <pos>120</pos>
+        <len>24</len>
+        <action>ui-swipe</action></_>
+
+:func:`label_file_xml` writes both forms, :func:`parse_label_xml` reads the
+positions of either, :func:`parse_action_label_xml` the action-carrying form.
+
+This module needs neither TensorFlow nor OpenCV: it parses and writes bytes.
 """
 
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Iterable, List, Sequence, Tuple
+from xml.sax.saxutils import escape
 
 from coreLib.errors import ActrecogError
 
 ITEM_TAG = "_"
 POS_TAG = "pos"
 LEN_TAG = "len"
+ACTION_TAG = "action"
+ACTION_ITEM_FORM = "<_><pos>..</pos><len>..</len><action>NAME</action></_>"
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
@@ -46,6 +62,59 @@ class Interval:
     def end(self) -> int:
         """One past the last frame of the interval."""
         return self.pos + self.len
+
+
+@dataclass(frozen=True)
+class ActionInterval:
+    """One labelled performance of a named action (a TestDetection item).
+
+    Attributes:
+        pos: first frame index (>= 0).
+        len: number of frames (>= 1).
+        action: the action's name.
+    """
+    pos: int
+    len: int
+    action: str
+
+    @property
+    def end(self) -> int:
+        """One past the last frame of the interval."""
+        return self.pos + self.len
+
+
+def label_file_xml(items: Iterable[Sequence], container: str = "label") -> str:
+    """A label file as OpenCV's FileStorage writes it, one ``<_>`` per item.
+
+    Args:
+        items: ``(pos, len)`` pairs (Train/Test files: one action per file) or
+            ``(pos, len, action)`` triples (TestDetection files).
+        container: name of the element around the items.
+
+    Returns:
+        The file's text, ending in a newline.
+    """
+    lines = ['<?xml version="1.0"?>', "<opencv_storage>", f"<{container}>"]
+    for item in items:
+        if len(item) not in (2, 3):
+            raise ValueError(f"label item {item!r} is not (pos, len) or (pos, len, action)")
+        lines += ["  <_>", f"    <{POS_TAG}>{int(item[0])}</{POS_TAG}>"]
+        if len(item) == 2:
+            lines.append(f"    <{LEN_TAG}>{int(item[1])}</{LEN_TAG}></_>")
+        else:
+            lines += [f"    <{LEN_TAG}>{int(item[1])}</{LEN_TAG}>",
+                      f"    <{ACTION_TAG}>{escape(str(item[2]))}</{ACTION_TAG}></_>"]
+    lines += [f"</{container}>", "</opencv_storage>", ""]
+    return "\n".join(lines)
+
+
+def write_label_file(path: str, items: Iterable[Sequence], container: str = "label") -> None:
+    """Writes :func:`label_file_xml` to a local ``path`` atomically (a temporary
+    name renamed at the end, so a label file is never half written)."""
+    temp = f"{path}.tmp-{os.getpid()}"
+    with open(temp, "wb") as handle:
+        handle.write(label_file_xml(items, container).encode("utf-8"))
+    os.replace(temp, path)
 
 
 def _integer_child(item, tag: str, index: int, path: str) -> int:
@@ -77,11 +146,16 @@ def parse_label_xml(data: bytes, path: str = "<label file>") -> Tuple[Interval, 
         ActrecogError: malformed XML, no item, an item without ``pos`` or ``len``,
             a value that is not a non-negative integer, or ``len`` < 1.
     """
+    return tuple(Interval(pos, length) for pos, length, _ in _parse_items(data, path))
+
+
+def _parse_items(data: bytes, path: str) -> list:
+    """``(pos, len, item element)`` of every ``<_>`` item, in file order."""
     try:
         root = ElementTree.fromstring(data)
     except (ElementTree.ParseError, ValueError, UnicodeError) as error:
         raise ActrecogError(f"{path}: malformed XML ({error})") from None
-    intervals = []
+    parsed = []
     items = [element for element in root.iter(ITEM_TAG)
              if element.find(ITEM_TAG) is None]
     for index, item in enumerate(items):
@@ -90,10 +164,51 @@ def parse_label_xml(data: bytes, path: str = "<label file>") -> Tuple[Interval, 
         if length < 1:
             raise ActrecogError(f"{path}: item {index} <{LEN_TAG}> is {length}, "
                                 f"must be at least 1")
-        intervals.append(Interval(pos, length))
-    if not intervals:
+        parsed.append((pos, length, item))
+    if not parsed:
         raise ActrecogError(f"{path}: no <_> items with <pos> and <len>")
-    return tuple(intervals)
+    return parsed
+
+
+def parse_action_label_xml(data: bytes, known_actions: Sequence[str],
+                           path: str = "<label file>") -> Tuple[ActionInterval, ...]:
+    """Parses a TestDetection label file: items that name their action.
+
+    Args:
+        data: the XML file's bytes.
+        known_actions: the action names a label may use.
+        path: the file name, for error messages.
+
+    Returns:
+        The items in file order (at least one), none overlapping another.
+
+    Raises:
+        ActrecogError: what :func:`parse_label_xml` refuses, an item without one
+            ``<action>`` (the message shows the expected item form), an action not
+            in ``known_actions``, or two items that share a frame.
+    """
+    known = set(known_actions)
+    found = []
+    for index, (pos, length, item) in enumerate(_parse_items(data, path)):
+        children = item.findall(ACTION_TAG)
+        if len(children) != 1 or not (children[0].text or "").strip():
+            what = "has no <action>" if not children else (
+                f"has {len(children)} <action> elements" if len(children) > 1
+                else "has an empty <action>")
+            raise ActrecogError(f"{path}: item {index} {what}; TestDetection label items "
+                                f"name their action: {ACTION_ITEM_FORM}")
+        action = children[0].text.strip()
+        if action not in known:
+            raise ActrecogError(f"{path}: item {index} names unknown action {action!r} "
+                                f"(known: {', '.join(sorted(known))})")
+        found.append((index, ActionInterval(pos, length, action)))
+    ordered = sorted(found, key=lambda entry: (entry[1].pos, entry[0]))
+    for (first_index, first), (second_index, second) in zip(ordered, ordered[1:]):
+        if second.pos < first.end:
+            raise ActrecogError(
+                f"{path}: items {first_index} (pos {first.pos}, len {first.len}) and "
+                f"{second_index} (pos {second.pos}, len {second.len}) overlap")
+    return tuple(interval for _, interval in found)
 
 
 def check_intervals(intervals: Tuple[Interval, ...], num_frames: int, path: str,
@@ -137,10 +252,23 @@ def read_label_file(path: str) -> Tuple[Interval, ...]:
     Raises:
         ActrecogError: unreadable file, or see :func:`parse_label_xml`.
     """
+    return parse_label_xml(_read_label_bytes(path), path)
+
+
+def _read_label_bytes(path: str) -> bytes:
     from coreLib import storage  # TensorFlow only when a file is actually read
     try:
-        data = storage.read_bytes(path)
+        return storage.read_bytes(path)
     except (storage.tf.errors.OpError, OSError) as error:
         reason = getattr(error, "message", None) or str(error)
         raise ActrecogError(f"{path}: cannot read label file ({reason})") from None
-    return parse_label_xml(data, path)
+
+
+def read_action_label_file(path: str,
+                           known_actions: Sequence[str]) -> Tuple[ActionInterval, ...]:
+    """Reads and parses one TestDetection label file (local path or URI).
+
+    Raises:
+        ActrecogError: unreadable file, or see :func:`parse_action_label_xml`.
+    """
+    return parse_action_label_xml(_read_label_bytes(path), known_actions, path)

@@ -9,6 +9,13 @@ tests, benchmarks and the demo use data generated here. The layout is the one
     DEST/Train/<subject>/<action>/confi_<i>.png   (H, W) uint16, IR return
     DEST/Train/<subject>/<action>/color_<i>.png   (H, W, 3) uint8, BGR on disk
     DEST/Test/...                                 same shape
+    DEST/TestDetection/<name>.xml                 long sequences of several actions
+    DEST/TestDetection/<name>/{depth,confi,color}_<i>.png
+
+Two families (``style``): ``pose`` (below; the default) and ``trajectory``
+(:mod:`coreLib.synthetic_trajectory`: one hand shape, the action is its motion).
+``TestDetection/`` (:mod:`coreLib.synthetic_detection`) holds long sequences of
+unseen subjects with performances of different actions; main.py does not read it.
 
 Each sequence holds ``reps`` performances of its action separated by no-action
 frames (also before the first and after the last one). During a performance a
@@ -42,6 +49,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from coreLib import labels
 from coreLib.errors import ActrecogError
 
 TRAIN_SUBJECTS = ("aiyang", "ashwin", "biru", "chi", "chris", "gulin", "justin",
@@ -55,6 +63,10 @@ ACTIONS = ("asl-bathroom", "asl-blue", "asl-green", "asl-j", "asl-milk",
 TRAIN_SPLIT = "Train"
 TEST_SPLIT = "Test"
 SPLITS = (TRAIN_SPLIT, TEST_SPLIT)
+DETECTION_SPLIT = "TestDetection"
+STYLES = ("pose", "trajectory")
+# At most this many default-named TestDetection sequences (the published names).
+MAX_DETECTION_SEQUENCES = 10
 
 # The published archive (dataset spec): frame totals per split and per test
 # subject, and the range of the per-action train totals.
@@ -103,6 +115,14 @@ class SyntheticConfig:
         hand_scale: every hand drawn this much larger (as if held closer to the
             camera); the paths the hands move along keep their size. Above 1 the
             poses stay readable in frames resized to 16x16 (the demo).
+        style: the family, ``pose`` (each action its own hand pose and motion) or
+            ``trajectory`` (one hand shape; each action its own motion).
+        detection_sequences: TestDetection sequences (0: none), named after the
+            published ones (see :mod:`coreLib.synthetic_detection`).
+        detection_frames: frames of each of those sequences.
+        detection_performances: performances in each of those sequences.
+        detection_plan: ``(name, frames, performances)`` of every TestDetection
+            sequence; when given it wins over the three above.
     """
     train_subjects: Tuple[str, ...] = TRAIN_SUBJECTS
     test_subjects: Tuple[str, ...] = TEST_SUBJECTS
@@ -119,10 +139,18 @@ class SyntheticConfig:
     test_frames_per_sequence: Optional[int] = None
     sequence_frames: Tuple[Tuple[str, str, int], ...] = ()
     hand_scale: float = 1.0
+    style: str = "pose"
+    detection_sequences: int = 2
+    detection_frames: int = 300
+    detection_performances: int = 10
+    detection_plan: Tuple[Tuple[str, int, int], ...] = ()
 
     def __post_init__(self):
-        for name in ("train_subjects", "test_subjects", "actions", "sequence_frames"):
+        for name in ("train_subjects", "test_subjects", "actions", "sequence_frames",
+                     "detection_plan"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {', '.join(STYLES)}, got {self.style!r}")
         for label, names in (("train subject", self.train_subjects),
                              ("test subject", self.test_subjects),
                              ("action", self.actions)):
@@ -175,6 +203,52 @@ class SyntheticConfig:
                 raise ValueError(f"sequence_frames: {subject}/{action} given twice")
             seen.add((subject, action))
             self._check_frames(frames, f"sequence_frames {subject}/{action}")
+        self._check_detection()
+
+    def _check_detection(self) -> None:
+        for name in ("detection_sequences", "detection_frames", "detection_performances"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.detection_sequences > MAX_DETECTION_SEQUENCES:
+            raise ValueError(f"detection_sequences must be at most "
+                             f"{MAX_DETECTION_SEQUENCES}, got {self.detection_sequences}")
+        from coreLib import synthetic_detection
+        names = []
+        for entry in self.detection_entries():
+            if len(entry) != 3:
+                raise ValueError(f"detection_plan entry {entry!r} is not "
+                                 "(name, frames, performances)")
+            name, frames, performances = entry
+            if (not isinstance(name, str) or not name or name in (".", "..")
+                    or "/" in name or "\\" in name):
+                raise ValueError(f"bad detection sequence name {name!r}")
+            subject = synthetic_detection.detection_subject(name)
+            if subject in self.train_subjects or subject in self.test_subjects:
+                raise ValueError(f"detection sequence {name}: its subject {subject!r} is "
+                                 "a Train or Test subject (TestDetection subjects are unseen)")
+            if not isinstance(performances, int) or performances < 1:
+                raise ValueError(f"detection sequence {name}: performances must be a "
+                                 f"positive integer, got {performances!r}")
+            fewest = performances * self.min_len + (performances + 1) * self.min_gap
+            if not isinstance(frames, int) or frames < fewest:
+                raise ValueError(
+                    f"detection sequence {name}: frames = {frames!r} is too small: "
+                    f"{performances} performances of at least {self.min_len} frames and "
+                    f"{performances + 1} gaps of at least {self.min_gap} need {fewest}")
+            names.append(name)
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"detection sequence names repeated: {', '.join(duplicates)}")
+
+    def detection_entries(self) -> List[Tuple[str, int, int]]:
+        """``(name, frames, performances)`` of every TestDetection sequence."""
+        if self.detection_plan:
+            return list(self.detection_plan)
+        from coreLib import synthetic_detection
+        names = synthetic_detection.DETECTION_NAMES[:self.detection_sequences]
+        return [(name, self.detection_frames, self.detection_performances)
+                for name in names]
 
     @property
     def fewest_frames(self) -> int:
@@ -500,11 +574,10 @@ def plan_sequence(config: SyntheticConfig, split: str, subject: str, action: str
         The plan; intervals start after a gap, end before one, never touch.
     """
     rng = _rng(config.seed, "plan", split, subject, action)
-    style = action_style(action)
     person = _subject(config.seed, subject)
     mean_len = (config.min_len + config.max_len) / 2
-    drawn = mean_len * style.length_factor * person.speed * rng.uniform(0.75, 1.25,
-                                                                         config.reps)
+    drawn = mean_len * length_factor(config, action) * person.speed * rng.uniform(
+        0.75, 1.25, config.reps)
     lengths = np.clip(np.rint(drawn), config.min_len, config.max_len).astype(np.int64)
     fixed_lengths = np.zeros(config.reps, bool)
     if shortest:
@@ -533,6 +606,15 @@ def plan_sequence(config: SyntheticConfig, split: str, subject: str, action: str
         intervals.append((position, int(length)))
         position += int(length) + int(gap)
     return SequencePlan(split, subject, action, position, tuple(intervals))
+
+
+def length_factor(config: SyntheticConfig, action: str) -> float:
+    """How long a performance of ``action`` is relative to the mean, in the
+    config's family."""
+    if config.style == "trajectory":
+        from coreLib import synthetic_trajectory
+        return synthetic_trajectory.motion_of(action).length_factor
+    return action_style(action).length_factor
 
 
 def plan_dataset(config: SyntheticConfig) -> List[SequencePlan]:
@@ -666,26 +748,44 @@ def render_sequence(config: SyntheticConfig, plan: SequencePlan):
         ``(depth, confi, color)`` per frame: ``(H, W) uint16`` millimetres,
         ``(H, W) uint16`` IR return, ``(H, W, 3) uint8`` BGR.
     """
-    person = _subject(config.seed, plan.subject)
-    style = action_style(plan.action)
     rng = _rng(config.seed, "frames", plan.split, plan.subject, plan.action)
+    return render_frames(config, plan.subject, plan.num_frames, plan.intervals,
+                         (plan.action,) * len(plan.intervals), rng)
+
+
+def render_frames(config: SyntheticConfig, subject: str, num_frames: int,
+                  intervals: Sequence[Tuple[int, int]], actions: Sequence[str],
+                  rng: np.random.Generator):
+    """Yields the frames of a subject performing ``actions[k]`` in ``intervals[k]``,
+    in the config's family (frames outside every interval show no hand).
+
+    Yields:
+        ``(depth, confi, color)`` as :func:`render_sequence`.
+    """
+    if config.style == "trajectory":
+        from coreLib import synthetic_trajectory
+        yield from synthetic_trajectory.render_frames(config, subject, num_frames,
+                                                      intervals, actions, rng)
+        return
+    person = _subject(config.seed, subject)
+    styles = [action_style(action) for action in actions]
     performances = [dict(scale=float(rng.uniform(0.95, 1.05)),
                          amplitude=float(rng.uniform(0.9, 1.1)),
                          dx=float(rng.uniform(-0.02, 0.02)),
                          dy=float(rng.uniform(-0.02, 0.02)),
                          angle=float(rng.uniform(-4, 4)))
-                    for _ in plan.intervals]
-    frame_performance = np.full(plan.num_frames, -1)
-    for index, (pos, length) in enumerate(plan.intervals):
+                    for _ in intervals]
+    frame_performance = np.full(num_frames, -1)
+    for index, (pos, length) in enumerate(intervals):
         frame_performance[pos:pos + length] = index
     background = _background(config, person)
-    for frame in range(plan.num_frames):
+    for frame in range(num_frames):
         depth, confi, color = (image.copy() for image in background)
         index = int(frame_performance[frame])
         if index >= 0:
-            pos, length = plan.intervals[index]
+            pos, length = intervals[index]
             phase = (frame - pos + 0.5) / length
-            _draw_hand((depth, confi, color), config, person, style,
+            _draw_hand((depth, confi, color), config, person, styles[index],
                        performances[index], phase)
         _add_noise(depth, confi, color, person, rng)
         yield depth, confi, color
@@ -696,11 +796,7 @@ def render_sequence(config: SyntheticConfig, plan: SequencePlan):
 
 def label_xml(intervals: Sequence[Tuple[int, int]]) -> str:
     """The label file of a sequence, as OpenCV's FileStorage writes it."""
-    lines = ['<?xml version="1.0"?>', "<opencv_storage>", "<label>"]
-    for pos, length in intervals:
-        lines += ["  <_>", f"    <pos>{pos}</pos>", f"    <len>{length}</len></_>"]
-    lines += ["</label>", "</opencv_storage>", ""]
-    return "\n".join(lines)
+    return labels.label_file_xml(intervals)
 
 
 def _encode_png(image: np.ndarray, path: str) -> bytes:
@@ -710,31 +806,31 @@ def _encode_png(image: np.ndarray, path: str) -> bytes:
     return data.tobytes()
 
 
-def _write_file(path: str, data: bytes) -> None:
-    temp = f"{path}.tmp-{os.getpid()}"
-    with open(temp, "wb") as handle:
-        handle.write(data)
-    os.replace(temp, path)
+def write_frames(frame_dir: str, frames) -> None:
+    """Writes ``(depth, confi, color)`` frames as ``<modality>_<i>.png``."""
+    os.makedirs(frame_dir, exist_ok=True)
+    for index, images in enumerate(frames):
+        for modality, image in zip(("depth", "confi", "color"), images):
+            path = os.path.join(frame_dir, f"{modality}_{index}.png")
+            with open(path, "wb") as handle:
+                handle.write(_encode_png(image, path))
 
 
 def write_sequence(dest: str, config: SyntheticConfig, plan: SequencePlan) -> int:
     """Renders and writes one sequence; the label file comes last, so a label
     file means its frames are complete. Returns the number of frames."""
     subject_dir = os.path.join(dest, plan.split, plan.subject)
-    frame_dir = os.path.join(subject_dir, plan.action)
-    os.makedirs(frame_dir, exist_ok=True)
-    for index, images in enumerate(render_sequence(config, plan)):
-        for modality, image in zip(("depth", "confi", "color"), images):
-            path = os.path.join(frame_dir, f"{modality}_{index}.png")
-            with open(path, "wb") as handle:
-                handle.write(_encode_png(image, path))
-    _write_file(os.path.join(subject_dir, f"{plan.action}.xml"),
-                label_xml(plan.intervals).encode("utf-8"))
+    write_frames(os.path.join(subject_dir, plan.action), render_sequence(config, plan))
+    labels.write_label_file(os.path.join(subject_dir, f"{plan.action}.xml"), plan.intervals)
     return plan.num_frames
 
 
 def _write_task(task) -> Tuple[str, int]:
     dest, config, plan = task
+    if not isinstance(plan, SequencePlan):  # a TestDetection sequence
+        from coreLib import synthetic_detection
+        return DETECTION_SPLIT, synthetic_detection.write_detection_sequence(dest, config,
+                                                                             plan)
     return plan.split, write_sequence(dest, config, plan)
 
 
@@ -752,7 +848,8 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         workers: processes rendering sequences in parallel (the output does not
             depend on it).
         progress: show a tqdm bar over sequences on stderr.
-        overwrite: replace existing ``dest/Train`` and ``dest/Test`` folders.
+        overwrite: replace existing ``dest/Train``, ``dest/Test`` and
+            ``dest/TestDetection`` folders.
 
     Returns:
         Summary: ``{"splits": {split: {"sequences", "frames", "performances"}},
@@ -760,7 +857,7 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
 
     Raises:
         ActrecogError: ``dest`` is a remote URI, not a folder, not writable, or
-            already holds Train/ or Test/ without ``overwrite``.
+            already holds Train/, Test/ or TestDetection/ without ``overwrite``.
     """
     if "://" in dest:
         raise ActrecogError(f"{dest}: the generator writes local folders only")
@@ -768,7 +865,8 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         raise ActrecogError(f"workers must be a positive integer, got {workers!r}")
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise ActrecogError(f"{dest}: exists and is not a folder")
-    existing = [split for split in SPLITS if os.path.exists(os.path.join(dest, split))]
+    existing = [split for split in SPLITS + (DETECTION_SPLIT,)
+                if os.path.exists(os.path.join(dest, split))]
     if existing and not overwrite:
         raise ActrecogError(f"{dest}: already holds {' and '.join(existing)}/ "
                             "(use --overwrite to replace)")
@@ -784,13 +882,19 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         raise ActrecogError(f"{dest}: not writable ({error.strerror or error})") from None
 
     started = time.perf_counter()
+    from coreLib import synthetic_detection
     plans = plan_dataset(config)
+    detection_plans = synthetic_detection.plan_detection(config)
     summary = {split: {"sequences": 0, "frames": 0, "performances": 0}
-               for split in SPLITS}
+               for split in SPLITS + (DETECTION_SPLIT,)}
     for plan in plans:
         summary[plan.split]["sequences"] += 1
         summary[plan.split]["performances"] += len(plan.intervals)
-    tasks = [(dest, config, plan) for plan in plans]
+    for plan in detection_plans:
+        summary[DETECTION_SPLIT]["sequences"] += 1
+        summary[DETECTION_SPLIT]["performances"] += len(plan.intervals)
+    # The long TestDetection sequences first, so that they do not finish alone.
+    tasks = [(dest, config, plan) for plan in detection_plans + plans]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -843,13 +947,16 @@ def _apportion(total: int, weights: Sequence[float]) -> List[int]:
 
 
 def full_size_config(seed: int = 0, width: int = 320, height: int = 240,
-                     reps: int = FULL_SIZE_REPS) -> SyntheticConfig:
+                     reps: int = FULL_SIZE_REPS, style: str = "pose",
+                     detection: bool = True) -> SyntheticConfig:
     """A dataset the size of the published one.
 
     288 sequences (15 train and 3 test subjects, 16 actions); 112,640 Train
     frames with per-action totals from 5,547 to 8,667, and 22,025 Test frames
     (alvin 8,239, etienne 6,119, xiaowei 7,667). Within those totals a subject's
-    sequences are longer the slower the subject.
+    sequences are longer the slower the subject. With ``detection``, the
+    published TestDetection split's shape: 10 sequences, 19,537 frames, 139
+    performances (:func:`coreLib.synthetic_detection.full_size_detection_plan`).
 
     Returns:
         The config, with every sequence's frame count in ``sequence_frames``.
@@ -874,9 +981,13 @@ def full_size_config(seed: int = 0, width: int = 320, height: int = 240,
         counts = _apportion(FULL_SIZE_TEST_FRAMES[subject], action_weights)
         sequence_frames.extend((subject, action, frames)
                                for action, frames in zip(ACTIONS, counts))
+    from coreLib import synthetic_detection
     return SyntheticConfig(seed=seed, width=width, height=height, reps=reps,
                            max_len=FULL_SIZE_MAX_LEN, min_gap=4, max_gap=40,
-                           sequence_frames=tuple(sequence_frames))
+                           sequence_frames=tuple(sequence_frames), style=style,
+                           detection_sequences=0,
+                           detection_plan=(synthetic_detection.full_size_detection_plan()
+                                           if detection else ()))
 
 
 # ----------------------------------------------------------------------------------
@@ -905,7 +1016,8 @@ def build_parser():
         "python -m coreLib.synthetic",
         "Writes a synthetic hand-action dataset in the BII layout:\n"
         "DEST/{Train,Test}/<subject>/<action>.xml and "
-        "<action>/{depth,confi,color}_<i>.png.")
+        "<action>/{depth,confi,color}_<i>.png,\n"
+        "DEST/TestDetection/<name>.xml and <name>/{depth,confi,color}_<i>.png.")
     parser.add_argument("dest", help="folder to write Train/ and Test/ into")
     parser.add_argument("--train-subjects", type=_names, default=" ".join(TRAIN_SUBJECTS),
                         help="Train subject names, comma or space separated "
@@ -941,10 +1053,26 @@ def build_parser():
     parser.add_argument("--hand-scale", type=float, default=SyntheticConfig.hand_scale,
                         help="draw every hand this much larger (0.25 to 4), as if "
                              "closer to the camera")
+    parser.add_argument("--style", choices=STYLES, default=SyntheticConfig.style,
+                        help="pose: each action its own hand pose and motion; "
+                             "trajectory: one hand shape, each action its own motion")
+    parser.add_argument("--detection-sequences", type=non_negative_int,
+                        default=SyntheticConfig.detection_sequences,
+                        help=f"long TestDetection sequences of unseen subjects, each "
+                             f"with performances of different actions (0 to "
+                             f"{MAX_DETECTION_SEQUENCES}; 0: no TestDetection/)")
+    parser.add_argument("--detection-frames", type=positive_int,
+                        default=SyntheticConfig.detection_frames,
+                        help="frames of each TestDetection sequence")
+    parser.add_argument("--detection-performances", type=positive_int,
+                        default=SyntheticConfig.detection_performances,
+                        help="performances in each TestDetection sequence")
     parser.add_argument("--full-size", action="store_true",
                         help="the size of the published dataset: all 18 subjects "
-                             "and 16 actions, 134,665 frames (only --size, --seed "
-                             "and --reps apply)")
+                             "and 16 actions, 134,665 frames, and TestDetection's 10 "
+                             "sequences of 19,537 frames (only --size, --seed, "
+                             "--reps, --style apply; --detection-sequences 0 leaves "
+                             "TestDetection out)")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help="processes rendering sequences in parallel")
     parser.add_argument("--overwrite", action="store_true",
@@ -959,7 +1087,8 @@ def main(argv=None) -> int:
     try:
         if args.full_size:
             config = full_size_config(seed=args.seed, width=width, height=height,
-                                      reps=args.reps or FULL_SIZE_REPS)
+                                      reps=args.reps or FULL_SIZE_REPS, style=args.style,
+                                      detection=args.detection_sequences > 0)
         else:
             config = SyntheticConfig(
                 train_subjects=args.train_subjects, test_subjects=args.test_subjects,
@@ -969,15 +1098,18 @@ def main(argv=None) -> int:
                 min_gap=args.min_gap, max_gap=args.max_gap,
                 frames_per_sequence=args.frames_per_sequence,
                 test_frames_per_sequence=args.test_frames_per_sequence,
-                hand_scale=args.hand_scale)
+                hand_scale=args.hand_scale, style=args.style,
+                detection_sequences=args.detection_sequences,
+                detection_frames=args.detection_frames,
+                detection_performances=args.detection_performances)
     except ValueError as error:
         raise ActrecogError(str(error)) from None
     summary = generate_dataset(args.dest, config, workers=args.workers,
                                progress=True, overwrite=args.overwrite)
     parts = [f"{split} {counts['sequences']} sequences / {counts['frames']} frames"
              for split, counts in summary["splits"].items()]
-    print(f"synthetic: {args.dest}: {', '.join(parts)}; {width}x{height}; shortest "
-          f"performance {summary['min_len']} frames; {summary['seconds']:.1f} s")
+    print(f"synthetic: {args.dest}: {', '.join(parts)}; {width}x{height}; {args.style}; "
+          f"shortest performance {summary['min_len']} frames; {summary['seconds']:.1f} s")
     return 0
 
 
