@@ -71,13 +71,11 @@ DEFAULT_OUT_DIR = "detections"
 RUN_CONFIG_NAME = "run_config.json"   # written by coreLib.training beside the weights
 SUMMARY_NAME = "summary.json"
 LABEL_SUFFIX = ".xml"
-ACTION_TAG = "action"
 DETECTION_SPLIT = "TestDetection"
 VIDEO_MODALITY = "color"
 # Deep enough for SRC (SRC/Test/<subject>/<action>/); a bound keeps a wrong
 # SOURCE (a home folder) from being walked whole.
 MAX_SEARCH_DEPTH = 3
-LABELLED_ITEM_FORM = ("<_><pos>FIRST</pos><len>FRAMES</len><action>NAME</action></_>")
 CSV_DIGITS = 6
 
 
@@ -232,23 +230,14 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
 
 # ----------------------------------------------------------------------------- ground truth
 
-def parse_detection_labels(data: bytes, path: str) -> Tuple[Tuple[labels.Interval, ...],
-                                                            Tuple[Optional[str], ...]]:
-    """Intervals of a label file and each item's ``<action>`` (None where absent).
-
-    The intervals come from :func:`coreLib.labels.parse_label_xml` (its checks);
-    the actions are read from the same items, in the same order.
-    """
-    intervals = labels.parse_label_xml(data, path)
-    root = ElementTree.fromstring(data)
-    items = [element for element in root.iter(labels.ITEM_TAG)
-             if element.find(labels.ITEM_TAG) is None]
-    actions = []
-    for item in items:
-        found = item.find(ACTION_TAG)
-        text = (found.text or "").strip() if found is not None else ""
-        actions.append(text or None)
-    return intervals, tuple(actions)
+def _names_actions(data: bytes) -> bool:
+    """Whether any item of a label file carries an ``<action>`` (False if unparsable:
+    the label reader then reports the file)."""
+    try:
+        root = ElementTree.fromstring(data)
+    except (ElementTree.ParseError, ValueError, UnicodeError):
+        return False
+    return any(True for _ in root.iter(labels.ACTION_TAG))
 
 
 def truth_from_labels(path: str, sequence_dir: str, num_frames: int,
@@ -256,8 +245,10 @@ def truth_from_labels(path: str, sequence_dir: str, num_frames: int,
     """Per-frame classes from a label file.
 
     TestDetection files (a sequence whose parent folder is ``TestDetection``, or
-    any file whose items carry ``<action>``) take each item's action; other
-    files take the sequence folder's name as the action of every item.
+    any file whose items carry ``<action>``) are read with
+    :func:`coreLib.labels.parse_action_label_xml` (each item its action, no two
+    items overlapping); other files take the sequence folder's name as the
+    action of every item (:func:`coreLib.labels.parse_label_xml`).
 
     Returns:
         ``(N,)`` int64 class indices, no-action outside every item.
@@ -267,33 +258,25 @@ def truth_from_labels(path: str, sequence_dir: str, num_frames: int,
             expected form), an action the model does not know, overlapping
             items, or an item past the last frame.
     """
-    intervals, actions = parse_detection_labels(storage.read_bytes(path), path)
-    intervals, _ = labels.check_intervals(intervals, num_frames, path)
-    folder_action = os.path.basename(os.path.normpath(sequence_dir))
+    data = storage.read_bytes(path)
+    actions = classes[:-1]
     parent = os.path.basename(os.path.dirname(os.path.normpath(sequence_dir)))
-    per_item = parent == DETECTION_SPLIT or any(actions)
-    if per_item:
-        for index, action in enumerate(actions):
-            if action is None:
-                raise ActrecogError(f"{path}: item {index} has no <{ACTION_TAG}>; "
-                                    f"TestDetection items must be {LABELLED_ITEM_FORM}")
+    if parent == DETECTION_SPLIT or _names_actions(data):
+        items = labels.parse_action_label_xml(data, actions, path)
+        intervals = tuple(labels.Interval(item.pos, item.len) for item in items)
+        names = [item.action for item in items]
     else:
-        actions = (folder_action,) * len(intervals)
-    background = len(classes) - 1
-    truth = np.full(num_frames, background, np.int64)
-    owner = np.full(num_frames, -1, np.int64)
-    for index, (interval, action) in enumerate(zip(intervals, actions)):
-        if action not in classes[:-1]:
-            where = f"item {index} names" if per_item else "the sequence folder names"
-            raise ActrecogError(f"{path}: {where} action {action!r}, which the model "
-                                f"does not know (classes: {', '.join(classes[:-1])})")
-        taken = owner[interval.pos:interval.end]
-        if (taken >= 0).any():
-            other = int(taken[taken >= 0][0])
-            raise ActrecogError(f"{path}: item {index} (pos {interval.pos}, len "
-                                f"{interval.len}) overlaps item {other}")
-        owner[interval.pos:interval.end] = index
-        truth[interval.pos:interval.end] = classes.index(action)
+        intervals = labels.parse_label_xml(data, path)
+        folder_action = os.path.basename(os.path.normpath(sequence_dir))
+        if folder_action not in actions:
+            raise ActrecogError(f"{path}: the sequence folder names action "
+                                f"{folder_action!r}, which the model does not know "
+                                f"(classes: {', '.join(actions)})")
+        names = [folder_action] * len(intervals)
+    labels.check_intervals(intervals, num_frames, path)
+    truth = np.full(num_frames, len(classes) - 1, np.int64)
+    for interval, name in zip(intervals, names):
+        truth[interval.pos:interval.end] = classes.index(name)
     return truth
 
 

@@ -308,15 +308,15 @@ def _bad_source(tmp_path, problem):
         return str(split), weights_path, f"{folder / 'color_9.png'}: not a readable PNG"
     if problem == "unknown action":
         label.write_text(item_xml([(5, 8, "purple")]))
-        return str(split), weights_path, f"{label}: item 0 names action 'purple'"
+        return str(split), weights_path, f"{label}: item 0 names unknown action 'purple'"
     if problem == "overlapping items":
         label.write_text(item_xml([(5, 8, "red"), (10, 4, "green")]))
-        return str(split), weights_path, f"{label}: item 1 (pos 10, len 4) overlaps item 0"
+        return str(split), weights_path, f"{label}: items 0 (pos 5, len 8) and 1 (pos 10, len 4) overlap"
     if problem == "item without action":
         label.write_text(item_xml([(5, 8, "red"), (17, 8, None)]))
         return (str(split), weights_path,
-                f"{label}: item 1 has no <action>; TestDetection items must be "
-                f"<_><pos>FIRST</pos><len>FRAMES</len><action>NAME</action></_>")
+                f"{label}: item 1 has no <action>; TestDetection label items name "
+                f"their action: <_><pos>..</pos><len>..</len><action>NAME</action></_>")
     if problem == "video cannot be opened":
         broken = tmp_path / "broken.avi"
         broken.write_bytes(b"\x00" * 64)
