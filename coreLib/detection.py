@@ -617,6 +617,9 @@ def class_colours(classes: Tuple[str, ...]) -> List[Tuple[float, float, float]]:
     """One RGB colour (0-1) per class; no-action (last) light grey."""
     import matplotlib
     palette = matplotlib.colormaps["tab20"].colors
+    # tab20 comes in dark/light pairs of one hue: the ten dark ones first, so
+    # neighbouring classes never share a hue below 11 actions.
+    palette = palette[0::2] + palette[1::2]
     colours = [tuple(palette[index % len(palette)][:3]) for index in range(len(classes) - 1)]
     return colours + [(0.9, 0.9, 0.9)]
 

@@ -27,7 +27,7 @@ Definitions (after MS-TCN, Farha & Gall 2019, and the issue that asked for them)
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -248,7 +248,3 @@ def sequence_metrics(truth: np.ndarray, prediction: np.ndarray, background: int,
     """:func:`summarise` of one sequence."""
     return summarise([sequence_counts(truth, prediction, background)], online)
 
-
-def optional_metric(value: Optional[float], digits: int = 2) -> str:
-    """A figure for the printed table; ``-`` for None."""
-    return "-" if value is None else f"{value:.{digits}f}"
