@@ -359,3 +359,19 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, weights, capsys
     assert not os.path.exists(out) or os.listdir(out) == []
     assert captured.out == ""
 
+
+
+def test_truth_of_a_synthetic_testdetection_sequence(tmp_path):
+    from coreLib import manifest as manifest_lib, synthetic, synthetic_detection
+    config = synthetic.SyntheticConfig(width=32, height=24, detection_plan=(("connie", 80, 4),))
+    plan = synthetic_detection.plan_detection(config)[0]
+    synthetic_detection.write_detection_sequence(str(tmp_path), config, plan)
+    classes = tuple(config.actions) + (manifest_lib.NO_ACTION,)
+    manifest = manifest_lib.Manifest(classes, SEQ_LEN, IMAGE_DIM, 1, "depth", "uint16",
+                                     False, {}, "")
+    (source,) = detection.discover_sources(str(tmp_path / "TestDetection"), manifest)
+    assert (source.name, source.num_frames) == ("connie", 80)
+    expected = np.full(80, len(classes) - 1)
+    for (pos, length), action in zip(plan.intervals, plan.actions):
+        expected[pos:pos + length] = classes.index(action)
+    np.testing.assert_array_equal(source.truth, expected)
