@@ -493,7 +493,38 @@ class WindowStreamStep(StreamStep):
         return self.call(window).numpy(), (window, seen)
 
 
+class StatefulRunnerStep(StreamStep):
+    """A runner that keeps its own state behind the stream interface.
+
+    The runner needs ``reset()`` (back to the state before frame 0), ``state``
+    (the current state), ``set_state(state)`` and ``step(frames (1, D, D, C)
+    float32) -> (1, K)`` probabilities, as ``coreLib.streaming_model.StreamRunner``
+    has them on the stream branch. The state handed back is the runner's own, so
+    in a run front to back ``set_state`` is only called when a caller passes in
+    another state than the last one returned.
+
+    Args:
+        runner: the stateful runner (batch size 1).
+    """
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def initial_state(self):
+        self.runner.reset()
+        return self.runner.state
+
+    def step(self, frame, state):
+        if state is not self.runner.state:
+            self.runner.set_state(state)
+        probabilities = self.runner.step(frame)
+        return probabilities, self.runner.state
+
+
 # Streaming models by name: model name -> builder(model, manifest) -> StreamStep.
+# For the stream branch's model, e.g.:
+#   STREAM_STEP_BUILDERS[streaming_model.CAUSAL_MOBILENET_NAME] = (
+#       lambda model, manifest: StatefulRunnerStep(streaming_model.StreamRunner(model)))
 # The streaming model registers itself here; window models run through
 # window_probabilities.
 STREAM_STEP_BUILDERS: Dict[str, Callable[..., StreamStep]] = {}

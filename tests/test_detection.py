@@ -213,6 +213,49 @@ def test_stream_step_gives_the_window_runners_online_probabilities(tmp_path, wei
     np.testing.assert_array_equal(stream.labels, window.labels)
 
 
+class FrameHistoryRunner:
+    """A runner that keeps its state itself (the stream branch's StreamRunner
+    protocol): the state is the last L frames seen, the output the window model's
+    on them once L frames have come."""
+
+    def __init__(self, model, manifest):
+        self.inner = detection.WindowStreamStep(model, manifest)
+        self.state = self.inner.initial_state()
+        self.set_calls = 0
+
+    def reset(self):
+        self.state = self.inner.initial_state()
+
+    def set_state(self, state):
+        self.set_calls += 1
+        self.state = state
+
+    def step(self, frames_in):
+        probabilities, self.state = self.inner.step(frames_in, self.state)
+        return probabilities
+
+
+def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatch):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    window = detect_one(weights, folder, "online", "window")
+    runners = []
+
+    def build(model, manifest):
+        runners.append(FrameHistoryRunner(model, manifest))
+        return detection.StatefulRunnerStep(runners[-1])
+
+    monkeypatch.setitem(detection.STREAM_STEP_BUILDERS, "DUMMY", build)
+    config = config_for(weights, folder, mode="online")
+    manifest = detection.resolve_model_spec(weights)
+    _, kind, runner = detection.load_runner(config, manifest)
+    assert kind == "stream"
+    sequence = detection.discover_sources(folder, manifest)[0]
+    streamed = detection.detect_sequence(sequence, manifest, kind, runner, "online", config)
+    np.testing.assert_allclose(streamed.probabilities, window.probabilities, atol=1e-6)
+    assert runners[0].set_calls == 0
+
+
 def test_each_frame_is_decoded_exactly_once(tmp_path, weights, monkeypatch):
     folder = str(tmp_path / "seq")
     write_frames(folder, LONG_LAYOUT)
