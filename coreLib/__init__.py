@@ -18,4 +18,7 @@ Modules:
     training    the custom distributed training loop.
     scoring     score.py: batched prediction and metrics.
     video       videogen.py: labelled videos.
+    detection   detect.py: continuous detection in long sequences and videos.
+    detection_segments  probabilities -> smoothed labels -> action segments.
+    detection_metrics   frame accuracy, edit score, F1@k, latency (pure numpy).
 """
