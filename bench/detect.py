@@ -9,8 +9,9 @@ Every method labels every frame of the same generated PNG sequence with the same
                   and one traced model call on a batch of one. Timed on a sample
                   of frames and extrapolated (median seconds per frame);
   window offline: coreLib.detection: frames decoded once by scoring's threads,
-                  windows cut in memory, batches of windows per model call, each
-                  frame the mean of the windows covering it;
+                  windows cut in memory, batches of windows per model call (LRCN:
+                  each frame's convolutional features computed once, the LSTM
+                  head per window), each frame the mean of the windows covering it;
   window online:  the same, each frame labelled by the window ending at it;
   stream online:  the stream-step runner, one frame per call with its state.
                   With no streaming model on this branch the step is
@@ -40,7 +41,7 @@ tf = import_tensorflow_quietly()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from coreLib import detection, manifest as manifest_lib, models, scoring  # noqa: E402
+from coreLib import detection, manifest as manifest_lib, models  # noqa: E402
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 FRAME_SIZE = (320, 240)  # (width, height) of the generated colour frames
@@ -130,12 +131,12 @@ def main():
         for name in args.models:
             tf.keras.utils.set_random_seed(0)
             model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
-            forward = scoring.make_forward(model, manifest)
+            window_runner = detection.make_window_runner(name, model, manifest)
             stream = detection.WindowStreamStep(model, manifest)
             naive = naive_seconds_per_frame(model, folder, args.frames, args.sample)
             row = {"naive_frames_per_second": 1.0 / naive, "naive_sample_frames": args.sample}
-            for label, kind, runner, mode in (("window_offline", "window", forward, "offline"),
-                                              ("window_online", "window", forward, "online"),
+            for label, kind, runner, mode in (("window_offline", "window", window_runner, "offline"),
+                                              ("window_online", "window", window_runner, "online"),
                                               ("stream_online", "stream", stream, "online")):
                 detection.detect_sequence(warm_up, manifest, kind, runner, mode, config)
                 seconds, decoded = time_detection(sequence, manifest, kind, runner, mode,

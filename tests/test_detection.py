@@ -256,6 +256,34 @@ def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatc
     assert runners[0].set_calls == 0
 
 
+@pytest.mark.slow
+def test_lrcn_shared_frame_features_give_the_whole_window_probabilities(tmp_path):
+    chunk = 5   # 13 frames: chunks of 5, 5, 3, windows across chunk boundaries
+    from coreLib import manifest as manifest_lib, scoring
+    import keras
+    keras.utils.set_random_seed(1)
+    image_dim = models.lrcn_min_image_dim()
+    model = models.build_lrcn(SEQ_LEN, image_dim, 3, 3)
+    manifest = manifest_lib.Manifest(CLASSES, SEQ_LEN, image_dim, 3, "color", "uint8",
+                                     False, {}, "")
+    folder = str(tmp_path / "seq")
+    write_frames(folder, (("red", 4), ("green", 5), ("no-action", 4)))
+    sequence = detection.SequenceSource("seq", folder, False, 13)
+
+    def rows(runner, batch_size):
+        chunks = detection.png_frame_chunks(sequence, manifest, chunk, 2)
+        return detection.window_probabilities(chunks, manifest, runner, batch_size)
+
+    whole = rows(detection.WindowRunner(scoring.make_forward(model, manifest)), 4)
+    shared_runner = detection.make_window_runner("LRCN", model, manifest)
+    assert isinstance(shared_runner, detection.SharedFrameRunner)
+    shared = rows(shared_runner, 3)
+    assert whole.shape == (13, 3)
+    np.testing.assert_array_equal(whole[:SEQ_LEN - 1], 0.0)
+    np.testing.assert_allclose(shared, whole, atol=1e-6)
+    assert np.ptp(whole[SEQ_LEN - 1:], axis=0).max() > 0   # windows differ
+
+
 def test_each_frame_is_decoded_exactly_once(tmp_path, weights, monkeypatch):
     folder = str(tmp_path / "seq")
     write_frames(folder, LONG_LAYOUT)
