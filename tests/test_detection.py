@@ -274,7 +274,10 @@ def test_lrcn_shared_frame_features_give_the_whole_window_probabilities(tmp_path
         chunks = detection.png_frame_chunks(sequence, manifest, chunk, 2)
         return detection.window_probabilities(chunks, manifest, runner, batch_size)
 
-    whole = rows(detection.WindowRunner(scoring.make_forward(model, manifest)), 4)
+    # The model called eagerly on whole windows (no tracing: the test stays short).
+    whole = rows(detection.WindowRunner(
+        lambda pixels, rotations, flips: model(scoring.scale_pixels(pixels, "uint8"),
+                                               training=False)), 4)
     shared_runner = detection.make_window_runner("LRCN", model, manifest)
     assert isinstance(shared_runner, detection.SharedFrameRunner)
     shared = rows(shared_runner, 3)
