@@ -22,13 +22,17 @@ Modes:
 Each frame is decoded exactly once: PNG frames by scoring's decoder threads
 (:func:`coreLib.scoring.iterate_batches` over one-frame windows), video frames by
 one sequential ``VideoCapture`` pass; windows are cut from the decoded frames in
-memory. (The optional labelled video reads the frames again, for display.)
+memory (the optional labelled video reads the frames again, for display). Both
+modes run the same windows; they differ in which windows a frame's label takes.
+LRCN's per-frame layers run once per frame and only its LSTM head once per
+window (:class:`SharedFrameRunner`).
 
 Ground truth: a sequence folder ``X`` is scored when ``X.xml`` lies beside it.
 Train/Test label files give one action per sequence (the folder name);
 TestDetection label files name the action in each item,
-``<_><pos>120</pos><len>24</len><action>ui-swipe</action></_>``. Items must not
-overlap. Sequences without a label file are detected, not scored.
+``<_><pos>120</pos><len>24</len><action>ui-swipe</action></_>``, and their items
+must not overlap (read by :func:`coreLib.labels.parse_action_label_xml`).
+Sequences without a label file are detected, not scored.
 
 Outputs, all into ``out_dir`` (never into the dataset), written only after every
 sequence has been detected, each file atomically::
