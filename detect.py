@@ -19,7 +19,7 @@ from coreLib import detection  # noqa: E402
 def parse_args(argv):
     parser = make_parser("detect.py", __doc__)
     parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: ConvNet3D, LRCN or DUMMY")
+                        help="model to build: ConvNet3D, LRCN, DUMMY or CausalMobileNet")
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5, with its "
                              "run_config.json beside it) or a full .keras model")

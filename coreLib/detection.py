@@ -90,7 +90,7 @@ class DetectConfig:
     """What detect.py was asked to do.
 
     Attributes:
-        model_name: ``ConvNet3D``, ``LRCN`` or ``DUMMY``.
+        model_name: ``ConvNet3D``, ``LRCN``, ``DUMMY`` or ``CausalMobileNet``.
         model_path: ``.weights.h5`` (train.py; its ``run_config.json`` beside it
             gives the window shape and classes) or a full ``.keras`` model.
         source: a sequence folder, a split folder or a video file.
@@ -525,13 +525,17 @@ class StatefulRunnerStep(StreamStep):
         return probabilities, self.runner.state
 
 
+def _causal_mobilenet_step(model, manifest: manifest_lib.Manifest) -> StreamStep:
+    from coreLib import streaming_model
+    return StatefulRunnerStep(streaming_model.StreamRunner(model))
+
+
 # Streaming models by name: model name -> builder(model, manifest) -> StreamStep.
-# For the stream branch's model, e.g.:
-#   STREAM_STEP_BUILDERS[streaming_model.CAUSAL_MOBILENET_NAME] = (
-#       lambda model, manifest: StatefulRunnerStep(streaming_model.StreamRunner(model)))
-# The streaming model registers itself here; window models run through
-# window_probabilities.
-STREAM_STEP_BUILDERS: Dict[str, Callable[..., StreamStep]] = {}
+# Online they run frame by frame through it; offline, and for every other model,
+# the windows run through a WindowRunner.
+STREAM_STEP_BUILDERS: Dict[str, Callable[..., StreamStep]] = {
+    "CausalMobileNet": _causal_mobilenet_step,   # coreLib.streaming_model
+}
 
 
 def _scaled(pixels: np.ndarray, dtype: str) -> np.ndarray:
@@ -915,12 +919,12 @@ def _check_out_dir(out_dir: str, source: str) -> None:
                             f"choose a folder outside it")
 
 
-def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest):
-    """The model and how it runs: ``(model, "window", WindowRunner)`` or
-    ``(model, "stream", StreamStep)``."""
+def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str):
+    """The model and how it runs: ``(model, "stream", StreamStep)`` for a
+    streaming model online, else ``(model, "window", WindowRunner)``."""
     model = scoring.load_model(config.model_name, config.model_path, manifest)
     builder = STREAM_STEP_BUILDERS.get(config.model_name)
-    if builder is not None:
+    if builder is not None and mode == "online":
         return model, "stream", builder(model, manifest)
     return model, "window", make_window_runner(config.model_name, model, manifest)
 
@@ -1006,7 +1010,7 @@ def detect(config: DetectConfig) -> DetectResult:
     _check_out_dir(config.out_dir, config.source)
     sources = discover_sources(config.source, manifest)
     mode = config.mode or ("online" if sources[0].is_video else "offline")
-    _, kind, runner = load_runner(config, manifest)
+    _, kind, runner = load_runner(config, manifest, mode)
     storage.check_writable(config.out_dir)
 
     detections = []

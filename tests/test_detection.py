@@ -92,12 +92,13 @@ def channel_vote_dummy(num_classes: int = 3, image_dim: int = IMAGE_DIM, seq_len
 
 
 def write_model_dir(folder, model, classes=CLASSES, window_shape=None) -> str:
+    """Weights and the run_config.json train.py writes beside them."""
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "DUMMY.weights.h5")
+    path = os.path.join(folder, f"{model.name}.weights.h5")
     model.save_weights(path)
     shape = window_shape or list(model.input_shape[1:])
     with open(os.path.join(folder, "run_config.json"), "w") as handle:
-        json.dump({"model_name": "DUMMY", "window_shape": shape,
+        json.dump({"model_name": model.name, "window_shape": shape,
                    "num_classes": len(classes), "classes": list(classes)}, handle)
     return path
 
@@ -170,7 +171,7 @@ def detect_one(weights, folder, mode, kind="window", **kwargs):
     config = config_for(weights, folder, mode=mode, **kwargs)
     manifest = detection.resolve_model_spec(weights)
     sequence = detection.discover_sources(folder, manifest)[0]
-    model, _, runner = detection.load_runner(config, manifest)
+    model, _, runner = detection.load_runner(config, manifest, mode)
     if kind == "stream":
         runner = detection.WindowStreamStep(model, manifest)
     return detection.detect_sequence(sequence, manifest, kind, runner, mode, config)
@@ -248,7 +249,7 @@ def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatc
     monkeypatch.setitem(detection.STREAM_STEP_BUILDERS, "DUMMY", build)
     config = config_for(weights, folder, mode="online")
     manifest = detection.resolve_model_spec(weights)
-    _, kind, runner = detection.load_runner(config, manifest)
+    _, kind, runner = detection.load_runner(config, manifest, "online")
     assert kind == "stream"
     sequence = detection.discover_sources(folder, manifest)[0]
     streamed = detection.detect_sequence(sequence, manifest, kind, runner, "online", config)
@@ -285,6 +286,42 @@ def test_lrcn_shared_frame_features_give_the_whole_window_probabilities(tmp_path
     np.testing.assert_array_equal(whole[:SEQ_LEN - 1], 0.0)
     np.testing.assert_allclose(shared, whole, atol=1e-6)
     assert np.ptp(whole[SEQ_LEN - 1:], axis=0).max() > 0   # windows differ
+
+
+def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
+    import keras
+    from coreLib import scoring, streaming_model
+    keras.utils.set_random_seed(2)
+    model = streaming_model.build_causal_mobilenet(SEQ_LEN, 16, 3, 3)
+    weights_path = write_model_dir(str(tmp_path / "model"), model)
+    cut = 14
+    truth = layout_truth(LONG_LAYOUT)
+    changed = np.concatenate([truth[:cut + 1], np.array((1, 2, 0))[truth[cut + 1:]]])
+    original, other = str(tmp_path / "original"), str(tmp_path / "changed")
+    write_frames(original, LONG_LAYOUT)
+    write_frames(other, [(CLASSES[label], 1) for label in changed])
+    config = detection.DetectConfig("CausalMobileNet", weights_path, original, mode="online",
+                                    progress=False, batch_size=8)
+    manifest = detection.resolve_model_spec(weights_path)
+    _, kind, runner = detection.load_runner(config, manifest, "online")
+    assert kind == "stream"
+    results = [detection.detect_sequence(detection.discover_sources(folder, manifest)[0],
+                                         manifest, kind, runner, "online", config)
+               for folder in (original, other)]
+    before, after = results
+    np.testing.assert_array_equal(after.probabilities[:cut + 1], before.probabilities[:cut + 1])
+    # (Untrained, the outputs sit near 1/3: later frames move them a little.)
+    assert np.abs(after.probabilities[cut + 1:] - before.probabilities[cut + 1:]).max() > 0
+    assert before.decoded_frames == LONG_FRAMES
+    # After L frames the stream has seen exactly the first window.
+    sequence = detection.discover_sources(original, manifest)[0]
+    first = next(detection.png_frame_chunks(sequence, manifest, SEQ_LEN, 1))
+    window = model(scoring.scale_pixels(first[np.newaxis], "uint8"), training=False)
+    np.testing.assert_allclose(before.probabilities[SEQ_LEN - 1], np.asarray(window)[0],
+                               atol=1e-5)
+    # Offline the same model runs on the windows covering each frame.
+    _, offline_kind, _ = detection.load_runner(config, manifest, "offline")
+    assert offline_kind == "window"
 
 
 def test_each_frame_is_decoded_exactly_once(tmp_path, weights, monkeypatch):
