@@ -13,11 +13,11 @@ Every method labels every frame of the same generated PNG sequence with the same
                   each frame's convolutional features computed once, the LSTM
                   head per window), each frame the mean of the windows covering it;
   window online:  the same, each frame labelled by the window ending at it;
-  stream online:  the stream-step runner, one frame per call with its state.
-                  With no streaming model on this branch the step is
-                  detection.WindowStreamStep (the window model on the last L
-                  frames, one call per frame): the figure measures the runner,
-                  not a streaming architecture.
+  stream online:  the stream-step runner, one frame per call with its state:
+                  CausalMobileNet through its StreamRunner (what detect.py runs
+                  online); for the window models detection.WindowStreamStep (the
+                  window model on the last L frames, one call per frame), which
+                  measures the runner, not a streaming architecture.
 Times are end to end from PNG files (decode, resize, model, smoothing, labels),
 without writing outputs. Writes bench/results/detect.json.
 """
@@ -99,7 +99,7 @@ def time_detection(sequence, manifest, kind, runner, mode, config, repeats: int)
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["DUMMY", "LRCN"],
+    parser.add_argument("--models", nargs="+", default=["DUMMY", "LRCN", "CausalMobileNet"],
                         help="models to benchmark")
     parser.add_argument("--frames", type=int, default=1000, help="frames in the sequence")
     parser.add_argument("--sample", type=int, default=60,
@@ -119,7 +119,6 @@ def main():
     results = {"cpu_count": os.cpu_count(), "frame_size": FRAME_SIZE,
                "num_frames": args.frames, "batch_size": args.batch_size,
                "window_shape": list(manifest.window_shape), "num_classes": NUM_CLASSES,
-               "stream_step": "detection.WindowStreamStep (no streaming model yet)",
                "models": {}}
     with tempfile.TemporaryDirectory() as root:
         folder = os.path.join(root, "long")
@@ -132,9 +131,12 @@ def main():
             tf.keras.utils.set_random_seed(0)
             model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
             window_runner = detection.make_window_runner(name, model, manifest)
-            stream = detection.WindowStreamStep(model, manifest)
+            builder = detection.STREAM_STEP_BUILDERS.get(name)
+            stream = (builder(model, manifest) if builder
+                      else detection.WindowStreamStep(model, manifest))
             naive = naive_seconds_per_frame(model, folder, args.frames, args.sample)
-            row = {"naive_frames_per_second": 1.0 / naive, "naive_sample_frames": args.sample}
+            row = {"naive_frames_per_second": 1.0 / naive, "naive_sample_frames": args.sample,
+                   "stream_step": type(stream).__name__}
             for label, kind, runner, mode in (("window_offline", "window", window_runner, "offline"),
                                               ("window_online", "window", window_runner, "online"),
                                               ("stream_online", "stream", stream, "online")):
