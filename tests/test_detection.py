@@ -288,6 +288,7 @@ def test_lrcn_shared_frame_features_give_the_whole_window_probabilities(tmp_path
     assert np.ptp(whole[SEQ_LEN - 1:], axis=0).max() > 0   # windows differ
 
 
+@pytest.mark.slow
 def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
     import keras
     from coreLib import scoring, streaming_model
