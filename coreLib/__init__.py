@@ -13,4 +13,6 @@ Stages (each may import the base and the stages above it, never one below):
     training        train.py: input pipeline, strategies, optimizer, training loop.
     inference       model loading, decode-once frame reading, batched forward pass.
     evaluation      score.py metrics and videogen.py videos.
+    detection       detect.py: per-frame labels, segments and their metrics in long
+                    sequences and live streams.
 """

@@ -337,6 +337,30 @@ def _compose_and_encode(path: str, band: np.ndarray, size: Tuple[int, int],
     return encoded.reshape(1, -1)
 
 
+def open_mjpg_writer(local_path: str, fps: float, size: Tuple[int, int],
+                     name: str) -> "cv2.VideoWriter":
+    """An MJPG video writer in raw-packet mode: each ``write`` takes one JPEG
+    (``(1, nbytes)`` uint8, as :func:`cv2.imencode` gives it) and FFmpeg stores it
+    as one frame as it is.
+
+    Args:
+        local_path: the file to write (ends in ``.avi``: OpenCV picks the
+            container from it).
+        fps: frames per second.
+        size: ``(width, height)`` of every frame.
+        name: the file to name in the error.
+
+    Raises:
+        ActrecogError: the writer cannot be opened.
+    """
+    writer = cv2.VideoWriter(local_path, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*FOURCC),
+                             float(fps), size, [cv2.VIDEOWRITER_PROP_RAW_VIDEO, 1])
+    if not writer.isOpened():
+        writer.release()
+        raise ActrecogError(f"{name}: cannot open an {FOURCC} video writer")
+    return writer
+
+
 def _write_chunk(final_path: str, entries: Sequence[LabelledFrame], paths: Sequence[str],
                  size: Tuple[int, int], layout: BandLayout, config: VideoConfig,
                  bar) -> None:
@@ -354,13 +378,8 @@ def _write_chunk(final_path: str, entries: Sequence[LabelledFrame], paths: Seque
     else:
         # OpenCV picks the container from the extension, so the name ends in .avi.
         local_path = storage.temporary_name(final_path) + VIDEO_SUFFIX
-    # Raw-packet mode: FFmpeg stores each JPEG as one MJPG frame as it is.
-    writer = cv2.VideoWriter(local_path, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*FOURCC),
-                             float(config.fps), (width, full_height),
-                             [cv2.VIDEOWRITER_PROP_RAW_VIDEO, 1])
+    writer = open_mjpg_writer(local_path, config.fps, (width, full_height), final_path)
     try:
-        if not writer.isOpened():
-            raise ActrecogError(f"{final_path}: cannot open an {FOURCC} video writer")
         # The bounded queue keeps memory at a few encoded frames.
         with concurrent.futures.ThreadPoolExecutor(COMPOSE_WORKERS) as pool:
             queue: collections.deque = collections.deque()

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""detect.py MODEL_NAME MODEL_PATH SOURCE: finds and labels hand actions in long sequences.
+
+SOURCE is one sequence folder, a split folder (SRC/Test, SRC/TestDetection,
+SRC/Train/<subject>: every sequence below it) or a video file. Writes per
+sequence <name>.segments.json, <name>.frames.csv and timeline_<name>.png, and
+summary.json (with --video also <name>.avi) into --out; prints a table per
+sequence and overall, and last the frame accuracy and F1@25.
+"""
+
+from coreLib.cli import (import_tensorflow_quietly, make_parser, positive_float,
+                         positive_int, run_main, unit_fraction)
+
+import_tensorflow_quietly()  # before anything else imports TensorFlow
+
+from coreLib.detection import detector  # noqa: E402
+
+
+def parse_args(argv):
+    parser = make_parser("detect.py", __doc__)
+    parser.add_argument("model_name", metavar="MODEL_NAME",
+                        help="model to build: ConvNet3D, LRCN, DUMMY or CausalMobileNet")
+    parser.add_argument("model_path", metavar="MODEL_PATH",
+                        help="weights from train.py (<model>.weights.h5, with its "
+                             "run_config.json beside it) or a full .keras model")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a sequence folder, a split folder or a video file")
+    parser.add_argument("--out", default=detector.DEFAULT_OUT_DIR,
+                        help="output folder, outside the dataset (default: "
+                             "./detections)")
+    parser.add_argument("--mode", choices=detector.MODES, default=None,
+                        help="offline: frame t from the windows around it; online: "
+                             "causal, frames <= t only (default: online for a video "
+                             "file, else offline)")
+    parser.add_argument("--smooth", type=positive_int, default=1,
+                        help="frames of the moving average of the probabilities "
+                             "(causal in online mode)")
+    parser.add_argument("--min-frames", type=positive_int, default=1,
+                        help="frames a new action must last before the label switches")
+    parser.add_argument("--hysteresis", type=unit_fraction, default=0.0,
+                        help="probability margin a new class needs over the current one")
+    parser.add_argument("--manifest", default=None,
+                        help="DataSet folder whose dataset.json gives window shape, "
+                             "classes and modality (default: run_config.json beside "
+                             "MODEL_PATH)")
+    parser.add_argument("--modality", choices=("color", "depth", "confi"), default=None,
+                        help="frames to read when the run config does not say "
+                             "(default: color for 3-channel models)")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="windows per model call")
+    parser.add_argument("--workers", type=positive_int, default=2,
+                        help="threads decoding frames")
+    parser.add_argument("--video", action="store_true",
+                        help="also write a labelled video <name>.avi per sequence")
+    parser.add_argument("--fps", type=positive_float, default=15.0,
+                        help="frames per second of the labelled videos")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    config = detector.DetectConfig(
+        model_name=args.model_name, model_path=args.model_path, source=args.source,
+        out_dir=args.out, mode=args.mode, manifest_dir=args.manifest,
+        modality=args.modality, smooth=args.smooth, min_frames=args.min_frames,
+        hysteresis=args.hysteresis, batch_size=args.batch_size, workers=args.workers,
+        video=args.video, fps=args.fps, progress=not args.no_progress)
+    result = detector.detect(config)
+    print("\n".join(detector.summary_lines(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,494 @@
+"""detect.py / coreLib.detection on tiny generated recordings.
+
+Frames are one bright colour channel each: red frames are the action ``red``,
+green frames ``green``, blue frames no-action. A DUMMY model whose weights are set
+by hand sums each colour channel over the window into the logit of that colour's
+class, so a window is labelled with the colour most of its L = 3 frames show.
+That fixes every output by hand:
+    offline (mean of the windows covering t): every frame right;
+    online (window ending at t): the first frame of each segment and the first
+    frame after it are one frame late (latency 1).
+"""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from coreLib import models
+from coreLib.data import frames
+from coreLib.detection import detector
+from coreLib.cli import run_main
+
+CLASSES = ("red", "green", "no-action")
+SEQ_LEN, IMAGE_DIM = 3, 8
+FRAME_SIZE = (12, 16)   # (H, W): frames are resized to 8x8
+CHANNEL_OF = {"red": 0, "green": 1, "no-action": 2}
+# The long TestDetection sequence: (action, frames) in order.
+LONG_LAYOUT = (("no-action", 5), ("red", 8), ("no-action", 4), ("green", 8),
+               ("no-action", 5))
+LONG_FRAMES = 30
+
+
+def layout_truth(layout) -> np.ndarray:
+    return np.concatenate([[CLASSES.index(action)] * count for action, count in layout])
+
+
+def write_frames(folder, layout, start_index: int = 0) -> None:
+    """Constant-colour frames (plus a little texture) for each (action, count)."""
+    os.makedirs(folder, exist_ok=True)
+    index = start_index
+    for action, count in layout:
+        for _ in range(count):
+            rgb = np.full(FRAME_SIZE + (3,), 10, np.uint8)
+            rgb[..., CHANNEL_OF[action]] = 200
+            rgb[0, 0] = (index % 7, index % 5, index % 3)
+            assert cv2.imwrite(os.path.join(folder, f"color_{index}.png"), rgb[..., ::-1])
+            index += 1
+
+
+def item_xml(items) -> str:
+    """TestDetection label file; items are (pos, len, action or None)."""
+    body = ""
+    for pos, length, action in items:
+        tag = f"<action>{action}</action>" if action else ""
+        body += f"  <_>\n    <pos>{pos}</pos>\n    <len>{length}</len>{tag}</_>\n"
+    return f'<?xml version="1.0"?>\n<opencv_storage>\n<label>\n{body}</label>\n</opencv_storage>\n'
+
+
+def layout_items(layout):
+    items, pos = [], 0
+    for action, count in layout:
+        if action != "no-action":
+            items.append((pos, count, action))
+        pos += count
+    return items
+
+
+def make_source(root) -> str:
+    """SRC/TestDetection/long (+ label file) and SRC/TestDetection/unlabelled."""
+    split = root / "SRC" / "TestDetection"
+    write_frames(str(split / "long"), LONG_LAYOUT)
+    (split / "long.xml").write_text(item_xml(layout_items(LONG_LAYOUT)))
+    write_frames(str(split / "unlabelled"), (("green", 4), ("no-action", 2)))
+    return str(split)
+
+
+def channel_vote_dummy(num_classes: int = 3, image_dim: int = IMAGE_DIM, seq_len=SEQ_LEN):
+    """DUMMY: the conv copies channel c to filter c, the Dense sums filter k over
+    the window into logit k (steep: softmax ~one-hot for a 2:1 majority)."""
+    model = models.build_model("DUMMY", seq_len, image_dim, 3, num_classes)
+    conv, dense = model.get_layer("conv"), model.get_layer("probabilities")
+    kernel = np.zeros(conv.kernel.shape, np.float32)
+    for channel in range(3):
+        kernel[1, 1, 1, channel, channel] = 1.0
+    conv.set_weights([kernel, np.zeros(conv.bias.shape, np.float32)])
+    weights = np.zeros((seq_len, image_dim, image_dim, models.DUMMY_FILTERS, num_classes),
+                       np.float32)
+    for channel in range(min(3, num_classes)):
+        weights[..., channel, channel] = 60.0 / (seq_len * image_dim * image_dim)
+    dense.set_weights([weights.reshape(-1, num_classes), np.zeros(num_classes, np.float32)])
+    return model
+
+
+def write_model_dir(folder, model, classes=CLASSES, window_shape=None) -> str:
+    """Weights and the run_config.json train.py writes beside them."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{model.name}.weights.h5")
+    model.save_weights(path)
+    shape = window_shape or list(model.input_shape[1:])
+    with open(os.path.join(folder, "run_config.json"), "w") as handle:
+        json.dump({"model_name": model.name, "window_shape": shape,
+                   "num_classes": len(classes), "classes": list(classes)}, handle)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return write_model_dir(str(tmp_path_factory.mktemp("model")), channel_vote_dummy())
+
+
+def run_detect(argv):
+    import detect
+    with pytest.raises(SystemExit) as stop:
+        run_main(detect.main, [str(arg) for arg in argv] + ["--no-progress"], prog="detect.py")
+    return stop.value.code
+
+
+def test_offline_split_is_perfect_and_outputs_are_complete(tmp_path, weights, capsys):
+    source = make_source(tmp_path)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, source, "--out", out, "--batch-size", "4"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == "frame accuracy 100.00 %, F1@25 100.00"
+    assert sorted(os.listdir(out)) == [
+        "long.frames.csv", "long.segments.json", "summary.json", "timeline_long.png",
+        "timeline_unlabelled.png", "unlabelled.frames.csv", "unlabelled.segments.json"]
+    segments = json.loads((out / "long.segments.json").read_text())
+    assert segments["mode"] == "offline" and segments["num_frames"] == LONG_FRAMES
+    assert [(s["start"], s["end"], s["action"]) for s in segments["segments"]] == [
+        (5, 12, "red"), (17, 24, "green")]
+    assert all(0.6 < s["score"] <= 1.0 for s in segments["segments"])
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50"):
+        assert summary["overall"][key] == 100.0
+    assert summary["num_frames"] == summary["decoded_frames"] == LONG_FRAMES + 6
+    assert summary["sequences"]["unlabelled"]["metrics"] is None
+    assert summary["classes"] == list(CLASSES) and summary["window_shape"] == [3, 8, 8, 3]
+    rows = (out / "long.frames.csv").read_text().splitlines()
+    assert rows[0] == "frame,label,score,red,green,no-action"
+    assert len(rows) == 1 + LONG_FRAMES
+    assert rows[6].split(",")[:2] == ["5", "red"]
+    image = cv2.imread(str(out / "timeline_long.png"))
+    assert image is not None and image.shape[1] > 600
+    # The per-sequence table: both sequences and the overall row.
+    assert [line.split()[0] for line in printed[1:4]] == ["long", "unlabelled", "overall"]
+
+
+def test_online_window_model_is_one_frame_late(tmp_path, weights, capsys):
+    source = make_source(tmp_path)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, os.path.join(source, "long"), "--out", out,
+                       "--mode", "online"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    overall = summary["overall"]
+    # Wrong: frames 0-1 (no full window: no-action, right), 5, 13, 17, 25.
+    assert overall["frame_accuracy"] == pytest.approx(100 * 26 / 30, abs=1e-4)
+    assert overall["f1@50"] == 100.0 and overall["edit"] == 100.0
+    assert overall["latency_frames"] == 1.0 and overall["missed_segments"] == 0
+    assert overall["false_starts_per_1000_frames"] == 0.0
+    segments = json.loads((out / "long.segments.json").read_text())["segments"]
+    assert [(s["start"], s["end"]) for s in segments] == [(6, 13), (18, 25)]
+    assert capsys.readouterr().out.splitlines()[-1] == "frame accuracy 86.67 %, F1@25 100.00"
+
+
+def config_for(weights, source, **kwargs):
+    return detector.DetectConfig("DUMMY", weights, source, progress=False, batch_size=4,
+                                  **kwargs)
+
+
+def detect_one(weights, folder, mode, kind="window", **kwargs):
+    config = config_for(weights, folder, mode=mode, **kwargs)
+    manifest = detector.resolve_model_spec(weights)
+    sequence = detector.discover_sources(folder, manifest)[0]
+    model, _, runner = detector.load_runner(config, manifest, mode)
+    if kind == "stream":
+        runner = detector.WindowStreamStep(model, manifest)
+    return detector.detect_sequence(sequence, manifest, kind, runner, mode, config)
+
+
+@pytest.mark.parametrize("kind", ["window", "stream"])
+def test_online_output_at_t_does_not_change_with_later_frames(tmp_path, weights, kind):
+    cut = 14
+    # After the cut the frames change colour: green where red was, and so on.
+    truth = layout_truth(LONG_LAYOUT)
+    changed = np.concatenate([truth[:cut + 1], np.array((1, 2, 0))[truth[cut + 1:]]])
+    original, other = str(tmp_path / "original"), str(tmp_path / "changed")
+    write_frames(original, LONG_LAYOUT)
+    write_frames(other, [(CLASSES[label], 1) for label in changed])
+    smoothing = {"smooth": 3, "min_frames": 2, "hysteresis": 0.05}
+    before = detect_one(weights, original, "online", kind, **smoothing)
+    after = detect_one(weights, other, "online", kind, **smoothing)
+    np.testing.assert_array_equal(after.probabilities[:cut + 1], before.probabilities[:cut + 1])
+    np.testing.assert_array_equal(after.labels[:cut + 1], before.labels[:cut + 1])
+    np.testing.assert_array_equal(after.scores[:cut + 1], before.scores[:cut + 1])
+    assert not np.array_equal(after.labels, before.labels)
+    if kind == "window":
+        # Offline, frame t sees the windows ending up to t+L-1: the cut's frame moves.
+        offline_before = detect_one(weights, original, "offline")
+        offline_after = detect_one(weights, other, "offline")
+        np.testing.assert_array_equal(offline_after.probabilities[:cut - 1],
+                                      offline_before.probabilities[:cut - 1])
+        assert not np.allclose(offline_after.probabilities[cut],
+                               offline_before.probabilities[cut])
+
+
+def test_stream_step_gives_the_window_runners_online_probabilities(tmp_path, weights):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    window = detect_one(weights, folder, "online", "window")
+    stream = detect_one(weights, folder, "online", "stream")
+    np.testing.assert_allclose(stream.probabilities, window.probabilities, atol=1e-6)
+    np.testing.assert_array_equal(stream.probabilities[:SEQ_LEN - 1],
+                                  [[0, 0, 1]] * (SEQ_LEN - 1))
+    np.testing.assert_array_equal(stream.labels, window.labels)
+
+
+class FrameHistoryRunner:
+    """A runner that keeps its state itself (the stream branch's StreamRunner
+    protocol): the state is the last L frames seen, the output the window model's
+    on them once L frames have come."""
+
+    def __init__(self, model, manifest):
+        self.inner = detector.WindowStreamStep(model, manifest)
+        self.state = self.inner.initial_state()
+        self.set_calls = 0
+
+    def reset(self):
+        self.state = self.inner.initial_state()
+
+    def set_state(self, state):
+        self.set_calls += 1
+        self.state = state
+
+    def step(self, frames_in):
+        probabilities, self.state = self.inner.step(frames_in, self.state)
+        return probabilities
+
+
+def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatch):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    window = detect_one(weights, folder, "online", "window")
+    runners = []
+
+    def build(model, manifest):
+        runners.append(FrameHistoryRunner(model, manifest))
+        return detector.StatefulRunnerStep(runners[-1])
+
+    monkeypatch.setitem(detector.STREAM_STEP_BUILDERS, "DUMMY", build)
+    config = config_for(weights, folder, mode="online")
+    manifest = detector.resolve_model_spec(weights)
+    _, kind, runner = detector.load_runner(config, manifest, "online")
+    assert kind == "stream"
+    sequence = detector.discover_sources(folder, manifest)[0]
+    streamed = detector.detect_sequence(sequence, manifest, kind, runner, "online", config)
+    np.testing.assert_allclose(streamed.probabilities, window.probabilities, atol=1e-6)
+    assert runners[0].set_calls == 0
+
+
+@pytest.mark.slow
+def test_lrcn_shared_frame_features_give_the_whole_window_probabilities(tmp_path):
+    chunk = 5   # 13 frames: chunks of 5, 5, 3, windows across chunk boundaries
+    from coreLib.data import manifest as manifest_lib
+    from coreLib.preprocessing import records
+    import keras
+    keras.utils.set_random_seed(1)
+    image_dim = models.lrcn_min_image_dim()
+    model = models.build_lrcn(SEQ_LEN, image_dim, 3, 3)
+    manifest = manifest_lib.Manifest(CLASSES, SEQ_LEN, image_dim, 3, "color", "uint8",
+                                     False, {}, "")
+    folder = str(tmp_path / "seq")
+    write_frames(folder, (("red", 4), ("green", 5), ("no-action", 4)))
+    sequence = detector.SequenceSource("seq", folder, False, 13)
+
+    def rows(runner, batch_size):
+        chunks = detector.png_frame_chunks(sequence, manifest, chunk, 2)
+        return detector.window_probabilities(chunks, manifest, runner, batch_size)
+
+    # The model called eagerly on whole windows (no tracing: the test stays short).
+    whole = rows(detector.WindowRunner(
+        lambda pixels, rotations, flips: model(records.scale_pixels(pixels, "uint8"),
+                                               training=False)), 4)
+    shared_runner = detector.make_window_runner("LRCN", model, manifest)
+    assert isinstance(shared_runner, detector.SharedFrameRunner)
+    shared = rows(shared_runner, 3)
+    assert whole.shape == (13, 3)
+    np.testing.assert_array_equal(whole[:SEQ_LEN - 1], 0.0)
+    np.testing.assert_allclose(shared, whole, atol=1e-6)
+    assert np.ptp(whole[SEQ_LEN - 1:], axis=0).max() > 0   # windows differ
+
+
+@pytest.mark.slow
+def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
+    import keras
+    from coreLib.preprocessing import records
+    from coreLib.models import streaming
+    keras.utils.set_random_seed(2)
+    model = streaming.build_causal_mobilenet(SEQ_LEN, 16, 3, 3)
+    weights_path = write_model_dir(str(tmp_path / "model"), model)
+    cut = 14
+    truth = layout_truth(LONG_LAYOUT)
+    changed = np.concatenate([truth[:cut + 1], np.array((1, 2, 0))[truth[cut + 1:]]])
+    original, other = str(tmp_path / "original"), str(tmp_path / "changed")
+    write_frames(original, LONG_LAYOUT)
+    write_frames(other, [(CLASSES[label], 1) for label in changed])
+    config = detector.DetectConfig("CausalMobileNet", weights_path, original, mode="online",
+                                    progress=False, batch_size=8)
+    manifest = detector.resolve_model_spec(weights_path)
+    _, kind, runner = detector.load_runner(config, manifest, "online")
+    assert kind == "stream"
+    results = [detector.detect_sequence(detector.discover_sources(folder, manifest)[0],
+                                         manifest, kind, runner, "online", config)
+               for folder in (original, other)]
+    before, after = results
+    np.testing.assert_array_equal(after.probabilities[:cut + 1], before.probabilities[:cut + 1])
+    # (Untrained, the outputs sit near 1/3: later frames move them a little.)
+    assert np.abs(after.probabilities[cut + 1:] - before.probabilities[cut + 1:]).max() > 0
+    assert before.decoded_frames == LONG_FRAMES
+    # After L frames the stream has seen exactly the first window.
+    sequence = detector.discover_sources(original, manifest)[0]
+    first = next(detector.png_frame_chunks(sequence, manifest, SEQ_LEN, 1))
+    window = model(records.scale_pixels(first[np.newaxis], "uint8"), training=False)
+    np.testing.assert_allclose(before.probabilities[SEQ_LEN - 1], np.asarray(window)[0],
+                               atol=1e-5)
+    # Offline the same model runs on the windows covering each frame.
+    _, offline_kind, _ = detector.load_runner(config, manifest, "offline")
+    assert offline_kind == "window"
+
+
+def test_each_frame_is_decoded_exactly_once(tmp_path, weights, monkeypatch):
+    folder = str(tmp_path / "seq")
+    write_frames(folder, LONG_LAYOUT)
+    decodes = []
+    real_decode = frames.decode_frame
+
+    def counting_decode(data, modality, path="<bytes>"):
+        decodes.append(path)
+        return real_decode(data, modality, path)
+
+    monkeypatch.setattr(frames, "decode_frame", counting_decode)
+    for mode in ("offline", "online"):
+        decodes.clear()
+        result = detect_one(weights, folder, mode)
+        assert len(decodes) == len(set(decodes)) == LONG_FRAMES
+        assert result.decoded_frames == LONG_FRAMES
+
+
+def write_video(path, layout) -> int:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0,
+                             (FRAME_SIZE[1], FRAME_SIZE[0]))
+    assert writer.isOpened()
+    count = 0
+    for action, frames_of_action in layout:
+        for _ in range(frames_of_action):
+            bgr = np.full(FRAME_SIZE + (3,), 10, np.uint8)
+            bgr[..., 2 - CHANNEL_OF[action]] = 200
+            writer.write(bgr)
+            count += 1
+    writer.release()
+    return count
+
+
+def test_video_file_runs_online_with_one_pass_and_a_labelled_video(tmp_path, weights):
+    video_path = tmp_path / "clip.avi"
+    count = write_video(video_path, LONG_LAYOUT)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, video_path, "--out", out, "--video"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "online" and summary["overall"] is None
+    assert summary["num_frames"] == summary["decoded_frames"] == count == LONG_FRAMES
+    segments = json.loads((out / "clip.segments.json").read_text())["segments"]
+    assert [(s["start"], s["end"], s["action"]) for s in segments] == [
+        (6, 13, "red"), (18, 25, "green")]
+    capture = cv2.VideoCapture(str(out / "clip.avi"))
+    shown = 0
+    while capture.read()[0]:
+        shown += 1
+    capture.release()
+    assert shown == LONG_FRAMES
+    assert not [name for name in os.listdir(out) if ".tmp-" in name]
+
+
+def test_labelled_video_of_png_sequence(tmp_path, weights):
+    folder = str(tmp_path / "SRC" / "TestDetection" / "short")
+    write_frames(folder, (("red", 4), ("no-action", 3)))
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, folder, "--out", out, "--video", "--fps", "5"]) == 0
+    capture = cv2.VideoCapture(str(out / "short.avi"))
+    ok, image = capture.read()
+    assert ok and image.shape[1] == FRAME_SIZE[1]
+    assert image.shape[0] > FRAME_SIZE[0] + detector.TIMELINE_STRIP_HEIGHT
+    capture.release()
+
+
+def test_train_test_labels_take_the_folder_name(tmp_path, weights):
+    sequence = tmp_path / "SRC" / "Test" / "subj" / "red"
+    write_frames(str(sequence), (("no-action", 3), ("red", 5), ("no-action", 3)))
+    (tmp_path / "SRC" / "Test" / "subj" / "red.xml").write_text(
+        item_xml([(3, 5, None)]))
+    manifest = detector.resolve_model_spec(weights)
+    sources = detector.discover_sources(str(tmp_path / "SRC" / "Test"), manifest)
+    assert [source.name for source in sources] == ["subj_red"]
+    np.testing.assert_array_equal(sources[0].truth, [2, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2])
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def _bad_source(tmp_path, problem):
+    """Writes a source with one problem; returns (SOURCE, model path, expected text)."""
+    split = tmp_path / "SRC" / "TestDetection"
+    folder = split / "long"
+    label = split / "long.xml"
+    weights_path = None
+    if problem != "empty folder":
+        write_frames(str(folder), LONG_LAYOUT)
+        label.write_text(item_xml(layout_items(LONG_LAYOUT)))
+    if problem == "missing frame":
+        os.remove(folder / "color_7.png")
+        return str(split), weights_path, f"{folder / 'color_7.png'}: frame missing"
+    if problem == "undecodable frame":
+        (folder / "color_9.png").write_bytes(b"not a png")
+        return str(split), weights_path, f"{folder / 'color_9.png'}: not a readable PNG"
+    if problem == "unknown action":
+        label.write_text(item_xml([(5, 8, "purple")]))
+        return str(split), weights_path, f"{label}: item 0 names unknown action 'purple'"
+    if problem == "overlapping items":
+        label.write_text(item_xml([(5, 8, "red"), (10, 4, "green")]))
+        return str(split), weights_path, f"{label}: items 0 (pos 5, len 8) and 1 (pos 10, len 4) overlap"
+    if problem == "item without action":
+        label.write_text(item_xml([(5, 8, "red"), (17, 8, None)]))
+        return (str(split), weights_path,
+                f"{label}: item 1 has no <action>; TestDetection label items name "
+                f"their action: <_><pos>..</pos><len>..</len><action>NAME</action></_>")
+    if problem == "video cannot be opened":
+        broken = tmp_path / "broken.avi"
+        broken.write_bytes(b"\x00" * 64)
+        return str(broken), weights_path, f"{broken}: cannot be opened as a video"
+    if problem == "weights for another class count":
+        model_dir = tmp_path / "model4"
+        weights_path = write_model_dir(str(model_dir), channel_vote_dummy(num_classes=4),
+                                       classes=CLASSES)
+        return str(split), weights_path, f"{weights_path}: weights for 4 classes"
+    if problem == "weights for another window":
+        model_dir = tmp_path / "model10"
+        weights_path = write_model_dir(str(model_dir), channel_vote_dummy(image_dim=10),
+                                       window_shape=[3, 8, 8, 3])
+        return str(split), weights_path, f"{weights_path}: weights for another input shape"
+    if problem == "empty folder":
+        split.mkdir(parents=True)
+        return str(split), weights_path, f"{split}: no sequence folders with color_<i>.png"
+    if problem == "out inside the dataset":
+        return str(split), weights_path, "--out"
+    raise AssertionError(problem)
+
+
+BAD_INPUTS = ["missing frame", "undecodable frame", "unknown action", "overlapping items",
+              "item without action", "video cannot be opened",
+              "weights for another class count", "weights for another window",
+              "empty folder", "out inside the dataset"]
+
+
+@pytest.mark.parametrize("problem", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, weights, capsys, problem):
+    source, weights_path, expected = _bad_source(tmp_path, problem)
+    out = (os.path.join(source, "detections") if problem == "out inside the dataset"
+           else str(tmp_path / "out"))
+    code = run_detect(["DUMMY", weights_path or weights, source, "--out", out])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("detect.py: error: "), lines
+    assert expected in lines[0]
+    assert not os.path.exists(out) or os.listdir(out) == []
+    assert captured.out == ""
+
+
+
+def test_truth_of_a_synthetic_testdetection_sequence(tmp_path):
+    from coreLib.data import manifest as manifest_lib
+    from coreLib.synthetic import generator, detection
+    config = generator.SyntheticConfig(width=32, height=24, detection_plan=(("connie", 80, 4),))
+    plan = detection.plan_detection(config)[0]
+    detection.write_detection_sequence(str(tmp_path), config, plan)
+    classes = tuple(config.actions) + (manifest_lib.NO_ACTION,)
+    manifest = manifest_lib.Manifest(classes, SEQ_LEN, IMAGE_DIM, 1, "depth", "uint16",
+                                     False, {}, "")
+    (source,) = detector.discover_sources(str(tmp_path / "TestDetection"), manifest)
+    assert (source.name, source.num_frames) == ("connie", 80)
+    expected = np.full(80, len(classes) - 1)
+    for (pos, length), action in zip(plan.intervals, plan.actions):
+        expected[pos:pos + length] = classes.index(action)
+    np.testing.assert_array_equal(source.truth, expected)
