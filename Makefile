@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
+DEMO_STYLE ?= pose
 
 .PHONY: install test demo gcs-test info bench clean-demo readme
 
@@ -18,7 +19,7 @@ test: install
 	$(PY) -m pytest -q tests
 
 demo: install
-	DEMO_DIR=$(DEMO_DIR) $(PY) scripts/demo.py
+	DEMO_DIR=$(DEMO_DIR) DEMO_STYLE=$(DEMO_STYLE) $(PY) scripts/demo.py
 
 gcs-test: install
 	ACTRECOG_REQUIRE_GCS=1 $(PY) -m pytest -q -m gcs tests
