@@ -48,6 +48,9 @@ from coreLib.errors import ActrecogError
 
 tf = storage.tf
 
+import keras  # noqa: E402  (after the quiet TensorFlow import)
+from keras import ops  # noqa: E402
+
 SAVED_MODEL_FORMAT = "saved_model"
 FLOAT32_FORMAT = "float32"
 FP16_FORMAT = "fp16"
@@ -260,6 +263,68 @@ def parity_windows(config: ExportConfig, manifest: manifest_lib.Manifest
 
 # --------------------------------------------------------------------------- rebuild
 
+class FramewiseConv3D(keras.layers.Layer):
+    """A stride-1 Conv3D as a sum of 2D convolutions of the frames.
+
+    ``out[t] = sum_dt conv2d(x[t + dt - pad], kernel[dt]) + bias``: the same
+    weights (``kernel (kt, kh, kw, C_in, C_out)``, ``bias (C_out,)``) and outputs
+    as ``keras.layers.Conv3D``, but LiteRT runs it with CONV_2D kernels, which
+    XNNPACK accelerates and dynamic-range quantisation turns into int8 weights
+    (its CONV_3D kernel is float only and unaccelerated).
+
+    Input ``(B, L, H, W, C_in)`` float32 -> ``(B, L', H', W', C_out)`` float32.
+    """
+
+    def __init__(self, filters: int, kernel_size, padding: str = "valid",
+                 activation=None, use_bias: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = tuple(int(size) for size in kernel_size)
+        self.padding = padding
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (
+            int(input_shape[-1]), self.filters))
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        time_kernel = self.kernel_size[0]
+        x = inputs
+        if self.padding == "same":
+            before = (time_kernel - 1) // 2   # TensorFlow's 'same': the extra one after
+            x = ops.pad(x, [[0, 0], [before, time_kernel - 1 - before], [0, 0], [0, 0],
+                            [0, 0]])
+        out_len = x.shape[1] - time_kernel + 1
+        height, width, channels = x.shape[2:]
+        total = None
+        for offset in range(time_kernel):
+            frames_in = ops.reshape(x[:, offset:offset + out_len], (-1, height, width, channels))
+            part = ops.conv(frames_in, self.kernel[offset], strides=1, padding=self.padding)
+            total = part if total is None else total + part
+        total = ops.reshape(total, (-1, out_len) + tuple(total.shape[1:]))
+        if self.bias is not None:
+            total = total + self.bias
+        return self.activation(total)
+
+    def compute_output_shape(self, input_shape):
+        batch, length, height, width, _ = input_shape
+        if self.padding == "valid":
+            length, height, width = (length - self.kernel_size[0] + 1,
+                                     height - self.kernel_size[1] + 1,
+                                     width - self.kernel_size[2] + 1)
+        return (batch, length, height, width, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size,
+                      padding=self.padding, use_bias=self.use_bias,
+                      activation=keras.activations.serialize(self.activation))
+        return config
+
+
 def rebuild_for_litert(model):
     """The same model built from layers that have builtin LiteRT kernels.
 
@@ -269,6 +334,8 @@ def rebuild_for_litert(model):
     * ``LSTM`` / ``GRU`` / ``SimpleRNN``: ``unroll=True`` (the window length is
       fixed; a loop would become a WHILE over tensor lists) and never the cuDNN
       kernel (``use_cudnn=False``), which only a GPU TensorFlow can run.
+    * ``Conv3D`` with stride and dilation 1: a :class:`FramewiseConv3D` of the
+      same name (CONV_2D kernels: accelerated and int8-quantisable).
     Every other layer is cloned from its config; all weights are copied by layer
     name.
 
@@ -278,8 +345,6 @@ def rebuild_for_litert(model):
     Returns:
         ``(rebuilt keras.Model, names of the layers replaced)``.
     """
-    import keras
-
     replaced: List[str] = []
 
     def clone(layer):
@@ -292,6 +357,13 @@ def rebuild_for_litert(model):
                 return keras.layers.TimeDistributed(
                     keras.layers.MaxPooling2D(pool[1:], strides[1:], padding=layer.padding),
                     name=layer.name)
+        if (isinstance(layer, keras.layers.Conv3D)
+                and tuple(layer.strides) == (1, 1, 1)
+                and tuple(layer.dilation_rate) == (1, 1, 1) and layer.groups == 1
+                and config.get("data_format", "channels_last") == "channels_last"):
+            replaced.append(layer.name)
+            return FramewiseConv3D(layer.filters, layer.kernel_size, layer.padding,
+                                   config["activation"], layer.use_bias, name=layer.name)
         if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)):
             replaced.append(layer.name)
             config["unroll"] = True
@@ -317,8 +389,6 @@ def window_buffer_stream_mode(model, window_shape: Sequence[int]) -> StreamMode:
         model: ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32.
         window_shape: ``(L, D, D, C)``.
     """
-    from keras import ops
-
     seq_len = int(window_shape[0])
     frame_shape = tuple(int(size) for size in window_shape[1:])
 
@@ -355,8 +425,6 @@ def write_saved_model(model, manifest: manifest_lib.Manifest, folder: str,
         folder: where to write (must not exist yet).
         stream_mode: see :class:`StreamMode`.
     """
-    import keras
-
     pixel_dtype = tf.dtypes.as_dtype(manifest.dtype)
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -22,7 +22,9 @@ or one ``.tflite`` file. LiteRT files run with the ``ai-edge-litert``
 interpreter; the batch size is resized at run time.
 """
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -135,6 +137,21 @@ def read_export_info(path: str) -> ExportInfo:
         raise ActrecogError(f"{json_path}: not an export.py description ({error})") from None
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Points file descriptor 2 at /dev/null (the LiteRT runtime's C++ chatter)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class ExportedModel:
     """An exported model: stored-dtype windows in, probabilities out.
 
@@ -149,6 +166,11 @@ class ExportedModel:
     def __init__(self, path: str, info: ExportInfo):
         self.path = path
         self.info = info
+
+    @property
+    def has_window_model(self) -> bool:
+        """False for a stream-only file (``<MODEL_NAME>_stream.tflite``)."""
+        return True
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities of a batch of windows.
@@ -291,6 +313,19 @@ class LiteRTRunner(ExportedModel):
         if self._serve is None and self._stream is None:
             raise ActrecogError(f"{path}: LiteRT model without a {SERVING_SIGNATURE} or "
                                 f"{STREAM_SIGNATURE} signature")
+        # The runtime announces its CPU delegate on stderr at the first allocation;
+        # allocating once here, quietly, keeps the scripts' stderr to one line.
+        with _quiet_stderr():
+            if self._serve is not None:
+                self._serve(**{WINDOW_INPUT_NAME: np.zeros((1,) + info.window_shape,
+                                                           info.dtype)})
+            elif info.state_shapes:
+                self._run_stream(np.zeros((1,) + info.window_shape[1:], info.dtype),
+                                 self.initial_state(1))
+
+    @property
+    def has_window_model(self) -> bool:
+        return self._serve is not None
 
     @property
     def has_stream_step(self) -> bool:
@@ -402,6 +437,9 @@ def scoring_forward(model_path: str, model_name: str, manifest, augmented: bool
     if not is_exported_path(model_path):
         return None
     model = load_exported(model_path)
+    if not model.has_window_model:
+        raise ActrecogError(f"{model_path}: holds only the {STREAM_SIGNATURE}; score the "
+                            f"window model (<MODEL_NAME>.tflite or the SavedModel)")
     check_matches(model, model_name, manifest.classes, manifest.window_shape,
                   manifest.dtype)
     return {"model": model, "forward": make_scoring_forward(model, augmented)}

@@ -32,7 +32,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import augment, frames, manifest as manifest_lib, pipeline, storage
+from coreLib import augment, exported_model, frames, manifest as manifest_lib, pipeline
+from coreLib import storage
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -318,7 +319,8 @@ def load_model(model_name: str, model_path: str, manifest: manifest_lib.Manifest
     elif model_path.endswith(WEIGHTS_SUFFIXES):
         kind = "weights file"
     else:
-        raise ActrecogError(f"{model_path}: MODEL_PATH must end in .weights.h5 or .keras")
+        raise ActrecogError(f"{model_path}: MODEL_PATH must end in .weights.h5 or .keras, "
+                            f"or be an export.py model (.tflite, SavedModel folder)")
     models.get_model_builder(model_name)  # unknown name before any file work
     if not storage.exists(model_path):
         raise ActrecogError(f"{model_path}: {kind} not found")
@@ -706,11 +708,17 @@ def score(config: ScoreConfig) -> ScoreResult:
     manifest = manifest_lib.load_manifest(config.dataset_dir)
     windows = load_test_windows(config.json_path, manifest)
     check_frames_exist(windows, manifest.modality)
-    model = load_model(config.model_name, config.model_path, manifest)
+    # An exported model (SavedModel / .tflite from export.py) brings its own forward.
+    exported = exported_model.scoring_forward(
+        config.model_path, config.model_name, manifest,
+        augmented=any(window.rotation or window.flip for window in windows))
+    model = (exported["model"] if exported
+             else load_model(config.model_name, config.model_path, manifest))
     storage.check_writable(config.results_dir)
 
     probabilities = predict_windows(model, windows, manifest, config.batch_size,
                                     config.workers, config.progress,
+                                    forward=exported and exported["forward"],
                                     jit_compile=config.jit_compile)
     truth = np.array([window.label for window in windows], np.int64)
     prediction = probabilities.argmax(axis=1).astype(np.int64)
