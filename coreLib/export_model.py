@@ -367,8 +367,8 @@ def rebuild_for_litert(model):
         if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)):
             replaced.append(layer.name)
             config["unroll"] = True
-            if "use_cudnn" in config:
-                config["use_cudnn"] = False
+            if not isinstance(layer, keras.layers.SimpleRNN):
+                config["use_cudnn"] = False   # a constructor argument, not in the config
         return layer.__class__.from_config(config)
 
     rebuilt = keras.models.clone_model(model, clone_function=clone)
