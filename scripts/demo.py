@@ -8,6 +8,8 @@ Runs the real command-line tools one after the other, as a user would type them:
     python train.py OUT/DataSet ConvNet3D OUT/model ...
     python score.py ConvNet3D OUT/model/ConvNet3D.weights.h5 OUT/DataSet/mode:Test_...json
     python videogen.py OUT/DataSet/Results/video_sec_ConvNet3D.json ...
+    python export.py ConvNet3D OUT/model/ConvNet3D.weights.h5 OUT/export --formats float32
+    python score.py ConvNet3D OUT/export/ConvNet3D.tflite OUT/DataSet/mode:Test_...json
 
 and prints a summary. DEMO_DIR (default demo_output/) holds everything: DATA is
 reused by the next run, OUT is started afresh each time.
@@ -119,12 +121,22 @@ def main() -> int:
     video_json = os.path.join(results_dir, f"video_sec_{MODEL_NAME}.json")
     seconds["videogen"] = run("videogen", [python, "videogen.py", video_json, VIDEO_MAX_LEN],
                               log_path)
+    metrics_path = os.path.join(results_dir, f"metrics_{MODEL_NAME}.json")
+    with open(metrics_path, encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    # The float32 LiteRT file must score the same; its run rewrites the Results.
+    export_dir = os.path.join(out_dir, "export")
+    seconds["export"] = run("export", [python, "export.py", MODEL_NAME, weights, export_dir,
+                                       "--formats", "float32", "--manifest", dataset_dir],
+                            log_path)
+    litert_file = os.path.join(export_dir, f"{MODEL_NAME}.tflite")
+    seconds["score_litert"] = run("score LiteRT", [python, "score.py", MODEL_NAME,
+                                                   litert_file, test_json], log_path)
+    with open(metrics_path, encoding="utf-8") as handle:
+        litert_metrics = json.load(handle)
 
     with open(os.path.join(dataset_dir, "dataset.json"), encoding="utf-8") as handle:
         manifest = json.load(handle)
-    with open(os.path.join(results_dir, f"metrics_{MODEL_NAME}.json"),
-              encoding="utf-8") as handle:
-        metrics = json.load(handle)
     videos = sorted(glob.glob(os.path.join(glob.escape(results_dir), "*.avi")))
     splits = manifest["splits"]
     summary = [
@@ -138,7 +150,9 @@ def main() -> int:
         f"training time: {seconds['train']:.0f} s ({MODEL_NAME})",
         f"test accuracy (micro F1, unseen test subjects): "
         f"{100 * metrics['micro_f1']:.1f} %",
+        f"test accuracy of the float32 LiteRT file: {100 * litert_metrics['micro_f1']:.1f} %",
         f"weights: {weights}",
+        f"LiteRT model: {litert_file}",
         f"metrics: {os.path.join(results_dir, f'metrics_{MODEL_NAME}.json')}",
         f"confusion matrix: {os.path.join(results_dir, f'confusion_{MODEL_NAME}.png')}",
         "videos: " + ", ".join(videos),
