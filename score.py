@@ -18,9 +18,8 @@ def parse_args(argv):
     parser.add_argument("model_name", metavar="MODEL_NAME",
                         help="model to build: ConvNet3D, LRCN or DUMMY")
     parser.add_argument("model_path", metavar="MODEL_PATH",
-                        help="weights from train.py (<model>.weights.h5), a full .keras "
-                             "model, or export.py's SavedModel folder or .tflite file "
-                             "(local path or gs:// URI)")
+                        help="weights from train.py (<model>.weights.h5) or a full "
+                             ".keras model (local path or gs:// URI)")
     parser.add_argument("json_path", metavar="JSON_PATH",
                         help="the Test JSON list of windows written by main.py")
     parser.add_argument("--manifest", default=None,
