@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         parity_json=args.parity_json, parity_windows=args.parity_windows,
         window_stream=args.window_stream)
     try:
-        result = export_model.export(config)
+        result = export_model.export(config, log=lambda line: print(line, flush=True))
     except export_model.ParityError as error:
         sys.stderr.write(f"export.py: parity failed: {' '.join(str(error).split())}\n")
         return EXIT_PARITY_FAILED
