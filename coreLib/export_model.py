@@ -151,11 +151,14 @@ class StreamMode:
         step: ``step(frame (B, D, D, C) float32 scaled, states [(B,) + shape])
             -> (probabilities (B, K) float32, new states)``, Keras layers/ops only.
         trackables: Keras models/layers whose variables ``step`` uses.
+        state_names: what each state is (recorded in export.json; the
+            signatures call them ``state_<i>`` / ``new_state_<i>``).
     """
     name: str
     state_shapes: Tuple[Tuple[int, ...], ...]
     step: Callable
     trackables: Tuple[object, ...] = ()
+    state_names: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -396,21 +399,45 @@ def window_buffer_stream_mode(model, window_shape: Sequence[int]) -> StreamMode:
         window = ops.concatenate([states[0], ops.expand_dims(frame, 1)], axis=1)
         return model(window, training=False), [window[:, 1:]]
 
-    return StreamMode("window_buffer", ((seq_len - 1,) + frame_shape,), step, (model,))
+    return StreamMode("window_buffer", ((seq_len - 1,) + frame_shape,), step, (model,),
+                      ("previous_frames",))
 
 
 def find_stream_mode(model, manifest: manifest_lib.Manifest) -> Optional[StreamMode]:
-    """The model's own stream mode, from ``coreLib.streaming_model`` when it offers one.
+    """The model's own stream mode, from ``coreLib.streaming_model`` when it has one.
 
-    A streaming module takes part by defining ``export_stream_mode(model, manifest)
-    -> StreamMode | None``; without such a module no model has a stream mode.
+    A streaming module takes part in either of two ways: by defining
+    ``export_stream_mode(model, manifest) -> StreamMode | None``, or (the
+    CausalMobileNet module) by ``build_stream_model(window_model)`` (dict inputs
+    ``frame`` + the states of ``stream_state_specs``, dict outputs
+    ``probabilities`` + the new states of the same names) for models named
+    ``CAUSAL_MOBILENET_NAME``. Without such a module no model has a stream mode.
     """
     try:
         from coreLib import streaming_model
     except ImportError:
         return None
     factory = getattr(streaming_model, "export_stream_mode", None)
-    return factory(model, manifest) if factory is not None else None
+    if factory is not None:
+        return factory(model, manifest)
+    if model.name != getattr(streaming_model, "CAUSAL_MOBILENET_NAME", None):
+        return None
+    stream_model = streaming_model.build_stream_model(model)
+    specs = streaming_model.stream_state_specs(model)
+    names = tuple(specs)
+    frame_name = getattr(streaming_model, "FRAME_INPUT_NAME", "frame")
+    output_name = getattr(streaming_model, "OUTPUT_NAME", "probabilities")
+
+    def step(frame, states):
+        inputs = {frame_name: frame}
+        inputs.update({name: ops.cast(state, specs[name].dtype)
+                       for name, state in zip(names, states)})
+        outputs = stream_model(inputs, training=False)
+        return (outputs[output_name],
+                [ops.cast(outputs[name], "float32") for name in names])
+
+    return StreamMode(model.name, tuple(tuple(specs[name].shape) for name in names), step,
+                      (stream_model,), names)
 
 
 # --------------------------------------------------------------------------- SavedModel
@@ -799,6 +826,7 @@ def _stream_parity(stream_mode: StreamMode, runners, staged, config: ExportConfi
                     for i, shape in enumerate(stream_mode.state_shapes)})
     return {"mode": stream_mode.name,
             "state_shapes": [list(shape) for shape in stream_mode.state_shapes],
+            "state_names": list(stream_mode.state_names),
             "signature": {"inputs": {exported_model.FRAME_INPUT_NAME: frame_spec,
                                      **state_specs},
                           "outputs": outputs},
