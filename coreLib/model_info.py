@@ -1,6 +1,7 @@
 """Drawings and text summaries of the models, made from the built models themselves.
 
-``python -m coreLib.model_info info`` (``make info``) builds ConvNet3D and LRCN at
+``python -m coreLib.model_info info`` (``make info``) builds ConvNet3D, LRCN and
+CausalMobileNet at
 the published shape (6, 64, 64, 3; 17 classes) and writes, per model,
 ``info/<name>.png`` (a vertical stack of boxes: layer name, class, output shape,
 parameters) and ``info/<name>.txt`` (the Keras summary). The drawing uses
@@ -20,6 +21,11 @@ INFO_DIR = "info"
 # File stems of the 2019 tool's drawings.
 FILE_STEMS = {models.CONVNET3D_NAME: "convNet3D", models.LRCN_NAME: "LRCN",
               models.DUMMY_NAME: "DUMMY"}
+# Kernel (..., channels[, multiplier]): one filter per channel, no sum over channels.
+DEPTHWISE_KINDS = ("DepthwiseConv1D", "DepthwiseConv2D", "CausalTemporalConv")
+# What `make info` draws: the published models and the streaming one.
+INFO_MODELS = (models.CONVNET3D_NAME, models.LRCN_NAME,
+               models.streaming_model.CAUSAL_MOBILENET_NAME)
 PUBLISHED_SHAPE = (6, 64, 3, 17)   # seq_len, image_dim, channels, num_classes
 # Box colours by layer family, so blocks read at a glance.
 COLOURS = {"Conv": "#9ecae1", "Pool": "#c7e9c0", "Norm": "#fdd0a2", "ReLU": "#dadaeb",
@@ -36,6 +42,13 @@ class LayerRow:
     params: int
 
 
+def main_output(layer):
+    """The layer's output tensor (the first one where a layer also returns its
+    stream state, as CausalMobileNet's temporal convolutions and pooling do)."""
+    output = layer.output
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
 def layer_rows(model) -> List[LayerRow]:
     """The model's layers in order, with class (wrapped class for TimeDistributed),
     output shape (batch dimension None) and parameter count."""
@@ -43,9 +56,9 @@ def layer_rows(model) -> List[LayerRow]:
     for layer in model.layers:
         class_name = type(layer).__name__
         inner = getattr(layer, "layer", None)
-        if class_name == "TimeDistributed" and inner is not None:
+        if class_name in ("TimeDistributed", "PerFrame") and inner is not None:
             class_name = f"TimeDistributed({type(inner).__name__})"
-        rows.append(LayerRow(layer.name, class_name, tuple(layer.output.shape),
+        rows.append(LayerRow(layer.name, class_name, tuple(main_output(layer).shape),
                              int(layer.count_params())))
     return rows
 
@@ -54,16 +67,21 @@ def layer_multiply_adds(layer) -> int:
     """Multiply-adds of one layer's forward pass for one example (batch of 1).
 
     Counts the layers that hold nearly all of the arithmetic: convolutions of any
-    rank (output positions x kernel size x input channels x filters), Dense
+    rank (output positions x kernel size x input channels x filters), depthwise
+    ones (output positions x kernel size x channels x multiplier) including
+    CausalMobileNet's temporal ones (positions x frames x channels), Dense
     (positions x inputs x units) and LSTM (steps x 4 gates x (inputs + units) x
-    units), also inside TimeDistributed. Pooling, normalisation and activations
-    (a few operations per value) count as 0.
+    units), also inside TimeDistributed or PerFrame (whose output shape has the
+    frames, so a per-frame layer counts once per frame). Pooling, normalisation,
+    activations and residual additions (a few operations per value) count as 0.
     """
     core = getattr(layer, "layer", None) or layer  # TimeDistributed's inner layer
     kind = type(core).__name__
-    output_shape = tuple(layer.output.shape[1:])
-    if kind == "Dense" or (kind.startswith("Conv") and "Transpose" not in kind):
-        # Every output position multiplies the whole kernel once.
+    output_shape = tuple(main_output(layer).shape[1:])
+    if kind in DEPTHWISE_KINDS or kind == "Dense" or (kind.startswith("Conv")
+                                                     and "Transpose" not in kind):
+        # Every output position multiplies the whole kernel once (a depthwise
+        # kernel holds one filter per channel, so the same product holds).
         return int(np.prod(output_shape[:-1])) * int(np.prod(core.kernel.shape))
     if kind == "LSTM":
         steps = int(layer.input.shape[1])
@@ -199,8 +217,7 @@ def main(argv=None) -> int:
     parser = cli.make_parser("model_info", "Draws the models and writes their summaries.")
     parser.add_argument("command", choices=["info"],
                         help="info: write <stem>.png and <stem>.txt per model")
-    parser.add_argument("--models", nargs="+", default=[models.CONVNET3D_NAME,
-                                                       models.LRCN_NAME],
+    parser.add_argument("--models", nargs="+", default=list(INFO_MODELS),
                         help="models to describe")
     parser.add_argument("--output-dir", default=INFO_DIR, help="folder to write to")
     args = parser.parse_args(argv)

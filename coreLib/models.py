@@ -1,4 +1,5 @@
-"""ConvNet3D, LRCN and DUMMY: the 2019 tool's three Keras models, as functional models.
+"""ConvNet3D, LRCN and DUMMY: the 2019 tool's three Keras models, as functional models;
+and the registry that also holds CausalMobileNet (coreLib/streaming_model.py).
 
 Every builder takes the window shape from the manifest, ``(seq_len, image_dim,
 image_dim, channels)``, and the number of classes, and returns an uncompiled
@@ -23,6 +24,8 @@ import_tensorflow_quietly()
 
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import layers  # noqa: E402
+
+from coreLib import streaming_model  # noqa: E402
 
 L2_FACTOR = 1e-4
 DROPOUT_RATE = 0.2
@@ -225,6 +228,7 @@ MODEL_BUILDERS: Dict[str, ModelBuilder] = {
     CONVNET3D_NAME: build_convnet3d,
     LRCN_NAME: build_lrcn,
     DUMMY_NAME: build_dummy,
+    streaming_model.CAUSAL_MOBILENET_NAME: streaming_model.build_causal_mobilenet,
 }
 MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_BUILDERS)
 
@@ -244,7 +248,7 @@ def get_model_builder(name: str) -> ModelBuilder:
 
 def build_model(name: str, seq_len: int, image_dim: int, channels: int,
                 num_classes: int, bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
-    """Builds a model by name (``ConvNet3D``, ``LRCN`` or ``DUMMY``).
+    """Builds a model by name (``ConvNet3D``, ``LRCN``, ``DUMMY``, ``CausalMobileNet``).
 
     Args:
         name: model name, exactly as in :data:`MODEL_NAMES`.

@@ -1,0 +1,622 @@
+"""CausalMobileNet: a small streaming action model after MoViNet's stream models.
+
+The ideas are those of MoViNet's stream variants (Kondratyuk et al. 2021), built
+small enough for a headset CPU:
+
+* per-frame spatial convolutions in MobileNetV2-style inverted bottlenecks
+  (1x1 expansion, 3x3 depthwise, 1x1 linear projection, residual when the shape
+  allows);
+* a *causal* depthwise temporal convolution in every block: frame t mixes with
+  frames t-1 and t-2 only (left padding with zeros, never right), so together with
+  the depthwise 3x3 it is a factorised 3x3x3 depthwise kernel that cannot look
+  ahead;
+* causal cumulative global average pooling: the features at frame t are the mean
+  over space and over frames 1..t.
+
+So the prediction at frame t depends on frames <= t only, and the whole-window
+output is the classifier applied to the cumulative average at the last frame: it
+equals what the stream mode gives after the window's L-th frame.
+
+Three Keras models share one set of layers (and so one set of weights):
+
+* the window model (:func:`build_causal_mobilenet`, registered in
+  ``coreLib.models``): ``(B, L, D, D, C)`` float32 in [0, 1] -> ``(B, K)`` float32
+  probabilities, like ConvNet3D and LRCN;
+* the per-frame model (:func:`build_per_frame_model`): ``(B, L, D, D, C)`` ->
+  ``(B, L, K)``, the prediction after each frame;
+* the stream model (:func:`build_stream_model`): one frame ``(B, D, D, C)`` and
+  the state in, probabilities ``(B, K)`` and the new state out. The state is each
+  temporal convolution's last ``k - 1`` input frames and the pooling's running sum
+  and frame count, so a sequence runs frame by frame for ever at a fixed cost per
+  frame (:class:`StreamRunner`).
+
+The window graph is the stream graph run on L frames with an all-zero state, so
+the two agree by construction (to float rounding).
+
+Only Keras layers and ``keras.ops`` are used, so the models also run under
+``KERAS_BACKEND=jax``.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from coreLib.cli import import_tensorflow_quietly
+from coreLib.errors import ActrecogError
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402  (after the quiet TensorFlow import)
+from keras import layers, ops  # noqa: E402
+
+CAUSAL_MOBILENET_NAME = "CausalMobileNet"
+STREAM_MODEL_SUFFIX = "_stream"
+PER_FRAME_MODEL_SUFFIX = "_per_frame"
+
+# The same defaults as ConvNet3D and LRCN (coreLib.models passes its own values;
+# a test pins that they agree). Not imported from there: models imports this file.
+BN_MOMENTUM = 0.99
+L2_FACTOR = 1e-4
+DROPOUT_RATE = 0.2
+
+# A 4x4 stride-4 stem ("patchify"): on a CPU the cost is memory traffic, and the
+# full-resolution feature maps of a 3x3 stride-2 stem would be the largest tensors.
+STEM_FILTERS = 24
+STEM_STRIDE = 4
+TEMPORAL_KERNEL = 3     # frames t-2, t-1, t
+
+
+class BlockSpec(NamedTuple):
+    """One inverted bottleneck: 1x1 to ``expanded`` channels (skipped when it equals
+    the input's), 3x3 depthwise with ``stride``, causal temporal depthwise, 1x1 to
+    ``filters``."""
+    expanded: int
+    filters: int
+    stride: int
+
+
+# MobileNetV2's progression (expansion 1, then 3-4) at a third of its widths.
+BLOCKS: Tuple[BlockSpec, ...] = (
+    BlockSpec(expanded=24, filters=32, stride=2),
+    BlockSpec(expanded=96, filters=32, stride=1),
+    BlockSpec(expanded=96, filters=48, stride=2),
+    BlockSpec(expanded=192, filters=48, stride=1),
+    BlockSpec(expanded=192, filters=64, stride=1),
+)
+HEAD_FILTERS = 192
+HEAD_DENSE_UNITS = 128
+RELU_MAX = 6.0          # ReLU6 as MobileNetV2: bounded activations suit bfloat16
+# The stem and two stride-2 blocks: below 16x16 the last feature map would be
+# mostly padding.
+MIN_IMAGE_DIM = STEM_STRIDE * int(np.prod([block.stride for block in BLOCKS]))
+
+STATE_BUFFER_SUFFIX = "_buffer"
+POOL_SUM_NAME = "pool_sum"
+POOL_COUNT_NAME = "pool_count"
+FRAME_INPUT_NAME = "frame"
+OUTPUT_NAME = "probabilities"
+
+
+def _is_shape_list(input_shape) -> bool:
+    """Whether Keras passed build() the shapes of a list of inputs."""
+    return (isinstance(input_shape, (list, tuple)) and len(input_shape) > 0
+            and isinstance(input_shape[0], (list, tuple)))
+
+
+@keras.saving.register_keras_serializable(package="pyACTRECOG")
+class PerFrame(layers.Wrapper):
+    """Applies a 2-D layer to every frame: ``(B, T, H, W, C)`` -> ``(B, T, H', W', C')``.
+
+    Folds time into the batch (one call on ``B * T`` images) rather than looping
+    over frames as ``TimeDistributed`` does, so the per-frame convolutions run as
+    one large convolution.
+    """
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build((None,) + tuple(input_shape[2:]))
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        frame_shape = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
+        return (input_shape[0], input_shape[1]) + tuple(frame_shape[1:])
+
+    def call(self, inputs, training=None):
+        frames = inputs.shape[1]
+        folded = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
+        outputs = self.layer(folded, training=training)
+        return ops.reshape(outputs, (-1, frames) + tuple(outputs.shape[1:]))
+
+
+@keras.saving.register_keras_serializable(package="pyACTRECOG")
+class CausalTemporalConv(layers.Layer):
+    """Causal depthwise convolution over time: ``y_t = sum_j kernel[j] * x_(t-k+1+j)``.
+
+    Each channel has its own ``k`` taps (kernel ``(k, C)``, no bias: a BatchNorm
+    follows). Frames before the first are zeros (left padding only), so ``y_t``
+    depends on frames ``t-k+1 .. t``.
+
+    Call with a window ``(B, T, ..., C)`` (no history: zeros before it), or with
+    ``[window, buffer]``, buffer ``(B, k-1, ..., C)`` the k-1 frames before the
+    window. Returns ``[outputs (B, T, ..., C), new_buffer (B, k-1, ..., C)]``, the
+    new buffer being the last k-1 frames of history + window: what the next call
+    needs to continue the sequence. (Both calls return the same structure: Keras
+    checks a layer's outputs against its first call's.)
+    """
+
+    def __init__(self, kernel_size: int = TEMPORAL_KERNEL, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(kernel_size, int) or kernel_size < 2:
+            raise ActrecogError(f"{self.name}: kernel_size must be an integer >= 2, "
+                                f"got {kernel_size!r}")
+        self.kernel_size = kernel_size
+
+    def build(self, input_shape):
+        window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
+        # fan_in = k for a (k, C) kernel: unit gain per channel.
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.kernel_size, window_shape[-1]),
+            initializer=keras.initializers.VarianceScaling(1.0, "fan_in",
+                                                           "truncated_normal"))
+        self.built = True
+
+    def call(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            window, buffer = inputs
+            window_shape = tuple(window.shape)
+            # The k-1 remembered frames and the new ones: 'valid' taps see exactly
+            # frames t-k+1 .. t for every new frame t.
+            padded = ops.concatenate([ops.cast(buffer, window.dtype), window], axis=1)
+            outputs = ops.depthwise_conv(self._as_rows(padded),
+                                         self._taps(self.kernel, window.dtype),
+                                         padding="valid")
+            return [ops.reshape(outputs, (-1,) + window_shape[1:]),
+                    padded[:, window_shape[1]:]]
+        window_shape = tuple(inputs.shape)
+        history, frames = self.kernel_size - 1, window_shape[1]
+        # No history: 'same' padding of a 2k-1 tap kernel whose last k-1 taps are 0
+        # zero-pads k-1 frames on the left and ignores those on the right, without
+        # the copy an explicit pad makes (3x slower on CPU).
+        kernel = self._taps(self.kernel, inputs.dtype)
+        future = ops.zeros((history,) + tuple(kernel.shape[1:]), kernel.dtype)
+        outputs = ops.depthwise_conv(self._as_rows(inputs),
+                                     ops.concatenate([kernel, future], axis=0),
+                                     padding="same")
+        if frames >= history:
+            buffer = inputs[:, frames - history:]
+        else:   # fewer frames than the buffer holds: zeros before the first
+            padding = [[0, 0], [history - frames, 0]] + [[0, 0]] * (len(window_shape) - 2)
+            buffer = ops.pad(inputs, padding)
+        return [ops.reshape(outputs, (-1,) + window_shape[1:]), buffer]
+
+    @staticmethod
+    def _as_rows(window):
+        """``(B, T, ..., C)`` -> ``(B, T, positions, C)``: time as the image rows."""
+        return ops.reshape(window, (-1, window.shape[1],
+                                    int(np.prod(window.shape[2:-1])), window.shape[-1]))
+
+    @staticmethod
+    def _taps(kernel, dtype):
+        """``(k, C)`` -> the depthwise kernel ``(k, 1, C, 1)`` over (time, positions)."""
+        return ops.reshape(ops.cast(kernel, dtype), (kernel.shape[0], 1, kernel.shape[1], 1))
+
+    def compute_output_shape(self, input_shape):
+        window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
+        window_shape = tuple(window_shape)
+        return [window_shape,
+                (window_shape[0], self.kernel_size - 1) + window_shape[2:]]
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size}
+
+
+@keras.saving.register_keras_serializable(package="pyACTRECOG")
+class CumulativeAveragePooling(layers.Layer):
+    """Causal global average pooling: the mean over space and over frames 1..t.
+
+    Call with a window ``(B, T, H, W, C)`` (nothing seen before it), or with
+    ``[window, running_sum (B, C), frame_count (B, 1)]``: the sum of the per-frame
+    spatial means seen so far and their number. Returns ``[averages (B, T, C),
+    new_sum (B, C), new_count (B, 1)]``; row t of averages is the mean over every
+    frame seen up to and including the window's frame t. Built float32 so that long
+    streams keep their precision.
+    """
+
+    def call(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            window, running_sum, frame_count = inputs
+        else:
+            window, running_sum, frame_count = inputs, None, None
+        frame_means = ops.mean(window, axis=tuple(range(2, len(window.shape) - 1)))
+        sums = ops.cumsum(frame_means, axis=1)
+        frames = window.shape[1]
+        counts = ops.reshape(ops.arange(1, frames + 1, dtype=frame_means.dtype),
+                             (1, frames, 1))
+        if running_sum is not None:
+            sums = ops.expand_dims(running_sum, 1) + sums
+            counts = ops.expand_dims(frame_count, 1) + counts
+        else:   # one count per stream, as the state holds it
+            counts = ops.zeros_like(sums[:, :, :1]) + counts
+        return [sums / counts, sums[:, -1], counts[:, -1]]
+
+    def compute_output_shape(self, input_shape):
+        window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
+        batch, frames, channels = window_shape[0], window_shape[1], window_shape[-1]
+        return [(batch, frames, channels), (batch, channels), (batch, 1)]
+
+
+@keras.saving.register_keras_serializable(package="pyACTRECOG")
+class LastFrame(layers.Layer):
+    """``(B, T, F)`` -> ``(B, F)``: the row of the last frame."""
+
+    def call(self, inputs):
+        return inputs[:, -1]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[2:])
+
+
+# layer(name, make) returns the layer of that name; make(name) creates it. The
+# builder creates every layer; the stream and per-frame builders look them up in
+# the window model, so one function wires all three models.
+LayerSource = Callable[[str, Callable[[str], layers.Layer]], layers.Layer]
+
+
+def _features(window, layer: LayerSource, bn_momentum: float,
+              state: Optional[Dict[str, object]] = None):
+    """Stem, inverted bottlenecks, head convolution and cumulative pooling.
+
+    Args:
+        window: ``(B, T, D, D, C)`` tensor.
+        layer: where the layers come from (see ``LayerSource``).
+        bn_momentum: BatchNorm momentum (used only when layers are created).
+        state: None (a window from its first frame) or the stream state by name.
+
+    Returns:
+        ``(averages, new_state)``: ``(B, T, HEAD_FILTERS)`` float32 cumulative
+        averages, and the new state by name (empty without ``state``).
+    """
+    new_state: Dict[str, object] = {}
+
+    def conv(name: str, filters: int, kernel: int, stride: int = 1):
+        return layer(name, lambda name: PerFrame(
+            layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                          kernel_regularizer=keras.regularizers.L2(L2_FACTOR),
+                          name=f"{name}_2d"), name=name))
+
+    def norm(name: str):
+        return layer(name, lambda name: layers.BatchNormalization(momentum=bn_momentum,
+                                                                  name=name))
+
+    def relu(name: str):
+        return layer(name, lambda name: layers.ReLU(max_value=RELU_MAX, name=name))
+
+    x = conv("stem_conv", STEM_FILTERS, STEM_STRIDE, STEM_STRIDE)(window)
+    x = relu("stem_relu")(norm("stem_norm")(x))
+    channels = STEM_FILTERS
+    for index, spec in enumerate(BLOCKS, start=1):
+        prefix = f"block{index}"
+        shortcut = x
+        if spec.expanded != channels:
+            x = conv(f"{prefix}_expand", spec.expanded, 1)(x)
+            x = relu(f"{prefix}_expand_relu")(norm(f"{prefix}_expand_norm")(x))
+        x = layer(f"{prefix}_spatial", lambda name, stride=spec.stride: PerFrame(
+            layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
+                                   name=f"{name}_2d"), name=name))(x)
+        temporal = layer(f"{prefix}_temporal",
+                         lambda name: CausalTemporalConv(TEMPORAL_KERNEL, name=name))
+        if state is None:
+            x, _ = temporal(x)
+        else:
+            buffer_name = temporal.name + STATE_BUFFER_SUFFIX
+            x, new_state[buffer_name] = temporal([x, state[buffer_name]])
+        x = relu(f"{prefix}_temporal_relu")(norm(f"{prefix}_temporal_norm")(x))
+        x = conv(f"{prefix}_project", spec.filters, 1)(x)
+        x = norm(f"{prefix}_project_norm")(x)
+        if spec.stride == 1 and spec.filters == channels:
+            x = layer(f"{prefix}_add", lambda name: layers.Add(name=name))([shortcut, x])
+        channels = spec.filters
+    x = conv("head_conv", HEAD_FILTERS, 1)(x)
+    x = relu("head_relu")(norm("head_norm")(x))
+    pool = layer("pool", lambda name: CumulativeAveragePooling(dtype="float32", name=name))
+    if state is None:
+        return pool(x)[0], new_state
+    averages, new_state[POOL_SUM_NAME], new_state[POOL_COUNT_NAME] = pool(
+        [x, state[POOL_SUM_NAME], state[POOL_COUNT_NAME]])
+    return averages, new_state
+
+
+def _classifier(features, layer: LayerSource, num_classes: int):
+    """Dense relu -> Dropout -> Dense softmax (float32) on the last axis."""
+    x = layer("fc1", lambda name: layers.Dense(
+        HEAD_DENSE_UNITS, activation="relu",
+        kernel_regularizer=keras.regularizers.L2(L2_FACTOR), name=name))(features)
+    x = layer("fc1_dropout", lambda name: layers.Dropout(DROPOUT_RATE, name=name))(x)
+    return layer(OUTPUT_NAME, lambda name: layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name=name))(x)
+
+
+def _check_window_shape(seq_len: int, image_dim: int, channels: int,
+                        num_classes: int) -> None:
+    for arg, value in (("seq_len", seq_len), ("image_dim", image_dim),
+                       ("channels", channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ActrecogError(f"{CAUSAL_MOBILENET_NAME}: {arg} must be a positive "
+                                f"integer, got {value!r}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ActrecogError(f"{CAUSAL_MOBILENET_NAME}: num_classes must be an integer "
+                            f">= 2, got {num_classes!r}")
+    if image_dim < MIN_IMAGE_DIM:
+        raise ActrecogError(f"{CAUSAL_MOBILENET_NAME}: image_dim {image_dim} is too "
+                            f"small; its four stride-2 stages need image_dim >= "
+                            f"{MIN_IMAGE_DIM}")
+
+
+def build_causal_mobilenet(seq_len: int, image_dim: int, channels: int,
+                           num_classes: int,
+                           bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
+    """The window model of CausalMobileNet (see the module docstring).
+
+    Stem 3x3/2 conv 16 -> six inverted bottlenecks (:data:`BLOCKS`), each 1x1
+    expand -> BN -> ReLU6 -> 3x3 depthwise (stride 1 or 2) -> causal temporal
+    depthwise (3 frames) -> BN -> ReLU6 -> 1x1 project -> BN (+ residual) -> 1x1
+    conv 192 -> BN -> ReLU6 -> cumulative average pooling -> last frame -> Dense
+    128 relu -> Dropout -> Dense softmax. 55 MFLOP per (6, 64, 64, 3) window
+    (``coreLib.model_info.model_flops``), about 0.2 % of ConvNet3D.
+
+    Args:
+        seq_len: frames per window L (any >= 1: the model is causal).
+        image_dim: frame side D (>= :data:`MIN_IMAGE_DIM`, 16).
+        channels: C (1 for depth/confi, 3 for colour).
+        num_classes: output classes K.
+        bn_momentum: momentum of the BatchNorm moving statistics.
+
+    Returns:
+        ``keras.Model`` named ``CausalMobileNet``: ``(B, L, D, D, C)`` float32 in
+        [0, 1] -> ``(B, K)`` float32 probabilities (the classifier on the
+        cumulative average at frame L), output layer ``probabilities``.
+
+    Raises:
+        ActrecogError: a non-positive size or ``image_dim`` below the minimum.
+    """
+    _check_window_shape(seq_len, image_dim, channels, num_classes)
+
+    def create(name, make):
+        return make(name)
+
+    inputs = keras.Input((seq_len, image_dim, image_dim, channels), name="window")
+    averages, _ = _features(inputs, create, bn_momentum)
+    last = LastFrame(name="last_frame")(averages)
+    outputs = _classifier(last, create, num_classes)
+    return keras.Model(inputs, outputs, name=CAUSAL_MOBILENET_NAME)
+
+
+def _check_is_window_model(model) -> None:
+    if getattr(model, "name", None) != CAUSAL_MOBILENET_NAME:
+        raise ActrecogError(f"stream mode needs a {CAUSAL_MOBILENET_NAME} window model, "
+                            f"got {getattr(model, 'name', type(model).__name__)!r}")
+
+
+def _lookup(window_model) -> LayerSource:
+    def find(name, make):
+        return window_model.get_layer(name)
+    return find
+
+
+def _bn_momentum_of(window_model) -> float:
+    return window_model.get_layer("stem_norm").momentum
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One stream state tensor: ``(batch,) + shape`` of ``dtype``."""
+    shape: Tuple[int, ...]
+    dtype: str
+
+
+def stream_state_specs(window_model) -> Dict[str, StateSpec]:
+    """The stream state of a CausalMobileNet, by name, in wiring order.
+
+    ``block<i>_temporal_buffer``: ``(k - 1, H, W, E)`` in the layer's compute dtype
+    (bfloat16 / float16 under mixed precision), the last k-1 frames that reached
+    that temporal convolution; ``pool_sum``: ``(F,)`` float32, the sum of the
+    per-frame spatial means; ``pool_count``: ``(1,)`` float32, the frames seen.
+
+    Raises:
+        ActrecogError: not a CausalMobileNet window model.
+    """
+    _check_is_window_model(window_model)
+    specs: Dict[str, StateSpec] = {}
+    for layer in window_model.layers:
+        if isinstance(layer, CausalTemporalConv):
+            shape = (layer.kernel_size - 1,) + tuple(layer.input.shape[2:])
+            specs[layer.name + STATE_BUFFER_SUFFIX] = StateSpec(shape, layer.compute_dtype)
+        elif isinstance(layer, CumulativeAveragePooling):
+            specs[POOL_SUM_NAME] = StateSpec((int(layer.input.shape[-1]),), "float32")
+            specs[POOL_COUNT_NAME] = StateSpec((1,), "float32")
+    return specs
+
+
+def initial_stream_state(window_model, batch_size: int) -> Dict[str, np.ndarray]:
+    """The all-zero state before a sequence's first frame (for ``batch_size`` streams).
+
+    Raises:
+        ActrecogError: not a CausalMobileNet, or a non-positive batch size.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ActrecogError(f"stream batch_size must be a positive integer, "
+                            f"got {batch_size!r}")
+    return {name: np.zeros((batch_size,) + spec.shape, dtype=spec.dtype)
+            for name, spec in stream_state_specs(window_model).items()}
+
+
+def check_stream_state(window_model, state: Dict[str, object],
+                       batch_size: Optional[int] = None) -> None:
+    """Checks a state's names and shapes against :func:`stream_state_specs`.
+
+    Args:
+        window_model: the CausalMobileNet the state belongs to.
+        state: name -> array ``(B,) + spec.shape``.
+        batch_size: the B every entry must have (default: the first entry's).
+
+    Raises:
+        ActrecogError: a missing or unknown entry, or one of the wrong shape (named).
+    """
+    specs = stream_state_specs(window_model)
+    if not isinstance(state, dict):
+        raise ActrecogError(f"stream state must be a dict of {', '.join(specs)}, "
+                            f"got {type(state).__name__}")
+    missing = [name for name in specs if name not in state]
+    unknown = sorted(set(state) - set(specs))
+    if missing or unknown:
+        raise ActrecogError(f"stream state: missing {missing or 'nothing'}, unknown "
+                            f"{unknown or 'nothing'}")
+    for name, spec in specs.items():
+        value = state[name]
+        shape = tuple(value.shape) if hasattr(value, "shape") else tuple(np.shape(value))
+        if batch_size is None and shape:
+            batch_size = shape[0]
+        wanted = (batch_size,) + spec.shape
+        if shape != wanted:
+            raise ActrecogError(f"stream state {name}: shape {shape}, expected {wanted}")
+
+
+def build_stream_model(window_model) -> "keras.Model":
+    """The one-frame model sharing the window model's layers (and weights).
+
+    Args:
+        window_model: a built CausalMobileNet ``(B, L, D, D, C)`` -> ``(B, K)``.
+
+    Returns:
+        ``keras.Model`` named ``CausalMobileNet_stream`` with dict inputs
+        ``{"frame": (B, D, D, C) float32 in [0, 1], **state}`` and dict outputs
+        ``{"probabilities": (B, K) float32, **new_state}`` (the state names and
+        shapes of :func:`stream_state_specs`). Feeding frames 1..L one by one from
+        :func:`initial_stream_state` gives, after frame L, the window model's output.
+
+    Raises:
+        ActrecogError: not a CausalMobileNet window model.
+    """
+    specs = stream_state_specs(window_model)
+    _, image_dim, _, channels = window_model.input_shape[1:]
+    frame = keras.Input((image_dim, image_dim, channels), name=FRAME_INPUT_NAME)
+    state = {name: keras.Input(spec.shape, dtype=spec.dtype, name=name)
+             for name, spec in specs.items()}
+    # A one-frame window: every layer runs as in the window model.
+    window = layers.Reshape((1, image_dim, image_dim, channels),
+                            name="frame_as_window")(frame)
+    source = _lookup(window_model)
+    averages, new_state = _features(window, source, _bn_momentum_of(window_model), state)
+    last = LastFrame(name="stream_last_frame")(averages)
+    probabilities = _classifier(last, source, window_model.output_shape[-1])
+    return keras.Model({FRAME_INPUT_NAME: frame, **state},
+                       {OUTPUT_NAME: probabilities, **new_state},
+                       name=CAUSAL_MOBILENET_NAME + STREAM_MODEL_SUFFIX)
+
+
+def build_per_frame_model(window_model) -> "keras.Model":
+    """The window model with a prediction after every frame (same layers, weights).
+
+    Returns:
+        ``keras.Model`` ``(B, L, D, D, C)`` float32 -> ``(B, L, K)`` float32: row t
+        is the classifier on the cumulative average at frame t (row L-1 is the
+        window model's output).
+
+    Raises:
+        ActrecogError: not a CausalMobileNet window model.
+    """
+    _check_is_window_model(window_model)
+    inputs = keras.Input(window_model.input_shape[1:], name="window")
+    source = _lookup(window_model)
+    averages, _ = _features(inputs, source, _bn_momentum_of(window_model))
+    outputs = _classifier(averages, source, window_model.output_shape[-1])
+    return keras.Model(inputs, outputs, name=CAUSAL_MOBILENET_NAME + PER_FRAME_MODEL_SUFFIX)
+
+
+class StreamRunner:
+    """Runs CausalMobileNet over frames as they arrive, one compiled call per frame.
+
+    Holds the stream model, a compiled call of it (``tf.function`` under the
+    TensorFlow backend, ``jax.jit`` via Keras under JAX) and the current state.
+    The cost per frame is fixed: the state has the same size whatever the number
+    of frames seen.
+
+    Args:
+        window_model: a (trained) CausalMobileNet window model.
+        batch_size: number of independent streams fed together.
+        compile: False runs the stream model eagerly (no tracing: quicker for a
+            handful of frames, slower per frame).
+    """
+
+    def __init__(self, window_model, batch_size: int = 1, compile: bool = True):
+        self.window_model = window_model
+        self.batch_size = batch_size
+        self.state = initial_stream_state(window_model, batch_size)  # checks both
+        self.stream_model = build_stream_model(window_model)
+        self.frame_shape = tuple(self.stream_model.input[FRAME_INPUT_NAME].shape[1:])
+        if compile:
+            self._call = self._compile(self.stream_model)
+        else:
+            self._call = lambda inputs: self.stream_model(
+                {name: ops.convert_to_tensor(value) for name, value in inputs.items()},
+                training=False)
+
+    @staticmethod
+    def _compile(stream_model):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # the runner, not the model, needs it
+
+            return tf.function(lambda inputs: stream_model(inputs, training=False),
+                               reduce_retracing=True)
+        return stream_model.predict_on_batch
+
+    def reset(self) -> None:
+        """Starts every stream afresh (the zero state: no frame seen)."""
+        self.state = initial_stream_state(self.window_model, self.batch_size)
+
+    def set_state(self, state: Dict[str, object]) -> None:
+        """Continues from a saved state (e.g. ``runner.state`` of another runner).
+
+        Raises:
+            ActrecogError: a state entry of the wrong name or shape (named).
+        """
+        check_stream_state(self.window_model, state, self.batch_size)
+        self.state = dict(state)
+
+    def step(self, frames) -> np.ndarray:
+        """Feeds one frame per stream.
+
+        Args:
+            frames: ``(B, D, D, C)`` float32 in [0, 1].
+
+        Returns:
+            ``(B, K)`` float32 probabilities given every frame fed since the last
+            reset.
+
+        Raises:
+            ActrecogError: frames of the wrong shape.
+        """
+        shape = tuple(np.shape(frames))
+        if shape != (self.batch_size,) + self.frame_shape:
+            raise ActrecogError(f"stream frame: shape {shape}, expected "
+                                f"{(self.batch_size,) + self.frame_shape}")
+        outputs = self._call({FRAME_INPUT_NAME: frames, **self.state})
+        self.state = {name: outputs[name] for name in self.state}
+        return np.asarray(outputs[OUTPUT_NAME])
+
+    def run(self, sequence) -> np.ndarray:
+        """Feeds a whole sequence frame by frame.
+
+        Args:
+            sequence: ``(B, T, D, D, C)`` float32 in [0, 1].
+
+        Returns:
+            ``(B, T, K)`` float32: the probabilities after each frame.
+        """
+        sequence = np.asarray(sequence, dtype=np.float32)
+        if sequence.ndim != 5:
+            raise ActrecogError(f"stream sequence: shape {sequence.shape}, expected "
+                                f"(B, T) + {self.frame_shape}")
+        return np.stack([self.step(sequence[:, index])
+                         for index in range(sequence.shape[1])], axis=1)
