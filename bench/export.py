@@ -12,7 +12,8 @@ weights). With --window-stream the stream step (the window-buffer stream mode,
 one core) is timed per frame too. Writes bench/results/export.json.
 
 The default run is short (DUMMY at 6x64x64x3 with its stream step, ConvNet3D at
-4x16x16x3); --models ConvNet3D,LRCN --seq-len 6 --image-dim 64 runs the
+4x16x16x3); --models CausalMobileNet times the streaming model's own stream step
+at 6x64x64x3; --models ConvNet3D,LRCN --seq-len 6 --image-dim 64 runs the
 original shapes (ConvNet3D's float32 file is then ~380 MB, several minutes).
 """
 
@@ -64,7 +65,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-DEFAULT_SHAPES = {"DUMMY": (6, 64), "ConvNet3D": (4, 16), "LRCN": (4, 48)}
+DEFAULT_SHAPES = {"DUMMY": (6, 64), "ConvNet3D": (4, 16), "LRCN": (4, 48),
+                  "CausalMobileNet": (6, 64)}
 
 
 def median_ms_per_window(call, windows: np.ndarray, repeats: int) -> float:
@@ -147,7 +149,7 @@ def bench_model(name: str, args, work_dir: str) -> dict:
              "dynamic_to_float32_size": round(ratio, 4)}
     print(f"{name}: dynamic-range file {ratio * 100:.1f}% of float32 "
           f"(target <= {DYNAMIC_SIZE_TARGET * 100:.0f}% for ConvNet3D)")
-    if with_stream:
+    if "stream" in description:
         stream = exported_model.load_exported(
             os.path.join(out_dir, export_model.litert_file_name(name, "stream")),
             num_threads=1)

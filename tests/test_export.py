@@ -223,6 +223,7 @@ def _pool_and_lstm_model():
     return keras.Model(inputs, outputs, name="DUMMY")
 
 
+@pytest.mark.slow
 def test_pooling_and_lstm_convert_with_builtin_ops_only_after_the_rebuild(tmp_path):
     from coreLib import manifest as manifest_lib
     model = _pool_and_lstm_model()
@@ -316,6 +317,7 @@ def test_score_refuses_an_export_of_other_classes_or_a_stream_only_file(
         assert err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.slow
 def test_killed_export_leaves_nothing_that_looks_complete(dataset, tmp_path, repo_root):
     _, json_path, dataset_dir, weights = dataset
     out_dir = tmp_path / "out"
@@ -345,3 +347,42 @@ def test_killed_export_leaves_nothing_that_looks_complete(dataset, tmp_path, rep
                                                   manifest_dir=dataset_dir,
                                                   formats=("float32",), parity_windows=2))
     assert sorted(os.listdir(out_dir)) == ["DUMMY.tflite", "export.json"]
+
+
+@pytest.mark.slow
+def test_causal_mobilenet_exports_its_stream_step(tmp_path):
+    from coreLib import manifest as manifest_lib, streaming_model
+    model = models.build_model(streaming_model.CAUSAL_MOBILENET_NAME, 4, 16, 3, 3)
+    weights = str(tmp_path / "CausalMobileNet.weights.h5")
+    model.save_weights(weights)
+    classes = ["a", "b", manifest_lib.NO_ACTION]
+    (tmp_path / "run_config.json").write_text(json.dumps({
+        "model_name": "CausalMobileNet", "window_shape": [4, 16, 16, 3], "num_classes": 3,
+        "classes": classes, "modality": "color", "dtype": "uint8"}))
+    out_dir = str(tmp_path / "out")
+    result = export_model.export(export_model.ExportConfig(
+        "CausalMobileNet", weights, out_dir, formats=("saved_model", "float32"),
+        parity_windows=4))
+    assert sorted(os.listdir(out_dir)) == ["CausalMobileNet.tflite",
+                                           "CausalMobileNet_stream.tflite", "export.json",
+                                           "saved_model"]
+    stream = result.description["stream"]
+    specs = streaming_model.stream_state_specs(model)
+    assert stream["mode"] == "CausalMobileNet"
+    assert stream["state_names"] == list(specs)
+    assert stream["state_shapes"] == [list(spec.shape) for spec in specs.values()]
+    for name in ("stream_saved_model", "stream_litert"):
+        assert result.description["parity"][name]["passed"] is True
+    for name in ("CausalMobileNet.tflite", "CausalMobileNet_stream.tflite"):
+        assert not [op for op in result.description["files"][name]["ops"]
+                    if op.startswith("CUSTOM")]
+    # Frame by frame through the LiteRT stream file = the window model after L frames.
+    windows = np.random.default_rng(6).integers(0, 256, (2, 4, 16, 16, 3)).astype(np.uint8)
+    runner = exported_model.load_exported(os.path.join(out_dir,
+                                                       "CausalMobileNet_stream.tflite"))
+    states = runner.initial_state(2)
+    for offset in range(4):
+        probabilities, states = runner.stream_step(windows[:, offset], states)
+    np.testing.assert_allclose(probabilities,
+                               np.asarray(model(windows / np.float32(255), training=False)),
+                               atol=1e-4)
