@@ -33,6 +33,7 @@ bench: install
 	$(PY) bench/train_step.py
 	$(PY) bench/score.py
 	$(PY) bench/videogen.py
+	$(PY) bench/export.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -15,4 +15,5 @@ Stages (each may import the base and the stages above it, never one below):
     evaluation      score.py metrics and videogen.py videos.
     detection       detect.py: per-frame labels, segments and their metrics in long
                     sequences and live streams.
+    export          export.py: SavedModel and LiteRT files checked against Keras.
 """

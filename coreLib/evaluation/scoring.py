@@ -31,7 +31,7 @@ import numpy as np
 from coreLib import storage
 from coreLib.data import manifest as manifest_lib, window_lists
 from coreLib.data.window_lists import ListedWindow
-from coreLib.inference import forward, frame_reader, model_loading
+from coreLib.inference import exported_model, forward, frame_reader, model_loading
 
 RESULTS_FOLDER = "Results"
 
@@ -218,11 +218,17 @@ def score(config: ScoreConfig) -> ScoreResult:
     manifest = model_loading.manifest_for_model(config.dataset_dir, config.model_path)
     windows = load_test_windows(config.json_path, manifest)
     frame_reader.check_frames_exist(windows, manifest.modality)
-    model = model_loading.load_model(config.model_name, config.model_path, manifest)
+    # An exported model (SavedModel / .tflite from export.py) brings its own forward.
+    exported = exported_model.scoring_forward(
+        config.model_path, config.model_name, manifest,
+        augmented=any(window.rotation or window.flip for window in windows))
+    model = (exported["model"] if exported
+             else model_loading.load_model(config.model_name, config.model_path, manifest))
     storage.check_writable(config.results_dir)
 
     probabilities = forward.predict_windows(model, windows, manifest, config.batch_size,
                                     config.workers, config.progress,
+                                    forward=exported and exported["forward"],
                                     jit_compile=config.jit_compile)
     truth = np.array([window.label for window in windows], np.int64)
     prediction = probabilities.argmax(axis=1).astype(np.int64)

@@ -115,7 +115,8 @@ def load_model(model_name: str, model_path: str, manifest: manifest_lib.Manifest
     elif model_path.endswith(WEIGHTS_SUFFIXES):
         kind = "weights file"
     else:
-        raise ActrecogError(f"{model_path}: MODEL_PATH must end in .weights.h5 or .keras")
+        raise ActrecogError(f"{model_path}: MODEL_PATH must end in .weights.h5 or .keras, "
+                            f"or be an export.py model (.tflite, SavedModel folder)")
     models.get_model_builder(model_name)  # unknown name before any file work
     if not storage.exists(model_path):
         raise ActrecogError(f"{model_path}: {kind} not found")

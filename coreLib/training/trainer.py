@@ -238,7 +238,23 @@ def run_config_of(config: TrainConfig, manifest: manifest_lib.Manifest) -> dict:
     return {"model_name": config.model_name,
             "window_shape": list(manifest.window_shape),
             "num_classes": manifest.num_classes,
-            "classes": list(manifest.classes)}
+            "classes": list(manifest.classes),
+            # What export.py needs besides the shape (not compared on resume).
+            "modality": manifest.modality,
+            "dtype": manifest.dtype}
+
+
+def check_not_exported_model(dataset_dir: str, model_dir: str) -> None:
+    """Refuses export.py's outputs (a .tflite file, a SavedModel) as DATASET_DIR or
+    MODEL_DIR: they hold no checkpoints to resume and no records to train on.
+
+    Raises:
+        ActrecogError: naming the argument.
+    """
+    for argument, path in (("DATASET_DIR", dataset_dir), ("MODEL_DIR", model_dir)):
+        if path.endswith(".tflite") or storage.exists(storage.join(path, "saved_model.pb")):
+            raise ActrecogError(f"{path}: {argument} is an exported model (export.py's "
+                                f"LiteRT or SavedModel), not a folder train.py can use")
 
 
 def check_model_dir(model_dir: str, wanted: dict) -> bool:
@@ -518,6 +534,7 @@ def _prepare_run(config: TrainConfig):
         tf.config.experimental.enable_op_determinism()
     # First: multi-worker collectives must be configured before any eager op runs.
     strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
+    check_not_exported_model(config.dataset_dir, config.model_dir)
     manifest = legacy_records.load_manifest_or_legacy(config.dataset_dir,
                                                       config.legacy_classes, note=print)
     if legacy_records.is_legacy_manifest(manifest) and EVAL_SPLIT not in manifest.splits:
