@@ -239,9 +239,9 @@ def test_records_of_another_shape_name_the_shard(tmp_path):
     small = np.zeros((2, SEQ_LEN, 8, 8, CHANNELS), np.uint8)
     path = tmp_path / "TFRECORD/Train/Train_1.tfrecord"
     write_shard(path, small, [0, 0])
-    shards = list(value.splits["Train"].shards)
-    shards[1] = manifest.ShardInfo(shards[1].path, 2, storage.sha256_of(str(path)))
-    split = manifest.SplitInfo(**{**value.splits["Train"].__dict__, "shards": tuple(shards)})
+    infos = list(value.splits["Train"].shards)
+    infos[1] = manifest.ShardInfo(infos[1].path, 2, storage.sha256_of(str(path)))
+    split = manifest.SplitInfo(**{**value.splits["Train"].__dict__, "shards": tuple(infos)})
     value = manifest.Manifest(**{**value.__dict__, "splits": {"Train": split}})
     with pytest.raises(ActrecogError, match=r"Train_1.tfrecord: records hold windows of "
                                             r"shape \(2, 8, 8, 3\), expected \(2, 16, 16, 3\)"):
