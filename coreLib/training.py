@@ -11,8 +11,9 @@ gradient whatever the number of replicas.
 MODEL_DIR (a local folder or ``gs://`` URI) holds::
 
     run_config.json           model name, window shape, classes: checked on resume
-    checkpoints/ckpt-<step>   tf.train.CheckpointManager (model, optimizer, epoch,
-                              step in epoch, best loss, epoch accumulators, history)
+    checkpoints/ckpt-<step>   tf.train.CheckpointManager (model, its Dropout seed
+                              states, optimizer, epoch, step in epoch, best loss,
+                              epoch accumulators, history)
     <model>.weights.h5        best weights by eval loss (train loss with no eval)
     <model>_final.weights.h5  weights after the last epoch
     history.json              one entry per finished epoch
@@ -286,6 +287,29 @@ def _distribute(strategy, dataset):
 
 # --------------------------------------------------------------------------- files
 
+def random_state_variables(model) -> Dict[str, list]:
+    """The model's random-number state, which the checkpoint must hold too.
+
+    Keras 3 draws every Dropout mask statelessly from a ``SeedGenerator`` whose
+    ``(2,)`` int64 state variable advances by one per training call. The state is
+    in ``layer.variables`` but neither in ``layer.weights`` nor in
+    ``tf.train.Checkpoint(model=model)`` (a SeedGenerator is no trackable object),
+    so without this a resumed run would draw the masks of step 1 again.
+
+    Returns:
+        Top-level layer name -> that layer's seed-generator state variables, for
+        the layers that have any (ConvNet3D and LRCN: their Dropout and LSTM
+        layers; DUMMY: none).
+    """
+    weight_ids = {id(weight) for weight in model.weights}
+    states = {}
+    for layer in model.layers:
+        seeds = [variable for variable in layer.variables if id(variable) not in weight_ids]
+        if seeds:
+            states[layer.name] = seeds
+    return states
+
+
 def _save_weights(model, model_dir: str, name: str) -> None:
     """Keras writes .h5 to local files only: write locally, then copy atomically."""
     local_dir = tempfile.mkdtemp(prefix="actrecog-weights-")
@@ -520,11 +544,13 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
     best_loss_var = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
     history_var = tf.Variable("[]", dtype=tf.string, trainable=False)
 
-    checkpoint = tf.train.Checkpoint(
+    run_state = dict(
         model=model, optimizer=optimizer, epoch=epoch_var, step_in_epoch=step_in_epoch_var,
         global_step=global_step_var, best_loss=best_loss_var, history=history_var,
         train_loss_sum=train_loss_sum, train_correct=train_correct,
         epoch_seconds=epoch_seconds)
+    checkpoint = tf.train.Checkpoint(random_states=random_state_variables(model),
+                                     **run_state)
     checkpoint_dir = storage.join(model_dir, CHECKPOINT_FOLDER)
     # Non-chief workers must save too (saving may run collectives), but elsewhere.
     scratch_dir = None if chief else tempfile.mkdtemp(
@@ -533,7 +559,13 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
                                          max_to_keep=MAX_CHECKPOINTS_KEPT)
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        restorer = checkpoint
+        if not any(name.startswith("random_states/")
+                   for name, _ in tf.train.list_variables(latest)):
+            # Written before the seed states were checkpointed (or DUMMY, which has
+            # none): resumes with the states as built, as such runs always did.
+            restorer = tf.train.Checkpoint(**run_state)
+        restorer.restore(latest).assert_existing_objects_matched()
     resumed_from_step = int(global_step_var.numpy())
     history = json.loads(history_var.numpy().decode("utf-8"))
 
