@@ -22,7 +22,8 @@ MODEL_DIR (a local folder or ``gs://`` URI) holds::
 
 Resuming: the Train order of an epoch is a pure function of (seed, epoch), so a
 restarted run rebuilds the epoch's dataset, skips the batches the checkpoint has
-already consumed and continues with the same step, accumulators and best-so-far.
+already consumed and continues with the same step, accumulators, best-so-far
+and Dropout seed states (so the same masks).
 The history is stored inside the checkpoint too, so an epoch is never lost or
 counted twice whatever moment the previous run was killed at.
 """

@@ -102,6 +102,7 @@ def test_random_state_variables_are_the_dropout_and_lstm_seeds():
             assert [tuple(variable.shape) for variable in variables] == [(2,)]
 
 
+@pytest.mark.slow
 def test_lrcn_killed_at_four_points_ends_bit_identical(runner, tmp_path):
     dataset = str(tmp_path / "DataSet")
     synthetic_dataset.write_dataset(dataset, seq_len=2, image_dim=43, channels=3,
@@ -151,6 +152,7 @@ def test_lrcn_killed_at_four_points_ends_bit_identical(runner, tmp_path):
     assert_same_run(reference, model_dir, "LRCN")
 
 
+@pytest.mark.slow
 def test_convnet3d_killed_mid_epoch_2_ends_bit_identical(runner, tmp_path):
     # ConvNet3D keeps its 49 M parameters at any frame size (4096-unit Dense
     # layers): few steps, so few 0.6 GB checkpoints.
@@ -183,6 +185,7 @@ def optimizer_step(checkpoint_path):
     return int(reader.get_tensor(names[0]))
 
 
+@pytest.mark.slow
 def test_without_deterministic_a_resume_keeps_steps_schedule_and_order(runner, tmp_path):
     dataset = str(tmp_path / "DataSet")
     manifest = synthetic_dataset.write_dataset(dataset)
