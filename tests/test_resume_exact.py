@@ -17,7 +17,6 @@ import os
 import re
 
 import h5py
-import numpy as np
 import pytest
 
 import synthetic_dataset
