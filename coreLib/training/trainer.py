@@ -11,8 +11,9 @@ gradient whatever the number of replicas.
 MODEL_DIR (a local folder or ``gs://`` URI) holds::
 
     run_config.json           model name, window shape, classes: checked on resume
-    checkpoints/ckpt-<step>   tf.train.CheckpointManager (model, optimizer, epoch,
-                              step in epoch, best loss, epoch accumulators, history)
+    checkpoints/ckpt-<step>   tf.train.CheckpointManager (model, its Dropout seed
+                              states, optimizer, epoch, step in epoch, best loss,
+                              epoch accumulators, history)
     <model>.weights.h5        best weights by eval loss (train loss with no eval)
     <model>_final.weights.h5  weights after the last epoch
     history.json              one entry per finished epoch
@@ -21,7 +22,8 @@ MODEL_DIR (a local folder or ``gs://`` URI) holds::
 
 Resuming: the Train order of an epoch is a pure function of (seed, epoch), so a
 restarted run rebuilds the epoch's dataset, skips the batches the checkpoint has
-already consumed and continues with the same step, accumulators and best-so-far.
+already consumed and continues with the same step, accumulators, best-so-far
+and Dropout seed states (so the same masks).
 The history is stored inside the checkpoint too, so an epoch is never lost or
 counted twice whatever moment the previous run was killed at.
 """
@@ -342,6 +344,29 @@ def _distribute(strategy, dataset):
 
 # --------------------------------------------------------------------------- files
 
+def random_state_variables(model) -> Dict[str, list]:
+    """The model's random-number state, which the checkpoint must hold too.
+
+    Keras 3 draws every Dropout mask statelessly from a ``SeedGenerator`` whose
+    ``(2,)`` int64 state variable advances by one per training call. The state is
+    in ``layer.variables`` but neither in ``layer.weights`` nor in
+    ``tf.train.Checkpoint(model=model)`` (a SeedGenerator is no trackable object),
+    so without this a resumed run would draw the masks of step 1 again.
+
+    Returns:
+        Top-level layer name -> that layer's seed-generator state variables, for
+        the layers that have any (ConvNet3D and LRCN: their Dropout and LSTM
+        layers; DUMMY: none).
+    """
+    weight_ids = {id(weight) for weight in model.weights}
+    states = {}
+    for layer in model.layers:
+        seeds = [variable for variable in layer.variables if id(variable) not in weight_ids]
+        if seeds:
+            states[layer.name] = seeds
+    return states
+
+
 def _save_weights(model, model_dir: str, name: str) -> None:
     """Keras writes .h5 to local files only: write locally, then copy atomically."""
     local_dir = tempfile.mkdtemp(prefix="actrecog-weights-")
@@ -599,12 +624,14 @@ class TrainingState:
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(
+        self._run_state = dict(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch,
             step_in_epoch=self.step_in_epoch, global_step=self.global_step,
             best_loss=self.best_loss, history=self._history,
             train_loss_sum=self.loss_sum, train_correct=self.correct,
             epoch_seconds=self.epoch_seconds)
+        self.checkpoint = tf.train.Checkpoint(
+            random_states=random_state_variables(self.model), **self._run_state)
         self.checkpoint_dir = storage.join(setup.model_dir, CHECKPOINT_FOLDER)
         # Non-chief workers must save too (saving may run collectives), but elsewhere.
         self.scratch_dir = None if setup.chief else tempfile.mkdtemp(
@@ -617,7 +644,13 @@ class TrainingState:
         """Restores the newest checkpoint of MODEL_DIR, if any; returns its global step."""
         latest = tf.train.latest_checkpoint(self.checkpoint_dir)
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            restorer = self.checkpoint
+            if not any(name.startswith("random_states/")
+                       for name, _ in tf.train.list_variables(latest)):
+                # Written before the seed states were checkpointed (or DUMMY, which
+                # has none): resumes with the states as built, as such runs did.
+                restorer = tf.train.Checkpoint(**self._run_state)
+            restorer.restore(latest).assert_existing_objects_matched()
         return int(self.global_step.numpy())
 
     def save(self) -> None:
