@@ -20,7 +20,7 @@ def test_first_screen_holds_the_two_commands(repo_root):
 def test_every_script_has_a_usage_block(repo_root):
     blocks = re.findall(r"<!-- usage: ([\w.]+) -->", _readme(repo_root))
     assert blocks == ["main.py", "train.py", "debug.py", "score.py", "videogen.py",
-                      "coreLib.synthetic"]
+                      "detect.py", "export.py", "coreLib.synthetic"]
 
 
 def test_usage_blocks_match_help(repo_root):
