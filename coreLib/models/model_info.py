@@ -24,7 +24,7 @@ FILE_STEMS = {models.CONVNET3D_NAME: "convNet3D", models.LRCN_NAME: "LRCN",
 DEPTHWISE_KINDS = ("DepthwiseConv1D", "DepthwiseConv2D", "CausalTemporalConv")
 # What `make info` draws: the published models and the streaming one.
 INFO_MODELS = (models.CONVNET3D_NAME, models.LRCN_NAME,
-               models.streaming_model.CAUSAL_MOBILENET_NAME)
+               models.streaming.CAUSAL_MOBILENET_NAME)
 PUBLISHED_SHAPE = (6, 64, 3, 17)   # seq_len, image_dim, channels, num_classes
 # Box colours by layer family, so blocks read at a glance.
 COLOURS = {"Conv": "#9ecae1", "Pool": "#c7e9c0", "Norm": "#fdd0a2", "ReLU": "#dadaeb",
