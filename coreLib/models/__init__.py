@@ -15,12 +15,15 @@ global counters, so the same model always has the same layer names (summaries,
 drawings and weight files do not depend on what was built before).
 """
 
+import os
 from typing import Callable, Dict, Tuple
 
 from coreLib.cli import import_tensorflow_quietly
 from coreLib.errors import ActrecogError
 
-import_tensorflow_quietly()
+# Only the TensorFlow backend needs TensorFlow (bench/gpu_models.py runs on JAX).
+if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import_tensorflow_quietly()
 
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import layers  # noqa: E402

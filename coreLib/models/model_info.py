@@ -56,7 +56,7 @@ def layer_rows(model) -> List[LayerRow]:
         class_name = type(layer).__name__
         inner = getattr(layer, "layer", None)
         if class_name in ("TimeDistributed", "PerFrame") and inner is not None:
-            class_name = f"TimeDistributed({type(inner).__name__})"
+            class_name = f"{class_name}({type(inner).__name__})"
         rows.append(LayerRow(layer.name, class_name, tuple(main_output(layer).shape),
                              int(layer.count_params())))
     return rows

@@ -37,6 +37,7 @@ Only Keras layers and ``keras.ops`` are used, so the models also run under
 ``KERAS_BACKEND=jax``.
 """
 
+import os
 from dataclasses import dataclass
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
@@ -45,7 +46,9 @@ import numpy as np
 from coreLib.cli import import_tensorflow_quietly
 from coreLib.errors import ActrecogError
 
-import_tensorflow_quietly()
+# Only the TensorFlow backend needs TensorFlow (bench/gpu_models.py runs on JAX).
+if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import_tensorflow_quietly()
 
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import layers, ops  # noqa: E402
@@ -76,7 +79,8 @@ class BlockSpec(NamedTuple):
     stride: int
 
 
-# MobileNetV2's progression (expansion 1, then 3-4) at a third of its widths.
+# MobileNetV2's progression (expansion 1, then 3-4) at a third of its widths,
+# ending at 1/16 of the frame side (4x4 at 64x64).
 BLOCKS: Tuple[BlockSpec, ...] = (
     BlockSpec(expanded=24, filters=32, stride=2),
     BlockSpec(expanded=96, filters=32, stride=1),
@@ -358,12 +362,13 @@ def build_causal_mobilenet(seq_len: int, image_dim: int, channels: int,
                            bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
     """The window model of CausalMobileNet (see the module docstring).
 
-    Stem 3x3/2 conv 16 -> six inverted bottlenecks (:data:`BLOCKS`), each 1x1
-    expand -> BN -> ReLU6 -> 3x3 depthwise (stride 1 or 2) -> causal temporal
-    depthwise (3 frames) -> BN -> ReLU6 -> 1x1 project -> BN (+ residual) -> 1x1
-    conv 192 -> BN -> ReLU6 -> cumulative average pooling -> last frame -> Dense
-    128 relu -> Dropout -> Dense softmax. 55 MFLOP per (6, 64, 64, 3) window
-    (``coreLib.models.model_info.model_flops``), about 0.2 % of ConvNet3D.
+    Stem 4x4/4 conv 24 -> BN -> ReLU6 -> five inverted bottlenecks
+    (:data:`BLOCKS`), each 1x1 expand -> BN -> ReLU6 (not in block 1) -> 3x3
+    depthwise (stride 1 or 2) -> causal temporal depthwise (3 frames) -> BN ->
+    ReLU6 -> 1x1 project -> BN (+ residual) -> 1x1 conv 192 -> BN -> ReLU6 ->
+    cumulative average pooling -> last frame -> Dense 128 relu -> Dropout -> Dense
+    softmax. At (6, 64, 64, 3) and 17 classes: 108,529 parameters, 24.4 MFLOP per
+    window (``coreLib.models.model_info.model_flops``), 1/1130 of ConvNet3D's.
 
     Args:
         seq_len: frames per window L (any >= 1: the model is causal).
