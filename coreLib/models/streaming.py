@@ -11,7 +11,9 @@ small enough for a headset CPU:
   the depthwise 3x3 it is a factorised 3x3x3 depthwise kernel that cannot look
   ahead;
 * causal cumulative global average pooling: the features at frame t are the mean
-  over space and over frames 1..t.
+  over space and over frames 1..t (in a stream past the window length L, an
+  exponential average over about the last L frames, so that an endless stream
+  keeps answering about what is in view now).
 
 So the prediction at frame t depends on frames <= t only, and the whole-window
 output is the classifier applied to the cumulative average at the last frame: it
@@ -27,8 +29,8 @@ Three Keras models share one set of layers (and so one set of weights):
 * the stream model (:func:`build_stream_model`): one frame ``(B, D, D, C)`` and
   the state in, probabilities ``(B, K)`` and the new state out. The state is each
   temporal convolution's last ``k - 1`` input frames and the pooling's running sum
-  and frame count, so a sequence runs frame by frame for ever at a fixed cost per
-  frame (:class:`StreamRunner`).
+  and frame count (capped at L), so a sequence runs frame by frame for ever at a
+  fixed cost per frame (:class:`StreamRunner`).
 
 The window graph is the stream graph run on L frames with an all-zero state, so
 the two agree by construction (to float rounding).
@@ -217,15 +219,28 @@ class CausalTemporalConv(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="pyACTRECOG")
 class CumulativeAveragePooling(layers.Layer):
-    """Causal global average pooling: the mean over space and over frames 1..t.
+    """Causal global average pooling: the mean over space and over frames 1..t,
+    with a horizon for endless streams.
 
-    Call with a window ``(B, T, H, W, C)`` (nothing seen before it), or with
-    ``[window, running_sum (B, C), frame_count (B, 1)]``: the sum of the per-frame
-    spatial means seen so far and their number. Returns ``[averages (B, T, C),
-    new_sum (B, C), new_count (B, 1)]``; row t of averages is the mean over every
-    frame seen up to and including the window's frame t. Built float32 so that long
-    streams keep their precision.
+    Call with a window ``(B, T, H, W, C)`` (nothing seen before it; T <= horizon),
+    or with ``[window, running_sum (B, C), frame_count (B, 1)]``: the state after
+    the frames seen so far. Returns ``[averages (B, T, C), new_sum (B, C),
+    new_count (B, 1)]``. For the first ``horizon`` frames of a stream, row t of
+    averages is the plain mean of every frame's spatial mean up to frame t (so a
+    window of L = horizon frames pools exactly as a cumulative average). After
+    that the mean moves on as ``mean += (x - mean) / horizon``, an exponential
+    average over about the last ``horizon`` frames: a cumulative average over an
+    endless stream would let the first minutes outweigh the action now in view.
+    The count then stays at ``horizon`` and ``running_sum`` is ``mean * count``.
+    Built float32 so that long streams keep their precision.
+
+    Args:
+        horizon: frames of the plain average (the model's window length L).
     """
+
+    def __init__(self, horizon: int = 1 << 30, **kwargs):
+        super().__init__(**kwargs)
+        self.horizon = int(horizon)
 
     def call(self, inputs):
         if isinstance(inputs, (list, tuple)):
@@ -233,21 +248,30 @@ class CumulativeAveragePooling(layers.Layer):
         else:
             window, running_sum, frame_count = inputs, None, None
         frame_means = ops.mean(window, axis=tuple(range(2, len(window.shape) - 1)))
-        sums = ops.cumsum(frame_means, axis=1)
         frames = window.shape[1]
-        counts = ops.reshape(ops.arange(1, frames + 1, dtype=frame_means.dtype),
-                             (1, frames, 1))
-        if running_sum is not None:
-            sums = ops.expand_dims(running_sum, 1) + sums
-            counts = ops.expand_dims(frame_count, 1) + counts
-        else:   # one count per stream, as the state holds it
-            counts = ops.zeros_like(sums[:, :, :1]) + counts
-        return [sums / counts, sums[:, -1], counts[:, -1]]
+        if running_sum is None:   # a window from its first frame: T <= horizon
+            sums = ops.cumsum(frame_means, axis=1)
+            counts = ops.reshape(ops.arange(1, frames + 1, dtype=frame_means.dtype),
+                                 (1, frames, 1))
+            counts = ops.zeros_like(sums[:, :, :1]) + counts   # one count per stream
+            return [sums / counts, sums[:, -1], counts[:, -1]]
+        averages = []
+        total, count = running_sum, frame_count
+        for index in range(frames):   # T is 1 in the stream model
+            new_count = ops.minimum(count + 1.0, float(self.horizon))
+            mean = total / ops.maximum(count, 1.0)
+            mean = mean + (frame_means[:, index] - mean) / new_count
+            total, count = mean * new_count, new_count
+            averages.append(mean)
+        return [ops.stack(averages, axis=1), total, count]
 
     def compute_output_shape(self, input_shape):
         window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
         batch, frames, channels = window_shape[0], window_shape[1], window_shape[-1]
         return [(batch, frames, channels), (batch, channels), (batch, 1)]
+
+    def get_config(self):
+        return {**super().get_config(), "horizon": self.horizon}
 
 
 @keras.saving.register_keras_serializable(package="pyACTRECOG")
@@ -323,7 +347,8 @@ def _features(window, layer: LayerSource, bn_momentum: float,
         channels = spec.filters
     x = conv("head_conv", HEAD_FILTERS, 1)(x)
     x = relu("head_relu")(norm("head_norm")(x))
-    pool = layer("pool", lambda name: CumulativeAveragePooling(dtype="float32", name=name))
+    pool = layer("pool", lambda name: CumulativeAveragePooling(
+        horizon=window.shape[1], dtype="float32", name=name))
     if state is None:
         return pool(x)[0], new_state
     averages, new_state[POOL_SUM_NAME], new_state[POOL_COUNT_NAME] = pool(
