@@ -122,6 +122,31 @@ def test_training_batches_hold_offline_variants_and_repeat_by_epoch(tmp_path):
     assert not np.array_equal(different[0], pixels[0])
 
 
+@pytest.mark.parametrize("mode", ["rotate", "rotate-lr"])
+def test_augment_modes_draw_only_their_variants_with_the_offline_pixels(tmp_path, mode):
+    windows = random_windows(16)
+    value = write_dataset(tmp_path, windows, np.arange(16), shard_size=8)
+    config = pipeline.PipelineConfig(batch_size=8, training=True, seed=7, augment=mode,
+                                     deterministic=True)
+    pixels, one_hot = collect(pipeline.make_dataset(str(tmp_path), "Train", value, config),
+                              16)
+    offline = {index: scaled(augment.augment_window_variants(windows[index]))
+               for index in range(16)}
+    seen = set()
+    for batch_pixels, batch_labels in zip(pixels, one_hot):
+        for row, source in enumerate(batch_labels.argmax(axis=1)):
+            matches = [variant for variant in range(32)
+                       if np.array_equal(batch_pixels[row], offline[source][variant])]
+            assert len(matches) == 1
+            seen.add(matches[0])
+    allowed = set(augment.mode_variant_ids(mode))
+    # rotate: flip 0 only (ids 0, 4, ..., 28); rotate-lr: flips 0 and 1.
+    assert allowed == {4 * r + f for r in range(8) for f in augment.AUGMENT_MODES[mode]}
+    assert seen == allowed                                   # 128 draws hit every one
+    with pytest.raises(ValueError, match="augment must be one of"):
+        pipeline.PipelineConfig(batch_size=8, training=True, augment="mirror")
+
+
 def test_eval_scaling_one_hot_and_remainder_exact(tmp_path):
     windows = random_windows(10, np.uint16, channels=1, seed=2)
     labels = np.array([0, 16, 3, 5, 16, 1, 2, 9, 15, 4])
