@@ -44,7 +44,7 @@ SYNTHETIC_ARGS = ["--size", "160x120", "--frames-per-sequence", "48",
 STYLES = ("pose", "trajectory")
 MAIN_ARGS = ["--image-dim", "32", "--modality", "depth", "--batch-size", "32"]
 # Everything else is train.py's default recipe.
-TRAIN_ARGS = ["--epochs", "3", "--steps-per-epoch", "300"]
+TRAIN_ARGS = ["--epochs", "4", "--steps-per-epoch", "300"]
 # Offline: each frame from the windows around it; online: causal, the streaming
 # model frame by frame with its state (latency is measured there).
 DETECT_MODES = ("offline", "online")
