@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+from file_trees import tree_bytes
+
 from coreLib import storage
 from coreLib.data import frames, manifest
 from coreLib.preprocessing import augment, preprocess, records
@@ -42,15 +44,6 @@ def run(src, dest, **overrides):
                                         progress=False, warn=lambda message: None)
 
 
-def tree_bytes(root):
-    """{relative path: bytes} of every file under root."""
-    found = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, root)] = handle.read()
-    return found
 
 
 def load_json(dataset_dir, name):

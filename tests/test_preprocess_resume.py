@@ -11,7 +11,7 @@ import time
 import pytest
 
 from coreLib.preprocessing import preprocess
-from tests.test_preprocess import tree_bytes
+from tests.file_trees import tree_bytes
 from tests.tiny_dataset import make_dataset
 
 # Larger frames and longer sequences than the other tests, so that each phase

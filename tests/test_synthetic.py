@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from file_trees import tree_bytes
+
 from coreLib.synthetic import generator
 from coreLib.errors import ActrecogError
 
@@ -21,15 +23,6 @@ MODALITIES = ("depth", "confi", "color")
 NEAR_MM = 1000  # the hand is nearer than this, the background farther
 
 
-def _tree(root: str) -> dict:
-    """Relative path -> bytes of every file under root."""
-    files = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                files[os.path.relpath(path, root)] = handle.read()
-    return files
 
 
 def _intervals(xml_path: str) -> list:
@@ -56,7 +49,7 @@ def test_layout_is_exactly_the_bii_layout(tiny):
                 expected.add(os.path.join(split, subject, f"{action}.xml"))
                 expected.update(os.path.join(split, subject, action, f"{modality}_{index}.png")
                                 for modality in MODALITIES for index in range(frames))
-    assert set(_tree(dest)) == expected
+    assert set(tree_bytes(dest)) == expected
     assert summary["splits"] == {
         "Train": {"sequences": 6, "frames": 180, "performances": 12},
         "Test": {"sequences": 3, "frames": 72, "performances": 6}}
@@ -167,13 +160,13 @@ def test_same_seed_same_bytes_whatever_the_workers(tiny, tmp_path):
     dest, _ = tiny
     again = str(tmp_path / "again")
     generator.generate_dataset(again, TINY, workers=2, progress=False)
-    assert _tree(again) == _tree(dest)
+    assert tree_bytes(again) == tree_bytes(dest)
     other = str(tmp_path / "other")
     config = generator.SyntheticConfig(**{**TINY.__dict__, "seed": 4,
                                           "train_subjects": ("LN",), "test_subjects": ()})
     generator.generate_dataset(other, config, workers=1, progress=False)
     name = os.path.join("Train", "LN", "asl-blue", "color_0.png")
-    assert _tree(other)[name] != _tree(dest)[name]
+    assert tree_bytes(other)[name] != tree_bytes(dest)[name]
 
 
 def test_existing_splits_are_refused_unless_overwrite(tmp_path):

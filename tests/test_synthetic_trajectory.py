@@ -14,6 +14,8 @@ import sys
 import numpy as np
 import pytest
 
+from file_trees import tree_bytes
+
 from coreLib.synthetic import generator, trajectory
 
 NEAR_MM = 1000  # the hand is nearer than this, the background farther
@@ -41,15 +43,6 @@ MOTION_CONFIG = generator.SyntheticConfig(
     detection_sequences=0)
 
 
-def _tree(root: str) -> dict:
-    """Relative path -> bytes of every file under root."""
-    files = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                files[os.path.relpath(path, root)] = handle.read()
-    return files
 
 
 def _tree_sha256(files: dict) -> str:
@@ -62,13 +55,13 @@ def _tree_sha256(files: dict) -> str:
 def test_pose_family_writes_the_same_bytes_as_before(tmp_path):
     dest = str(tmp_path / "pose")
     generator.generate_dataset(dest, POSE_PIN, progress=False)
-    assert _tree_sha256(_tree(dest)) == POSE_PIN_SHA256
+    assert _tree_sha256(tree_bytes(dest)) == POSE_PIN_SHA256
     # With TestDetection added, Train/ and Test/ are still the same bytes.
     with_detection = str(tmp_path / "with_detection")
     generator.generate_dataset(with_detection, dataclasses.replace(
         POSE_PIN, detection_sequences=1, detection_frames=30, detection_performances=2),
         progress=False)
-    files = _tree(with_detection)
+    files = tree_bytes(with_detection)
     assert _tree_sha256({name: data for name, data in files.items()
                          if not name.startswith("TestDetection")}) == POSE_PIN_SHA256
     assert any(name.startswith("TestDetection") for name in files)
@@ -83,7 +76,7 @@ def test_layout_frame_counts_and_labels(tmp_path):
         "Test": {"sequences": 3, "frames": 72, "performances": 6},
         "TestDetection": {"sequences": 1, "frames": 40, "performances": 3}}
     assert summary["min_len"] == 6
-    files = _tree(dest)
+    files = tree_bytes(dest)
     for plan in generator.plan_dataset(TINY):
         folder = os.path.join(plan.split, plan.subject, plan.action)
         assert sorted(name for name in files if os.path.dirname(name) == folder) == sorted(
@@ -100,11 +93,11 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
     first, second = str(tmp_path / "one"), str(tmp_path / "two")
     generator.generate_dataset(first, TINY, workers=1, progress=False)
     generator.generate_dataset(second, TINY, workers=2, progress=False)
-    assert _tree(first) == _tree(second)
+    assert tree_bytes(first) == tree_bytes(second)
     other = str(tmp_path / "other")
     generator.generate_dataset(other, dataclasses.replace(TINY, seed=4), progress=False)
     name = os.path.join("Train", "LN", "ui-swipe", "depth_5.png")
-    assert _tree(other)[name] != _tree(first)[name]
+    assert tree_bytes(other)[name] != tree_bytes(first)[name]
     # Same plan (labels) in both families; different pixels.
     pose = dataclasses.replace(TINY, style="pose")
     assert [p.num_frames for p in generator.plan_dataset(pose)] == [

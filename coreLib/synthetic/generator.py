@@ -661,6 +661,34 @@ def _hand_values(person: _Subject, distance: float, brightness: float):
     return int(round(distance)), int(round(confi)), color
 
 
+def hand_canvas(images, center_x: float, center_y: float, unit: float, angle: float):
+    """The two drawing helpers of one hand, shared by both families.
+
+    Args:
+        images: ``(depth, confi, color)`` arrays drawn into in place.
+        center_x, center_y: the palm centre in pixels.
+        unit: pixels per hand unit.
+        angle: the hand's turn in radians (counter-clockwise on screen).
+
+    Returns:
+        ``(to_image, paint)``: ``to_image(x, y)`` maps hand units (y up) to cv2's
+        fixed-point image coordinates (y down); ``paint(values, draw)`` calls
+        ``draw(image, value)`` once per modality with that modality's value.
+    """
+    cos_a, sin_a = math.cos(angle), math.sin(angle)
+
+    def to_image(x: float, y: float) -> Tuple[int, int]:
+        image_x = center_x + unit * (x * cos_a - y * sin_a)
+        image_y = center_y - unit * (x * sin_a + y * cos_a)
+        return int(round(image_x * _SUBPIXEL)), int(round(image_y * _SUBPIXEL))
+
+    def paint(values, draw):
+        for image, value in zip(images, values):
+            draw(image, value if isinstance(value, tuple) else (value,))
+
+    return to_image, paint
+
+
 def _draw_hand(images, config: SyntheticConfig, person: _Subject, style: _ActionStyle,
                performance: Dict[str, float], phase: float) -> None:
     """Draws the hand of one frame into ``(depth, confi, color)`` in place."""
@@ -682,17 +710,7 @@ def _draw_hand(images, config: SyntheticConfig, person: _Subject, style: _Action
     center_y -= motion.dy * amplitude * unit
     angle = math.radians(style.hand_angle + person.angle + performance["angle"]
                          + motion.dangle)
-    cos_a, sin_a = math.cos(angle), math.sin(angle)
-
-    def to_image(x: float, y: float) -> Tuple[int, int]:
-        # hand units (y up) -> fixed-point image coordinates (y down)
-        image_x = center_x + unit * (x * cos_a - y * sin_a)
-        image_y = center_y - unit * (x * sin_a + y * cos_a)
-        return int(round(image_x * _SUBPIXEL)), int(round(image_y * _SUBPIXEL))
-
-    def paint(values, draw):
-        for image, value in zip(images, values):
-            draw(image, value if isinstance(value, tuple) else (value,))
+    to_image, paint = hand_canvas(images, center_x, center_y, unit, angle)
 
     finger_values = _hand_values(person, distance + 15, 1.06)
     for finger in style.fingers:

@@ -236,19 +236,8 @@ def hand_pose(config, person, habits: TrajectorySubject, performance: Dict[str, 
 def _draw_hand(images, person, center_x: float, center_y: float, unit: float,
                angle_degrees: float, distance: float) -> None:
     """Draws the family's hand into ``(depth, confi, color)`` in place."""
-    angle = math.radians(angle_degrees)
-    cos_a, sin_a = math.cos(angle), math.sin(angle)
-    subpixel = generator._SUBPIXEL
-
-    def to_image(x: float, y: float) -> Tuple[int, int]:
-        # hand units (y up) -> fixed-point image coordinates (y down)
-        image_x = center_x + unit * (x * cos_a - y * sin_a)
-        image_y = center_y - unit * (x * sin_a + y * cos_a)
-        return int(round(image_x * subpixel)), int(round(image_y * subpixel))
-
-    def paint(values, draw):
-        for image, value in zip(images, values):
-            draw(image, value if isinstance(value, tuple) else (value,))
+    to_image, paint = generator.hand_canvas(images, center_x, center_y, unit,
+                                            math.radians(angle_degrees))
 
     bits = generator._SUBPIXEL_BITS
     finger_values = generator._hand_values(person, distance + 15, 1.06)
@@ -262,7 +251,7 @@ def _draw_hand(images, person, center_x: float, center_y: float, unit: float,
         thickness = max(1, int(round(finger.width * unit)))
         paint(finger_values, lambda image, value: cv2.line(
             image, start, tip, value, thickness, cv2.LINE_8, bits))
-    axes = (int(round(_PALM[0] * unit * subpixel)), int(round(_PALM[1] * unit * subpixel)))
+    axes = (int(round(_PALM[0] * unit * generator._SUBPIXEL)), int(round(_PALM[1] * unit * generator._SUBPIXEL)))
     palm_center = to_image(0.0, 0.0)
     paint(generator._hand_values(person, distance, 1.0), lambda image, value: cv2.ellipse(
         image, palm_center, axes, -angle_degrees, 0, 360, value, -1, cv2.LINE_8, bits))
