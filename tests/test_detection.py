@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
+import channel_dummy
+
 from coreLib import models
 from coreLib.data import frames
 from coreLib.detection import detector
@@ -77,20 +79,8 @@ def make_source(root) -> str:
 
 
 def channel_vote_dummy(num_classes: int = 3, image_dim: int = IMAGE_DIM, seq_len=SEQ_LEN):
-    """DUMMY: the conv copies channel c to filter c, the Dense sums filter k over
-    the window into logit k (steep: softmax ~one-hot for a 2:1 majority)."""
-    model = models.build_model("DUMMY", seq_len, image_dim, 3, num_classes)
-    conv, dense = model.get_layer("conv"), model.get_layer("probabilities")
-    kernel = np.zeros(conv.kernel.shape, np.float32)
-    for channel in range(3):
-        kernel[1, 1, 1, channel, channel] = 1.0
-    conv.set_weights([kernel, np.zeros(conv.bias.shape, np.float32)])
-    weights = np.zeros((seq_len, image_dim, image_dim, models.DUMMY_FILTERS, num_classes),
-                       np.float32)
-    for channel in range(min(3, num_classes)):
-        weights[..., channel, channel] = 60.0 / (seq_len * image_dim * image_dim)
-    dense.set_weights([weights.reshape(-1, num_classes), np.zeros(num_classes, np.float32)])
-    return model
+    """The hand-set DUMMY (tests/channel_dummy.py), steep: softmax ~one-hot."""
+    return channel_dummy.channel_vote_dummy(seq_len, image_dim, num_classes, gain=60.0)
 
 
 def write_model_dir(folder, model, classes=CLASSES, window_shape=None) -> str:

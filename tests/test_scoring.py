@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
+import channel_dummy
+
 from coreLib import models
 from coreLib.data import frames, manifest as manifest_lib
 from coreLib.evaluation import scoring
@@ -86,21 +88,8 @@ def make_dataset(root, mislabel=()) -> str:
 
 
 def perfect_dummy(num_classes: int = 3, image_dim: int = IMAGE_DIM):
-    """DUMMY whose conv copies channel c to filter c and whose Dense sums channel k
-    into logit k (k < 3), so the brightest colour channel wins."""
-    model = models.build_model("DUMMY", SEQ_LEN, image_dim, 3, num_classes)
-    conv, dense = model.get_layer("conv"), model.get_layer("probabilities")
-    kernel = np.zeros(conv.kernel.shape, np.float32)
-    for channel in range(3):
-        kernel[1, 1, 1, channel, channel] = 1.0
-    conv.set_weights([kernel, np.zeros(conv.bias.shape, np.float32)])
-    features = np.zeros((SEQ_LEN, image_dim, image_dim, models.DUMMY_FILTERS, num_classes),
-                        np.float32)
-    for channel in range(min(3, num_classes)):
-        features[..., channel, channel] = 50.0 / (SEQ_LEN * image_dim * image_dim)
-    dense.set_weights([features.reshape(-1, num_classes),
-                       np.zeros(num_classes, np.float32)])
-    return model
+    """The hand-set DUMMY (tests/channel_dummy.py): the brightest colour channel wins."""
+    return channel_dummy.channel_vote_dummy(SEQ_LEN, image_dim, num_classes, gain=50.0)
 
 
 @pytest.fixture(scope="module")
