@@ -688,12 +688,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda line: None
         storage.makedirs(staging)
         saved_model_dir = storage.join(staging, exported_model.SAVED_MODEL_FOLDER)
         log("writing the SavedModel")
-        write_saved_model(rebuilt, manifest, saved_model_dir, stream_mode)
-        cudnn_ops = [op for op in saved_model_op_types(saved_model_dir)
-                     if op.startswith(_CUDNN_OP_PREFIX)]
-        if cudnn_ops:
-            raise ActrecogError(f"{config.model_path}: the exported graph holds cuDNN-only "
-                                f"ops {', '.join(cudnn_ops)}")
+        _write_checked_saved_model(config, rebuilt, manifest, saved_model_dir, stream_mode)
         info = exported_model.ExportInfo(
             config.model_name, manifest.classes, manifest.window_shape, manifest.modality,
             manifest.dtype, stream_mode.state_shapes if stream_mode else (), {})
@@ -710,28 +705,8 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda line: None
         staged: Dict[str, str] = {}   # final name -> staged path
         if SAVED_MODEL_FORMAT in config.formats:
             staged[exported_model.SAVED_MODEL_FOLDER] = saved_model_dir
-        ops: Dict[str, List[str]] = {}
-        litert_jobs = [(name, exported_model.SERVING_SIGNATURE) for name in LITERT_FORMATS
-                       if name in config.formats]
-        if stream_mode is not None and FLOAT32_FORMAT in config.formats:
-            litert_jobs.append((STREAM_FORMAT, exported_model.STREAM_SIGNATURE))
-        for format_name, signature in litert_jobs:
-            log(f"converting {signature} to LiteRT {format_name}")
-            content = convert_to_litert(
-                saved_model_dir, signature,
-                FLOAT32_FORMAT if format_name == STREAM_FORMAT else format_name)
-            file_name = litert_file_name(config.model_name, format_name)
-            ops[file_name] = litert_op_names(content)
-            check_builtin_only(ops[file_name], file_name)
-            path = storage.join(staging, file_name)
-            storage.write_bytes_atomic(path, content)
-            staged[file_name] = path
-            if format_name != STREAM_FORMAT:
-                runners[format_name] = exported_model.LiteRTRunner(path, info)
-                tolerance = LITERT_FLOAT32_TOLERANCE if format_name == FLOAT32_FORMAT else None
-                parity[f"litert_{format_name}"] = compare(
-                    reference, exported_probabilities(runners[format_name], windows,
-                                                      config.batch_size), tolerance)
+        ops = _write_litert_files(config, saved_model_dir, staging, stream_mode is not None,
+                                  info, reference, windows, staged, runners, parity, log)
 
         stream_description = None
         if stream_mode is not None:
@@ -740,47 +715,9 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda line: None
 
         if stream_description:
             parity.update(stream_description.pop("parity"))
-        failed = [name for name in (SAVED_MODEL_FORMAT, f"litert_{FLOAT32_FORMAT}",
-                                    "stream_saved_model", "stream_litert")
-                  if name in parity and not parity[name]["passed"]]
-        if failed:
-            name = failed[0]
-            raise ParityError(
-                f"{config.model_path}: {name} differs from the Keras model by "
-                f"{parity[name]['max_abs_diff']:.3g} (tolerance {parity[name]['tolerance']}) "
-                f"on {len(windows)} windows")
-
-        files = {}
-        for name, path in staged.items():
-            if storage.isdir(path):
-                size, digest, count = folder_digest(path)
-                files[name] = {"bytes": size, "sha256": digest, "files": count}
-            else:
-                files[name] = {"bytes": tf.io.gfile.stat(path).length,
-                               "sha256": storage.sha256_of(path)}
-            if name in ops:
-                files[name]["ops"] = ops[name]
-        description = {
-            "format_version": exported_model.EXPORT_FORMAT_VERSION,
-            "model_name": config.model_name,
-            "classes": list(manifest.classes),
-            "num_classes": manifest.num_classes,
-            "window_shape": list(manifest.window_shape),
-            "modality": manifest.modality,
-            "dtype": manifest.dtype,
-            "pixel_scale": frames.MODEL_INPUT_SCALE[manifest.dtype],
-            "source": {"model_path": storage.absolute(config.model_path),
-                       "sha256": storage.sha256_of(config.model_path)},
-            "rebuilt_layers": list(replaced),
-            "signatures": {exported_model.SERVING_SIGNATURE: {
-                "inputs": {exported_model.WINDOW_INPUT_NAME:
-                           ["B"] + list(manifest.window_shape) + [manifest.dtype]},
-                "outputs": {exported_model.PROBABILITIES_NAME:
-                            ["B", manifest.num_classes, "float32"]}}},
-            "files": files,
-            "parity": parity,
-            "seconds": round(time.perf_counter() - began, 3),
-        }
+        _raise_on_parity_failure(config, parity, len(windows))
+        files = _file_entries(staged, ops)
+        description = _export_description(config, manifest, replaced, files, parity, began)
         if stream_description:
             description["stream"] = stream_description
             description["signatures"][exported_model.STREAM_SIGNATURE] = stream_description[
@@ -790,6 +727,103 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda line: None
         with contextlib.suppress(Exception):
             _remove(staging)
     return ExportResult(description, written)
+
+
+def _export_description(config: ExportConfig, manifest: manifest_lib.Manifest,
+                        replaced, files: dict, parity: dict, began: float) -> dict:
+    """``export.json`` without its stream part: what the files hold and how they
+    compare with the Keras model."""
+    return {
+        "format_version": exported_model.EXPORT_FORMAT_VERSION,
+        "model_name": config.model_name,
+        "classes": list(manifest.classes),
+        "num_classes": manifest.num_classes,
+        "window_shape": list(manifest.window_shape),
+        "modality": manifest.modality,
+        "dtype": manifest.dtype,
+        "pixel_scale": frames.MODEL_INPUT_SCALE[manifest.dtype],
+        "source": {"model_path": storage.absolute(config.model_path),
+                   "sha256": storage.sha256_of(config.model_path)},
+        "rebuilt_layers": list(replaced),
+        "signatures": {exported_model.SERVING_SIGNATURE: {
+            "inputs": {exported_model.WINDOW_INPUT_NAME:
+                       ["B"] + list(manifest.window_shape) + [manifest.dtype]},
+            "outputs": {exported_model.PROBABILITIES_NAME:
+                        ["B", manifest.num_classes, "float32"]}}},
+        "files": files,
+        "parity": parity,
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+
+
+def _write_checked_saved_model(config: ExportConfig, model, manifest: manifest_lib.Manifest,
+                               saved_model_dir: str, stream_mode) -> None:
+    """Writes the SavedModel and refuses a graph holding cuDNN-only ops."""
+    write_saved_model(model, manifest, saved_model_dir, stream_mode)
+    cudnn_ops = [op for op in saved_model_op_types(saved_model_dir)
+                 if op.startswith(_CUDNN_OP_PREFIX)]
+    if cudnn_ops:
+        raise ActrecogError(f"{config.model_path}: the exported graph holds cuDNN-only "
+                            f"ops {', '.join(cudnn_ops)}")
+
+
+def _write_litert_files(config: ExportConfig, saved_model_dir: str, staging: str,
+                        has_stream: bool, info, reference: np.ndarray, windows: np.ndarray,
+                        staged: Dict[str, str], runners: dict, parity: dict,
+                        log: Callable[[str], None]) -> Dict[str, List[str]]:
+    """Converts the SavedModel's signatures to the requested LiteRT files in
+    ``staging`` (builtin ops only), adding each to ``staged`` and its parity with
+    the Keras ``reference`` to ``parity``. Returns each file's op names."""
+    ops: Dict[str, List[str]] = {}
+    jobs = [(name, exported_model.SERVING_SIGNATURE) for name in LITERT_FORMATS
+            if name in config.formats]
+    if has_stream and FLOAT32_FORMAT in config.formats:
+        jobs.append((STREAM_FORMAT, exported_model.STREAM_SIGNATURE))
+    for format_name, signature in jobs:
+        log(f"converting {signature} to LiteRT {format_name}")
+        content = convert_to_litert(
+            saved_model_dir, signature,
+            FLOAT32_FORMAT if format_name == STREAM_FORMAT else format_name)
+        file_name = litert_file_name(config.model_name, format_name)
+        ops[file_name] = litert_op_names(content)
+        check_builtin_only(ops[file_name], file_name)
+        path = storage.join(staging, file_name)
+        storage.write_bytes_atomic(path, content)
+        staged[file_name] = path
+        if format_name != STREAM_FORMAT:
+            runners[format_name] = exported_model.LiteRTRunner(path, info)
+            tolerance = LITERT_FLOAT32_TOLERANCE if format_name == FLOAT32_FORMAT else None
+            parity[f"litert_{format_name}"] = compare(
+                reference, exported_probabilities(runners[format_name], windows,
+                                                  config.batch_size), tolerance)
+    return ops
+
+
+def _raise_on_parity_failure(config: ExportConfig, parity: dict, num_windows: int) -> None:
+    """ParityError naming the first float32 format that missed its tolerance."""
+    failed = [name for name in (SAVED_MODEL_FORMAT, f"litert_{FLOAT32_FORMAT}",
+                                "stream_saved_model", "stream_litert")
+              if name in parity and not parity[name]["passed"]]
+    if failed:
+        name = failed[0]
+        raise ParityError(
+            f"{config.model_path}: {name} differs from the Keras model by "
+            f"{parity[name]['max_abs_diff']:.3g} (tolerance {parity[name]['tolerance']}) "
+            f"on {num_windows} windows")
+
+
+def _file_entries(staged: Dict[str, str], ops: Dict[str, List[str]]) -> dict:
+    """``export.json``'s ``files``: bytes and sha256 per staged file (folders too)."""
+    files = {}
+    for name, path in staged.items():
+        if storage.isdir(path):
+            size, digest, count = folder_digest(path)
+            files[name] = {"bytes": size, "sha256": digest, "files": count}
+        else:
+            files[name] = {"bytes": storage.file_size(path), "sha256": storage.sha256_of(path)}
+        if name in ops:
+            files[name]["ops"] = ops[name]
+    return files
 
 
 def _stream_parity(stream_mode: StreamMode, runners, staged, config: ExportConfig,
