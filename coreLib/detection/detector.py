@@ -995,34 +995,9 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
                              segments, seconds, decode_count[0], metrics)
 
 
-def detect(config: DetectConfig) -> DetectResult:
-    """Detects actions in every recording of SOURCE and writes the outputs.
-
-    Every input is checked before the model runs, and every output is rendered
-    before the first is written, so bad input leaves no output of this run.
-
-    Raises:
-        ActrecogError: any bad input (see :func:`discover_sources`,
-            :func:`coreLib.inference.model_loading.load_model`, :func:`detect_sequence`).
-    """
-    began = time.perf_counter()
-    from coreLib import models
-    models.get_model_builder(config.model_name)
-    manifest = resolve_model_spec(config.model_path, config.manifest_dir, config.modality)
-    _check_out_dir(config.out_dir, config.source)
-    sources = discover_sources(config.source, manifest)
-    mode = config.mode or ("online" if sources[0].is_video else "offline")
-    _, kind, runner = load_runner(config, manifest, mode)
-    storage.check_writable(config.out_dir)
-
-    detections = []
-    for sequence in sources:
-        detection = detect_sequence(sequence, manifest, kind, runner, mode, config)
-        if sequence.is_video:   # now the real frame count is known
-            sequence = dataclasses.replace(sequence, num_frames=len(detection.labels))
-            detection.source = sequence
-        detections.append(detection)
-
+def _summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, kind: str,
+             detections: list) -> dict:
+    """``summary.json`` (without ``seconds``): the run, overall and per-sequence metrics."""
     background = manifest.num_classes - 1
     online = mode == "online"
     scored = [d for d in detections if d.source.truth is not None]
@@ -1059,8 +1034,13 @@ def detect(config: DetectConfig) -> DetectResult:
                             "metrics": _round_metrics(d.metrics) if d.metrics else None}
             for d in detections},
     }
+    return summary
 
-    # Render everything first: a failure here leaves no output behind.
+
+def _rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str,
+                      detections: list) -> List[Tuple[str, Any]]:
+    """``(file name, bytes)`` of every per-sequence output, rendered before any is
+    written (a failure while rendering leaves no output behind)."""
     outputs: List[Tuple[str, Any]] = []
     for d in detections:
         name = d.source.name
@@ -1072,6 +1052,39 @@ def detect(config: DetectConfig) -> DetectResult:
         outputs.append((f"timeline_{name}.png", render_timeline_png(
             d.source.truth, d.labels, manifest.classes,
             f"{name}: {config.model_name}, {mode}")))
+    return outputs
+
+
+def detect(config: DetectConfig) -> DetectResult:
+    """Detects actions in every recording of SOURCE and writes the outputs.
+
+    Every input is checked before the model runs, and every output is rendered
+    before the first is written, so bad input leaves no output of this run.
+
+    Raises:
+        ActrecogError: any bad input (see :func:`discover_sources`,
+            :func:`coreLib.inference.model_loading.load_model`, :func:`detect_sequence`).
+    """
+    began = time.perf_counter()
+    from coreLib import models
+    models.get_model_builder(config.model_name)
+    manifest = resolve_model_spec(config.model_path, config.manifest_dir, config.modality)
+    _check_out_dir(config.out_dir, config.source)
+    sources = discover_sources(config.source, manifest)
+    mode = config.mode or ("online" if sources[0].is_video else "offline")
+    _, kind, runner = load_runner(config, manifest, mode)
+    storage.check_writable(config.out_dir)
+
+    detections = []
+    for sequence in sources:
+        detection = detect_sequence(sequence, manifest, kind, runner, mode, config)
+        if sequence.is_video:   # now the real frame count is known
+            sequence = dataclasses.replace(sequence, num_frames=len(detection.labels))
+            detection.source = sequence
+        detections.append(detection)
+
+    summary = _summary(config, manifest, mode, kind, detections)
+    outputs = _rendered_outputs(config, manifest, mode, detections)
     storage.remove_temporaries(config.out_dir)   # left by a killed earlier run
     videos: List[PendingVideo] = []
     try:
