@@ -139,4 +139,4 @@ def test_unknown_exec_flag_is_refused(capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
         "debug.py: error: EXEC_FLAG 'LSTM' is neither CHECK nor a model name "
-        "(ConvNet3D, LRCN, DUMMY)\n")
+        "(ConvNet3D, LRCN, DUMMY, CausalMobileNet)\n")

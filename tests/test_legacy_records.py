@@ -160,7 +160,8 @@ def test_train_py_runs_on_the_1_0_4_folder_and_records_the_class_order(legacy_di
                                                                         capsys):
     config = json.load(open(os.path.join(trained, "run_config.json")))
     assert config == {"model_name": "DUMMY", "window_shape": [2, 64, 64, 3],
-                      "num_classes": 17, "classes": list(LEGACY)}
+                      "num_classes": 17, "classes": list(LEGACY), "modality": "color",
+                      "dtype": "float32"}
     history = json.load(open(os.path.join(trained, "history.json")))
     assert len(history) == 1 and history[0]["eval_loss"] is not None   # Eval was read
     for name in ("DUMMY.weights.h5", "DUMMY_final.weights.h5", "DUMMY_history.png"):

@@ -221,7 +221,7 @@ def test_learns_left_from_right_with_the_training_loop():
 
 def test_weights_load_back_through_scoring(tmp_path, trained_like):
     from coreLib.data import manifest as manifest_lib
-    from coreLib.evaluation import scoring
+    from coreLib.inference import model_loading
 
     model, windows = trained_like
     path = str(tmp_path / "CausalMobileNet.weights.h5")
@@ -229,11 +229,11 @@ def test_weights_load_back_through_scoring(tmp_path, trained_like):
     manifest = manifest_lib.Manifest(tuple(f"class-{index}" for index in range(4))
                                      + (manifest_lib.NO_ACTION,), 6, 16, 3, "color",
                                      "uint8", False, {}, "test")
-    loaded = scoring.load_model(NAME, path, manifest)
+    loaded = model_loading.load_model(NAME, path, manifest)
     np.testing.assert_array_equal(loaded.predict_on_batch(windows),
                                   model.predict_on_batch(windows))
     with pytest.raises(ActrecogError, match="another input shape"):
-        scoring.load_model(NAME, path, dataclasses.replace(manifest, channels=1))
+        model_loading.load_model(NAME, path, dataclasses.replace(manifest, channels=1))
 
 
 def test_bad_sizes_and_states_name_the_problem(trained_like):

@@ -1000,12 +1000,12 @@ def full_size_config(seed: int = 0, width: int = 320, height: int = 240,
         counts = _apportion(FULL_SIZE_TEST_FRAMES[subject], action_weights)
         sequence_frames.extend((subject, action, frames)
                                for action, frames in zip(ACTIONS, counts))
-    from coreLib.synthetic import detection
+    from coreLib.synthetic import detection as detection_split
     return SyntheticConfig(seed=seed, width=width, height=height, reps=reps,
                            max_len=FULL_SIZE_MAX_LEN, min_gap=4, max_gap=40,
                            sequence_frames=tuple(sequence_frames), style=style,
                            detection_sequences=0,
-                           detection_plan=(detection.full_size_detection_plan()
+                           detection_plan=(detection_split.full_size_detection_plan()
                                            if detection else ()))
 
 
