@@ -857,6 +857,62 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one sequence per process; no nested thread pools
 
 
+def _prepare_dest(dest: str, overwrite: bool) -> None:
+    """Checks ``dest`` and clears the splits an ``overwrite`` replaces.
+
+    Raises:
+        ActrecogError: a URI, not a folder, not writable, or holding a split
+            without ``overwrite``.
+    """
+    if "://" in dest:
+        raise ActrecogError(f"{dest}: the generator writes local folders only")
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise ActrecogError(f"{dest}: exists and is not a folder")
+    existing = [split for split in SPLITS + (DETECTION_SPLIT,)
+                if os.path.exists(os.path.join(dest, split))]
+    if existing and not overwrite:
+        raise ActrecogError(f"{dest}: already holds {' and '.join(existing)}/ "
+                            "(use --overwrite to replace)")
+    try:
+        os.makedirs(dest, exist_ok=True)
+        for split in existing:
+            shutil.rmtree(os.path.join(dest, split))
+        probe = os.path.join(dest, f".write-probe.tmp-{os.getpid()}")
+        with open(probe, "wb") as handle:
+            handle.write(b"ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ActrecogError(f"{dest}: not writable ({error.strerror or error})") from None
+
+
+def _run_tasks(tasks: list, workers: int, progress: bool):
+    """Yields ``(split, frames written)`` per sequence task, in completion order."""
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(tasks), unit="seq", desc="synthetic", file=sys.stderr)
+    pool = None
+    try:
+        if workers == 1 or len(tasks) == 1:
+            results = map(_write_task, tasks)
+        else:
+            # spawn: the parent may have TensorFlow loaded, whose threads do not
+            # survive a fork safely; the workers only need numpy and cv2.
+            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)),
+                                                             initializer=_init_worker)
+            results = pool.imap_unordered(_write_task, tasks)
+        for result in results:
+            yield result
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        if bar is not None:
+            bar.close()
+
+
 def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
                      progress: bool = True, overwrite: bool = False) -> dict:
     """Writes a synthetic dataset in the BII layout under ``dest``.
@@ -878,28 +934,9 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         ActrecogError: ``dest`` is a remote URI, not a folder, not writable, or
             already holds Train/, Test/ or TestDetection/ without ``overwrite``.
     """
-    if "://" in dest:
-        raise ActrecogError(f"{dest}: the generator writes local folders only")
     if not isinstance(workers, int) or workers < 1:
         raise ActrecogError(f"workers must be a positive integer, got {workers!r}")
-    if os.path.exists(dest) and not os.path.isdir(dest):
-        raise ActrecogError(f"{dest}: exists and is not a folder")
-    existing = [split for split in SPLITS + (DETECTION_SPLIT,)
-                if os.path.exists(os.path.join(dest, split))]
-    if existing and not overwrite:
-        raise ActrecogError(f"{dest}: already holds {' and '.join(existing)}/ "
-                            "(use --overwrite to replace)")
-    try:
-        os.makedirs(dest, exist_ok=True)
-        for split in existing:
-            shutil.rmtree(os.path.join(dest, split))
-        probe = os.path.join(dest, f".write-probe.tmp-{os.getpid()}")
-        with open(probe, "wb") as handle:
-            handle.write(b"ok")
-        os.remove(probe)
-    except OSError as error:
-        raise ActrecogError(f"{dest}: not writable ({error.strerror or error})") from None
-
+    _prepare_dest(dest, overwrite)
     started = time.perf_counter()
     from coreLib.synthetic import detection
     plans = plan_dataset(config)
@@ -914,32 +951,8 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         summary[DETECTION_SPLIT]["performances"] += len(plan.intervals)
     # The long TestDetection sequences first, so that they do not finish alone.
     tasks = [(dest, config, plan) for plan in detection_plans + plans]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(tasks), unit="seq", desc="synthetic", file=sys.stderr)
-    try:
-        if workers == 1 or len(tasks) == 1:
-            results = map(_write_task, tasks)
-            pool = None
-        else:
-            # spawn: the parent may have TensorFlow loaded, whose threads do not
-            # survive a fork safely; the workers only need numpy and cv2.
-            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)),
-                                                             initializer=_init_worker)
-            results = pool.imap_unordered(_write_task, tasks)
-        try:
-            for split, frames in results:
-                summary[split]["frames"] += frames
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-    finally:
-        if bar is not None:
-            bar.close()
+    for split, frames in _run_tasks(tasks, workers, progress):
+        summary[split]["frames"] += frames
     splits = {split: counts for split, counts in summary.items() if counts["sequences"]}
     return {
         "splits": splits,
