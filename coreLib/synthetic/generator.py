@@ -794,24 +794,38 @@ def render_frames(config: SyntheticConfig, subject: str, num_frames: int,
                          dy=float(rng.uniform(-0.02, 0.02)),
                          angle=float(rng.uniform(-4, 4)))
                     for _ in intervals]
+    for images, index, phase in performance_frames(config, person, num_frames, intervals):
+        if index >= 0:
+            _draw_hand(images, config, person, styles[index], performances[index], phase)
+        _add_noise(*images, person, rng)
+        yield images
+
+
+# ----------------------------------------------------------------------------------
+# Files.
+
+def performance_frames(config: SyntheticConfig, person, num_frames: int,
+                       intervals: Sequence[Tuple[int, int]]):
+    """The frames of one sequence before the hand is drawn, for both families.
+
+    Yields:
+        ``((depth, confi, color), index, phase)`` per frame: fresh copies of the
+        subject's background, the performance the frame lies in (-1: no action)
+        and how far into it (0 to 1, at the frame's middle).
+    """
     frame_performance = np.full(num_frames, -1)
     for index, (pos, length) in enumerate(intervals):
         frame_performance[pos:pos + length] = index
     background = _background(config, person)
     for frame in range(num_frames):
-        depth, confi, color = (image.copy() for image in background)
+        images = tuple(image.copy() for image in background)
         index = int(frame_performance[frame])
+        phase = 0.0
         if index >= 0:
             pos, length = intervals[index]
             phase = (frame - pos + 0.5) / length
-            _draw_hand((depth, confi, color), config, person, styles[index],
-                       performances[index], phase)
-        _add_noise(depth, confi, color, person, rng)
-        yield depth, confi, color
+        yield images, index, phase
 
-
-# ----------------------------------------------------------------------------------
-# Files.
 
 def label_xml(intervals: Sequence[Tuple[int, int]]) -> str:
     """The label file of a sequence, as OpenCV's FileStorage writes it."""

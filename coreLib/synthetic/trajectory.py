@@ -285,18 +285,11 @@ def render_frames(config, subject: str, num_frames: int,
                          size=float(rng.uniform(0.96, 1.04)),
                          depth=float(rng.uniform(-15, 15)))
                     for _ in intervals]
-    frame_performance = np.full(num_frames, -1)
-    for index, (pos, length) in enumerate(intervals):
-        frame_performance[pos:pos + length] = index
-    background = generator._background(config, person)
-    for frame in range(num_frames):
-        depth, confi, color = (image.copy() for image in background)
-        index = int(frame_performance[frame])
+    for images, index, phase in generator.performance_frames(config, person, num_frames,
+                                                             intervals):
         if index >= 0:
-            pos, length = intervals[index]
-            phase = (frame - pos + 0.5) / length
-            _draw_hand((depth, confi, color), person,
+            _draw_hand(images, person,
                        *hand_pose(config, person, habits, performances[index],
                                   motions[index], phase))
-        generator._add_noise(depth, confi, color, person, rng)
-        yield depth, confi, color
+        generator._add_noise(*images, person, rng)
+        yield images
