@@ -119,7 +119,10 @@ def test_lrcn_killed_at_four_points_ends_bit_identical(runner, tmp_path):
 
     def in_eval_pass(child):
         # Epoch 1's progress bar is closed (tqdm blanks its line with spaces) and
-        # its summary line is not printed yet.
+        # its summary line is not printed yet. (The child's output files appear
+        # only once it has started.)
+        if not (os.path.exists(child.stderr_path) and os.path.exists(child.stdout_path)):
+            return False
         with open(child.stderr_path, encoding="utf-8", errors="replace",
                   newline="") as handle:  # keep tqdm's "\r"
             bar = handle.read()
