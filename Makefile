@@ -34,6 +34,8 @@ bench: install
 	$(PY) bench/score.py
 	$(PY) bench/videogen.py
 	$(PY) bench/export.py
+	$(PY) bench/models.py
+	$(PY) bench/detect.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
