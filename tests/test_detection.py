@@ -169,15 +169,21 @@ def detect_one(weights, folder, mode, kind="window", **kwargs):
     return detector.detect_sequence(sequence, manifest, kind, runner, mode, config)
 
 
-@pytest.mark.parametrize("kind", ["window", "stream"])
-def test_online_output_at_t_does_not_change_with_later_frames(tmp_path, weights, kind):
-    cut = 14
-    # After the cut the frames change colour: green where red was, and so on.
+def write_original_and_changed(tmp_path, cut: int):
+    """LONG_LAYOUT's frames, and a copy whose frames after ``cut`` change colour
+    (green where red was, and so on); returns both folders."""
     truth = layout_truth(LONG_LAYOUT)
     changed = np.concatenate([truth[:cut + 1], np.array((1, 2, 0))[truth[cut + 1:]]])
     original, other = str(tmp_path / "original"), str(tmp_path / "changed")
     write_frames(original, LONG_LAYOUT)
     write_frames(other, [(CLASSES[label], 1) for label in changed])
+    return original, other
+
+
+@pytest.mark.parametrize("kind", ["window", "stream"])
+def test_online_output_at_t_does_not_change_with_later_frames(tmp_path, weights, kind):
+    cut = 14
+    original, other = write_original_and_changed(tmp_path, cut)
     smoothing = {"smooth": 3, "min_frames": 2, "hysteresis": 0.05}
     before = detect_one(weights, original, "online", kind, **smoothing)
     after = detect_one(weights, other, "online", kind, **smoothing)
@@ -290,11 +296,7 @@ def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
     model = streaming.build_causal_mobilenet(SEQ_LEN, 16, 3, 3)
     weights_path = write_model_dir(str(tmp_path / "model"), model)
     cut = 14
-    truth = layout_truth(LONG_LAYOUT)
-    changed = np.concatenate([truth[:cut + 1], np.array((1, 2, 0))[truth[cut + 1:]]])
-    original, other = str(tmp_path / "original"), str(tmp_path / "changed")
-    write_frames(original, LONG_LAYOUT)
-    write_frames(other, [(CLASSES[label], 1) for label in changed])
+    original, other = write_original_and_changed(tmp_path, cut)
     config = detector.DetectConfig("CausalMobileNet", weights_path, original, mode="online",
                                     progress=False, batch_size=8)
     manifest = detector.resolve_model_spec(weights_path)

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from coreLib.cli import import_tensorflow_quietly
+from file_trees import tree_bytes
 from tool_runner import ToolRunner, write_tiny_source
 
 tf = import_tensorflow_quietly()
@@ -40,17 +41,6 @@ def source(tmp_path_factory):
     # 96 frames of 64x48 per sequence: long enough a run to be caught mid-way.
     return write_tiny_source(str(tmp_path_factory.mktemp("kill-src") / "SRC"), frames=96,
                              size=(48, 64))
-
-
-def tree_files(root):
-    """Relative path -> bytes of every file under ``root``."""
-    found = {}
-    for parent, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(parent, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, root)] = handle.read()
-    return found
 
 
 def kill_when(runner, child, condition, timeout=120):
@@ -73,7 +63,7 @@ def files_matching(pattern):
 
 def check_nothing_half_written(dest, complete):
     """Every non-temporary output file equals the uninterrupted run's file."""
-    for relative, data in tree_files(dest).items():
+    for relative, data in tree_bytes(dest).items():
         name = os.path.basename(relative)
         if TEMP_MARKER in name or name.startswith(".preprocess"):
             continue  # never taken for finished: temporaries, cache and run state
@@ -87,7 +77,7 @@ def test_main_killed_while_decoding_and_while_writing_shards(runner, source, tmp
     reference = str(tmp_path / "reference")
     completed = runner.run("main.py", [source, reference, *MAIN_OPTIONS])
     assert completed.returncode == 0, completed.stderr[-2000:]
-    complete = tree_files(reference)
+    complete = tree_bytes(reference)
     shards = [name for name in complete if name.endswith(".tfrecord")]
     assert len(shards) >= 6
 
@@ -109,7 +99,7 @@ def test_main_killed_while_decoding_and_while_writing_shards(runner, source, tmp
 
     completed = runner.run("main.py", args)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    final = tree_files(dest)
+    final = tree_bytes(dest)
     assert sorted(final) == sorted(complete)
     for relative, data in complete.items():
         assert final[relative] == data, relative
