@@ -8,8 +8,8 @@ summary.json (with --video also <name>.avi) into --out; prints a table per
 sequence and overall, and last the frame accuracy and F1@25.
 """
 
-from coreLib.cli import (import_tensorflow_quietly, make_parser, positive_float,
-                         positive_int, run_main, unit_fraction)
+from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
+                         positive_float, positive_int, run_main, unit_fraction)
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
@@ -39,6 +39,11 @@ def parse_args(argv):
                         help="frames a new action must last before the label switches")
     parser.add_argument("--hysteresis", type=unit_fraction, default=0.0,
                         help="probability margin a new class needs over the current one")
+    parser.add_argument("--delay", type=non_negative_int, default=None,
+                        help="online only: label frame t when frame t+DELAY has "
+                             "arrived, from the outputs at t..t+DELAY; the latency "
+                             "counts it (default: the window length L - 1; 0: frame t "
+                             "at once)")
     parser.add_argument("--manifest", default=None,
                         help="DataSet folder whose dataset.json gives window shape, "
                              "classes and modality (default: run_config.json beside "
@@ -65,7 +70,8 @@ def main(argv=None) -> int:
         model_name=args.model_name, model_path=args.model_path, source=args.source,
         out_dir=args.out, mode=args.mode, manifest_dir=args.manifest,
         modality=args.modality, smooth=args.smooth, min_frames=args.min_frames,
-        hysteresis=args.hysteresis, batch_size=args.batch_size, workers=args.workers,
+        hysteresis=args.hysteresis, delay=args.delay,
+        batch_size=args.batch_size, workers=args.workers,
         video=args.video, fps=args.fps, progress=not args.no_progress)
     result = detector.detect(config)
     print("\n".join(detector.summary_lines(result)))

@@ -1,4 +1,4 @@
-"""Trains ConvNet3D, LRCN or DUMMY on a preprocessed DataSet folder (local or gs://).
+"""Trains CausalMobileNet, ConvNet3D, LRCN or DUMMY on a preprocessed DataSet folder (local or gs://).
 
     python train.py DATASET_DIR MODEL_NAME MODEL_DIR [options]
 
@@ -17,6 +17,8 @@ LR_SCHEDULES = ("constant", "cosine", "warmup-cosine")
 DEFAULT_LR_SCHEDULE = "warmup-cosine"
 AUGMENT_MODES = ("none", "rotate", "rotate-lr", "all")
 DEFAULT_AUGMENT = "rotate"
+DEFAULT_ZOOM_JITTER = 0.0
+DEFAULT_COLOR_JITTER = 0.0
 
 
 def build_parser():
@@ -65,7 +67,11 @@ def build_parser():
                              "all (and up-down flips: 1.0.4's 32 variants)")
     parser.add_argument("--no-augment", dest="augment", action="store_const",
                         const="none", help="the same as --augment none")
-    parser.add_argument("--color-jitter", type=unit_fraction, default=0.0,
+    parser.add_argument("--zoom-jitter", type=unit_fraction, default=DEFAULT_ZOOM_JITTER,
+                        help="geometric jitter of Train windows, strength s in [0, 1): "
+                             "per window zoom x U(1-s,1+s) and shift by U(-s/2,s/2) of "
+                             "the frame in x and y (0: off)")
+    parser.add_argument("--color-jitter", type=unit_fraction, default=DEFAULT_COLOR_JITTER,
                         help="photometric jitter of Train windows, strength s in [0, 1): "
                              "per window contrast x U(1-s,1+s), channel gains x "
                              "U(1-s/2,1+s/2), brightness + U(-s/4,s/4) (0: off)")
@@ -102,6 +108,7 @@ def main(argv=None) -> int:
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
         deterministic=args.deterministic, augment=args.augment,
         bn_momentum=args.bn_momentum, color_jitter=args.color_jitter,
+        zoom_jitter=args.zoom_jitter,
         legacy_classes=args.legacy_classes)
     history = trainer.train(config, progress=not args.quiet)
     if history and not args.quiet:

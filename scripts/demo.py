@@ -11,6 +11,7 @@ Runs the real command-line tools one after the other, as a user would type them:
     python export.py CausalMobileNet OUT/model/CausalMobileNet.weights.h5 OUT/export ...
     python score.py CausalMobileNet OUT/export/CausalMobileNet.tflite OUT/DataSet/mode:Test_...json
     python detect.py CausalMobileNet OUT/model/CausalMobileNet.weights.h5 DATA/TestDetection --mode online
+    (and --mode offline)
 
 and prints a summary. DEMO_DIR (default demo_output/) holds everything: DATA is
 reused by the next run, OUT is started afresh each time. DEMO_STYLE picks the
@@ -46,7 +47,8 @@ MAIN_ARGS = ["--image-dim", "32", "--modality", "depth", "--batch-size", "32"]
 # Everything else is train.py's default recipe.
 TRAIN_ARGS = ["--epochs", "4", "--steps-per-epoch", "300"]
 # Offline: each frame from the windows around it; online: causal, the streaming
-# model frame by frame with its state (latency is measured there).
+# model frame by frame with its state, each label given L-1 frames after its frame
+# (detect.py's default --delay; the latency counts it).
 DETECT_MODES = ("offline", "online")
 VIDEO_MAX_LEN = "400"
 DATA_COMPLETE_STAMP = ".demo-data-complete"
@@ -157,7 +159,7 @@ def main() -> int:
             f"detect ({mode})", [python, "detect.py", MODEL_NAME, weights,
                                  os.path.join(data_dir, "TestDetection"), "--out",
                                  detections_dir, "--mode", mode, "--no-progress"], log_path)
-        detection[mode] = _read_json(os.path.join(detections_dir, "summary.json"))["overall"]
+        detection[mode] = _read_json(os.path.join(detections_dir, "summary.json"))
 
     manifest = _read_json(os.path.join(dataset_dir, "dataset.json"))
     videos = sorted(glob.glob(os.path.join(glob.escape(results_dir), "*.avi")))
@@ -177,12 +179,14 @@ def main() -> int:
         f"{100 * metrics['micro_f1']:.1f} %",
         f"test accuracy of the float32 LiteRT file: {100 * litert_metrics['micro_f1']:.1f} %",
     ] + [
-        f"detection on TestDetection ({mode}): frame accuracy "
-        f"{figures['frame_accuracy']:.1f} %, F1@10 {figures['f1@10']:.1f}, "
-        f"F1@25 {figures['f1@25']:.1f}, F1@50 {figures['f1@50']:.1f}"
-        + (f", latency {_figure(figures.get('latency_frames'))} frames"
+        f"detection on TestDetection ({mode}"
+        + (f", labels {run['delay']} frames late" if mode == "online" else "")
+        + f"): frame accuracy {run['overall']['frame_accuracy']:.1f} %, "
+        f"F1@10 {run['overall']['f1@10']:.1f}, F1@25 {run['overall']['f1@25']:.1f}, "
+        f"F1@50 {run['overall']['f1@50']:.1f}"
+        + (f", latency {_figure(run['overall'].get('latency_frames'))} frames"
            if mode == "online" else "")
-        for mode, figures in detection.items()
+        for mode, run in detection.items()
     ] + [
         f"weights: {weights}",
         f"LiteRT model: {litert_file}",

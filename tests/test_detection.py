@@ -6,8 +6,10 @@ by hand sums each colour channel over the window into the logit of that colour's
 class, so a window is labelled with the colour most of its L = 3 frames show.
 That fixes every output by hand:
     offline (mean of the windows covering t): every frame right;
-    online (window ending at t): the first frame of each segment and the first
-    frame after it are one frame late (latency 1).
+    online with --delay 0 (window ending at t): the first frame of each segment
+    and the first frame after it are one frame late (latency 1);
+    online by default (--delay L-1 = 2): offline's labels, given 2 frames later
+    (latency 2).
 """
 
 import json
@@ -23,6 +25,7 @@ from coreLib import models
 from coreLib.data import frames
 from coreLib.detection import detector
 from coreLib.cli import run_main
+from coreLib.errors import ActrecogError
 
 CLASSES = ("red", "green", "no-action")
 SEQ_LEN, IMAGE_DIM = 3, 8
@@ -141,7 +144,7 @@ def test_online_window_model_is_one_frame_late(tmp_path, weights, capsys):
     source = make_source(tmp_path)
     out = tmp_path / "out"
     assert run_detect(["DUMMY", weights, os.path.join(source, "long"), "--out", out,
-                       "--mode", "online"]) == 0
+                       "--mode", "online", "--delay", "0"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     overall = summary["overall"]
     # Wrong: frames 0-1 (no full window: no-action, right), 5, 13, 17, 25.
@@ -154,12 +157,53 @@ def test_online_window_model_is_one_frame_late(tmp_path, weights, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "frame accuracy 86.67 %, F1@25 100.00"
 
 
+def test_online_default_delay_gives_offline_labels_l_minus_1_frames_later(
+        tmp_path, weights, capsys):
+    source = make_source(tmp_path)
+    out, out_offline = tmp_path / "out", tmp_path / "offline"
+    long_sequence = os.path.join(source, "long")
+    assert run_detect(["DUMMY", weights, long_sequence, "--out", out, "--mode", "online"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2].endswith(
+        f"frames/s, online, delay {SEQ_LEN - 1}); outputs in {out}")
+    assert run_detect(["DUMMY", weights, long_sequence, "--out", out_offline]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["delay"] == SEQ_LEN - 1
+    overall = summary["overall"]
+    assert overall["frame_accuracy"] == 100.0 and overall["f1@50"] == 100.0
+    # Each segment's first frame is right, but given only L-1 frames later.
+    assert overall["latency_frames"] == SEQ_LEN - 1 and overall["missed_segments"] == 0
+    online_csv = (out / "long.frames.csv").read_text().splitlines()
+    offline_csv = (out_offline / "long.frames.csv").read_text().splitlines()
+    # From frame L-1 on, the mean of the windows ending at t..t+L-1: offline's;
+    # before it the no-action padding, which here is the truth (and offline's) too.
+    assert len(online_csv) == LONG_FRAMES + 1 and online_csv == offline_csv
+
+
+def test_online_delay_d_label_of_t_waits_for_frame_t_plus_d_only(tmp_path, weights):
+    cut, delay = 14, 4
+    original, other = write_original_and_changed(tmp_path, cut)
+    before = detect_one(weights, original, "online", delay=delay)
+    after = detect_one(weights, other, "online", delay=delay)
+    known = cut - delay + 1   # frames 0 .. cut-D are labelled by frame cut
+    np.testing.assert_array_equal(after.probabilities[:known], before.probabilities[:known])
+    assert np.abs(after.probabilities[known:] - before.probabilities[known:]).max() > 0.1
+    strict = detect_one(weights, original, "online")
+    np.testing.assert_allclose(before.probabilities[:-delay], np.mean(
+        [strict.probabilities[shift:LONG_FRAMES - delay + shift]
+         for shift in range(delay + 1)], axis=0), atol=1e-6)
+    with pytest.raises(ActrecogError, match="--delay 2: a fixed lag is for --mode online"):
+        detect_one(weights, original, "offline", delay=2)
+
+
 def config_for(weights, source, **kwargs):
     return detector.DetectConfig("DUMMY", weights, source, progress=False, batch_size=4,
                                   **kwargs)
 
 
 def detect_one(weights, folder, mode, kind="window", **kwargs):
+    """One sequence; online labels frame t at once (delay 0) unless told."""
+    if mode == "online":
+        kwargs.setdefault("delay", 0)
     config = config_for(weights, folder, mode=mode, **kwargs)
     manifest = detector.resolve_model_spec(weights)
     sequence = detector.discover_sources(folder, manifest)[0]
@@ -245,7 +289,7 @@ def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatc
         return detector.StatefulRunnerStep(runners[-1])
 
     monkeypatch.setitem(detector.STREAM_STEP_BUILDERS, "DUMMY", build)
-    config = config_for(weights, folder, mode="online")
+    config = config_for(weights, folder, mode="online", delay=0)
     manifest = detector.resolve_model_spec(weights)
     _, kind, runner = detector.load_runner(config, manifest, "online")
     assert kind == "stream"
@@ -298,7 +342,7 @@ def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
     cut = 14
     original, other = write_original_and_changed(tmp_path, cut)
     config = detector.DetectConfig("CausalMobileNet", weights_path, original, mode="online",
-                                    progress=False, batch_size=8)
+                                    progress=False, batch_size=8, delay=0)
     manifest = detector.resolve_model_spec(weights_path)
     _, kind, runner = detector.load_runner(config, manifest, "online")
     assert kind == "stream"
@@ -363,8 +407,9 @@ def test_video_file_runs_online_with_one_pass_and_a_labelled_video(tmp_path, wei
     assert summary["mode"] == "online" and summary["overall"] is None
     assert summary["num_frames"] == summary["decoded_frames"] == count == LONG_FRAMES
     segments = json.loads((out / "clip.segments.json").read_text())["segments"]
+    # Online with the default lag of L-1 frames: every frame right.
     assert [(s["start"], s["end"], s["action"]) for s in segments] == [
-        (6, 13, "red"), (18, 25, "green")]
+        (5, 12, "red"), (17, 24, "green")]
     capture = cv2.VideoCapture(str(out / "clip.avi"))
     shown = 0
     while capture.read()[0]:

@@ -94,6 +94,10 @@ def test_a_missed_segment_is_counted_apart_from_latency():
     nothing = dm.sequence_metrics(truth, labels("0000000000"), BACKGROUND, online=True)
     assert nothing["latency_frames"] is None and nothing["missed_segments"] == 2
     assert nothing["f1@10"] == 0.0 and nothing["edit"] == 0.0
+    # A fixed lag of D frames: each label was given D frames after its frame.
+    assert dm.onset_latencies(truth, prediction, BACKGROUND, delay=3) == ([4], 1)
+    assert dm.sequence_metrics(truth, prediction, BACKGROUND, True, 3)[
+        "latency_frames"] == 4.0
 
 
 @pytest.mark.parametrize("truth", ["00111000222201", "0000", "1111", "12121"])

@@ -348,6 +348,40 @@ def test_color_jitter_is_one_clipped_affine_map_per_window_and_channel(tmp_path)
     assert len(np.unique(np.round(slopes, 4))) == len(slopes)
 
 
+def test_zoom_jitter_is_one_zoom_and_shift_per_window():
+    """On linear ramps bilinear sampling is exact: each window's output is a ramp
+    again, whose slope gives 1/zoom and whose intercept the shift."""
+    strength, size, batch, seq_len, gain = 0.3, 32, 16, 3, 0.01
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    ramps = np.stack([gain * xs, gain * ys], axis=-1)[None, None]  # x in ch 0, y in ch 1
+    pixels = tf.constant(np.broadcast_to(ramps, (batch, seq_len, size, size, 2)))
+    out = pipeline.zoom_windows(pixels, tf.constant(7, tf.int64), 3, strength).numpy()
+    assert out.shape == pixels.shape and out.dtype == np.float32
+    # Frames of a window share the transform; edges extend, values stay in range.
+    np.testing.assert_array_equal(out[:, 1:], np.repeat(out[:, :1], seq_len - 1, axis=1))
+    assert out.min() >= -1e-6 and out.max() <= gain * (size - 1) + 1e-6
+    center, inner = (size - 1) / 2, np.arange(12, 20)   # inside for every allowed draw
+    draws = []
+    for window in out[:, 0]:
+        slope_x, intercept_x = np.polyfit(inner, window[12, 12:20, 0], 1)
+        slope_y, intercept_y = np.polyfit(inner, window[12:20, 12, 1], 1)
+        zoom = gain / slope_x
+        assert zoom == pytest.approx(gain / slope_y, rel=1e-4)
+        assert 1 - strength - 1e-4 <= zoom <= 1 + strength + 1e-4
+        # out(x) = gain * ((x - c - shift) / zoom + c)
+        shifts = [zoom * (center - intercept / gain) - center
+                  for intercept in (intercept_x, intercept_y)]
+        assert max(abs(shift) for shift in shifts) <= strength / 2 * size + 1e-3
+        draws.append((round(zoom, 4), round(shifts[0], 3), round(shifts[1], 3)))
+    assert len(set(draws)) == batch   # each window its own draw
+    again = pipeline.zoom_windows(pixels, tf.constant(7, tf.int64), 3, strength).numpy()
+    np.testing.assert_array_equal(again, out)   # stateless: (seed, batch index)
+    other = pipeline.zoom_windows(pixels, tf.constant(8, tf.int64), 3, strength).numpy()
+    assert not np.array_equal(other, out)
+    identity = pipeline.zoom_windows(pixels, tf.constant(7, tf.int64), 3, 0.0).numpy()
+    np.testing.assert_allclose(identity, pixels.numpy(), atol=1e-6)
+
+
 def test_color_jitter_leaves_eval_alone_and_rejects_bad_strengths(tmp_path):
     windows = random_windows(6, seed=2)
     write_dataset(tmp_path, windows, np.arange(6) % 17, shard_size=6, split="Eval")
@@ -359,3 +393,5 @@ def test_color_jitter_leaves_eval_alone_and_rejects_bad_strengths(tmp_path):
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="color_jitter"):
             pipeline.PipelineConfig(batch_size=2, training=True, color_jitter=bad)
+        with pytest.raises(ValueError, match="zoom_jitter"):
+            pipeline.PipelineConfig(batch_size=2, training=True, zoom_jitter=bad)

@@ -102,13 +102,40 @@ def test_stream_runs_on_past_the_window_at_a_fixed_state_size(trained_like):
     longer = np.concatenate([windows[:1]] * 3, axis=1)       # 18 frames
     outputs = runner.run(longer)
     assert {name: tuple(value.shape) for name, value in runner.state.items()} == shapes
-    # The pooling's count stops at the window length: past it the mean moves on as
-    # an exponential average over about the last L frames, never growing stale.
+    # The pooling's count stops at the window length: past it the mean is over
+    # the last L frames, never growing stale.
     assert float(np.asarray(runner.state[sm.POOL_COUNT_NAME])[0, 0]) == 6.0
+    assert shapes[sm.POOL_HISTORY_NAME] == (1, 5, sm.HEAD_FILTERS)
     assert np.isfinite(outputs).all()
     # After a reset the first six frames give the window output again.
     runner.reset()
     np.testing.assert_allclose(runner.run(windows[:1])[:, -1], outputs[:, 5], atol=1e-5)
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 6])
+def test_stream_pooling_is_the_box_mean_of_the_last_l_frames(horizon):
+    rng = np.random.default_rng(horizon)
+    features = rng.normal(size=(2, 20, 3, 3, 4)).astype(np.float32)
+    pool = sm.CumulativeAveragePooling(horizon=horizon, dtype="float32")
+    history = np.zeros((2, max(horizon - 1, 1), 4), np.float32)
+    count = np.zeros((2, 1), np.float32)
+    streamed = []
+    for t in range(20):
+        averages, history, count = pool([features[:, t:t + 1], history, count])
+        streamed.append(np.asarray(averages)[:, 0])
+    frame_means = features.mean(axis=(2, 3))
+    expected = np.stack([frame_means[:, max(0, t - horizon + 1):t + 1].mean(axis=1)
+                         for t in range(20)], axis=1)
+    np.testing.assert_allclose(np.stack(streamed, axis=1), expected, atol=1e-5, rtol=0)
+    assert np.asarray(count).tolist() == [[float(horizon)]] * 2
+    # The window path (frames 1..T, T <= L) leaves the state the stream would.
+    window = features[:, :horizon]
+    _, window_history, window_count = pool(window)
+    _, stream_history, stream_count = pool([window, np.zeros_like(history),
+                                            np.zeros_like(count)])
+    np.testing.assert_allclose(np.asarray(window_history), np.asarray(stream_history),
+                               atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(window_count), np.asarray(stream_count))
 
 
 def test_outputs_up_to_frame_t_do_not_see_later_frames(trained_like):
@@ -165,7 +192,7 @@ def test_mixed_precision_keeps_float32_probabilities_and_state_sums():
     assert model.get_layer("probabilities").compute_dtype == "float32"
     specs = sm.stream_state_specs(model)
     assert specs["block1_temporal_buffer"].dtype == "bfloat16"
-    assert specs[sm.POOL_SUM_NAME].dtype == "float32"
+    assert specs[sm.POOL_HISTORY_NAME].dtype == "float32"
     windows = random_windows(2, 2, 16, 1)
     whole = model(windows, training=False).numpy()
     assert whole.dtype == np.float32

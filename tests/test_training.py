@@ -254,8 +254,10 @@ def test_bn_momentum_reaches_every_batch_norm_layer(dataset_dir, tmp_path):
         None, None, trainer.DEFAULT_AUGMENT, trainer.DEFAULT_LR_SCHEDULE)
     assert train.LR_SCHEDULES == optimizer.LR_SCHEDULES
     assert train.AUGMENT_MODES == tuple(augment.AUGMENT_MODES)
-    assert (train.DEFAULT_AUGMENT, train.DEFAULT_LR_SCHEDULE) == (
-        trainer.DEFAULT_AUGMENT, trainer.DEFAULT_LR_SCHEDULE)
+    assert (train.DEFAULT_AUGMENT, train.DEFAULT_LR_SCHEDULE, train.DEFAULT_ZOOM_JITTER,
+            train.DEFAULT_COLOR_JITTER) == (
+        trainer.DEFAULT_AUGMENT, trainer.DEFAULT_LR_SCHEDULE, trainer.DEFAULT_ZOOM_JITTER,
+        trainer.DEFAULT_COLOR_JITTER)
     assert train.build_parser().parse_args(["d", "LRCN", "m", "--no-augment"]).augment == "none"
     # The run-length BatchNorm momentum: 1 - 20 / steps, within [0.9, 0.99].
     config = _config(dataset_dir, tmp_path)
@@ -299,6 +301,31 @@ def test_color_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
                                       first(trainer.make_eval_dataset, plain, 1)[0])
     with pytest.raises(ValueError, match="color_jitter"):
         _config(dataset_dir, tmp_path, color_jitter=1.0)
+
+
+def test_zoom_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
+    import train
+
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).zoom_jitter == (
+        trainer.DEFAULT_ZOOM_JITTER)
+    assert train.build_parser().parse_args(
+        ["d", "LRCN", "m", "--zoom-jitter", "0.2"]).zoom_jitter == 0.2
+    manifest = manifest_lib.load_manifest(dataset_dir)
+    plain = _config(dataset_dir, tmp_path, augment=False, zoom_jitter=0.0)
+    zoomed = _config(dataset_dir, tmp_path, augment=False, zoom_jitter=0.2)
+
+    def first(make, config, *args):
+        pixels, labels = next(iter(make(config, manifest, *args)))
+        return pixels.numpy(), labels.numpy()
+
+    train_plain = first(trainer.make_train_dataset, plain, 0, 2)
+    train_zoomed = first(trainer.make_train_dataset, zoomed, 0, 2)
+    np.testing.assert_array_equal(train_plain[1], train_zoomed[1])
+    assert not np.array_equal(train_plain[0], train_zoomed[0])
+    np.testing.assert_array_equal(first(trainer.make_eval_dataset, zoomed, 1)[0],
+                                  first(trainer.make_eval_dataset, plain, 1)[0])
+    with pytest.raises(ValueError, match="zoom_jitter"):
+        _config(dataset_dir, tmp_path, zoom_jitter=1.0)
 
 
 def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):

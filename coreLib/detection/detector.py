@@ -18,6 +18,12 @@ Modes:
              window ending at t, and frames 0 .. L-2, which have no full
              window, are output as no-action (probability 1); a streaming model
              (:class:`StreamStep`) runs one frame at a time with its state.
+             With ``delay`` D > 0 (by default D = L-1) the label of frame t is
+             given when frame t+D arrives, from the mean of the outputs at
+             t .. t+D (a fixed-lag decision: every window that ends by t+D and
+             holds t has a say); D = L-1 gives a window model the offline
+             mode's probabilities, D frames later. The latency metric counts
+             the D frames; D = 0 labels frame t as it arrives.
 
 Each frame is decoded exactly once: PNG frames by the decoder threads of ``inference.frame_reader``
 (:func:`coreLib.inference.frame_reader.iterate_batches` over one-frame windows), video frames by
@@ -104,6 +110,9 @@ class DetectConfig:
             colour for 3-channel models).
         smooth, min_frames, hysteresis: see
             :class:`coreLib.segments_lib.SmoothingConfig`.
+        delay: online only: frames a label waits for (frame t is labelled when
+            frame t+delay arrives; see :func:`delayed_probabilities`); None: L - 1
+            online (every window holding frame t has a say), 0 offline.
         batch_size: windows (frames, for PNG decoding) per model call.
         workers: frame-decoding threads.
         video: also write a labelled video per sequence.
@@ -120,6 +129,7 @@ class DetectConfig:
     smooth: int = 1
     min_frames: int = 1
     hysteresis: float = 0.0
+    delay: Optional[int] = None
     batch_size: int = 32
     workers: int = 2
     video: bool = False
@@ -133,6 +143,8 @@ class DetectConfig:
             raise ValueError("batch_size and workers must be >= 1")
         if not self.fps > 0:
             raise ValueError(f"fps must be > 0, got {self.fps!r}")
+        if self.delay is not None and (not isinstance(self.delay, int) or self.delay < 0):
+            raise ValueError(f"delay must be None or an integer >= 0, got {self.delay!r}")
         segments_lib.SmoothingConfig(self.smooth, self.min_frames, self.hysteresis)
 
 
@@ -702,6 +714,46 @@ def frame_probabilities(window_rows: np.ndarray, seq_len: int, mode: str) -> np.
     return (sums / (last - first + 1)[:, None]).astype(np.float32)
 
 
+def resolve_delay(delay: Optional[int], seq_len: int, mode: str) -> int:
+    """The fixed lag in frames: ``delay``, or by default L - 1 online and 0 offline.
+
+    Raises:
+        ActrecogError: a lag asked for in offline mode.
+    """
+    if mode != "online":
+        if delay:
+            raise ActrecogError(f"--delay {delay}: a fixed lag is for --mode online; "
+                                f"offline already sees the frames after each one")
+        return 0
+    return seq_len - 1 if delay is None else delay
+
+
+def delayed_probabilities(probabilities: np.ndarray, delay: int) -> np.ndarray:
+    """Fixed-lag online probabilities: frame t from the causal outputs at t .. t+D.
+
+    Row t is the mean of rows ``t .. min(t+D, N-1)`` of the causal output, so it
+    is known once frame t+D has arrived (at the end of a recording, once the
+    last frame has). Each of those rows was computed from frames <= its own
+    index; none from later frames.
+
+    Args:
+        probabilities: ``(N, K)`` causal per-frame output.
+        delay: D >= 0 (0 returns the input unchanged).
+
+    Returns:
+        ``(N, K)`` float32.
+    """
+    if delay == 0 or len(probabilities) == 0:
+        return probabilities
+    count, num_classes = probabilities.shape
+    cumulative = np.concatenate([np.zeros((1, num_classes)),
+                                 np.cumsum(probabilities, axis=0, dtype=np.float64)])
+    first = np.arange(count)
+    last = np.minimum(first + delay, count - 1)
+    sums = cumulative[last + 1] - cumulative[first]
+    return (sums / (last - first + 1)[:, None]).astype(np.float32)
+
+
 def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype: str,
                          bar=None) -> np.ndarray:
     """A streaming model run one frame at a time, its state carried across frames.
@@ -973,6 +1025,8 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
                 raise ActrecogError(f"{sequence.path}: {len(rows)} frames, fewer than the "
                                     f"model's window of {manifest.seq_len}")
             probabilities = frame_probabilities(rows, manifest.seq_len, mode)
+        delay = resolve_delay(config.delay, manifest.seq_len, mode)
+        probabilities = delayed_probabilities(probabilities, delay)
     except BaseException:
         bar.leave = False   # the error line replaces the bar
         raise
@@ -990,7 +1044,7 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
     truth = sequence.truth
     if truth is not None:
         metrics = metrics_lib.sequence_metrics(truth, frame_labels, background,
-                                                     mode == "online")
+                                               mode == "online", delay)
     return SequenceDetection(sequence, probabilities, smoothed, frame_labels, scores,
                              segments, seconds, decode_count[0], metrics)
 
@@ -1004,8 +1058,8 @@ def _summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, k
     overall = None
     if scored:
         overall = metrics_lib.summarise(
-            [metrics_lib.sequence_counts(d.source.truth, d.labels, background)
-             for d in scored], online)
+            [metrics_lib.sequence_counts(d.source.truth, d.labels, background,
+                                         config.delay) for d in scored], online)
     total_frames = sum(len(d.labels) for d in detections)
     detect_seconds = sum(d.seconds for d in detections)
     summary = {
@@ -1015,7 +1069,7 @@ def _summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, k
         "mode": mode,
         "runner": kind,
         "smooth": config.smooth, "min_frames": config.min_frames,
-        "hysteresis": config.hysteresis,
+        "hysteresis": config.hysteresis, "delay": config.delay,
         "classes": list(manifest.classes),
         "window_shape": list(manifest.window_shape),
         "modality": manifest.modality,
@@ -1072,6 +1126,8 @@ def detect(config: DetectConfig) -> DetectResult:
     _check_out_dir(config.out_dir, config.source)
     sources = discover_sources(config.source, manifest)
     mode = config.mode or ("online" if sources[0].is_video else "offline")
+    config = dataclasses.replace(config, delay=resolve_delay(config.delay,
+                                                             manifest.seq_len, mode))
     _, kind, runner = load_runner(config, manifest, mode)
     storage.check_writable(config.out_dir)
 
@@ -1137,7 +1193,8 @@ def summary_lines(result: DetectResult) -> List[str]:
     total_segments = sum(entry["num_segments"] for entry in summary["sequences"].values())
     lines.append(row("overall", summary["num_frames"], total_segments, summary["overall"]))
     lines.append(f"{summary['num_frames']} frames in {summary['detect_seconds']:.2f} s "
-                 f"({_figure(summary['frames_per_second'], 1)} frames/s, {summary['mode']}); "
+                 f"({_figure(summary['frames_per_second'], 1)} frames/s, {summary['mode']}"
+                 + (f", delay {summary['delay']}" if online else "") + "); "
                  f"outputs in {os.path.dirname(result.files[-1])}")
     overall = summary["overall"]
     if overall:

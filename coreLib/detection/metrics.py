@@ -21,7 +21,9 @@ Definitions (after MS-TCN, Farha & Gall 2019, and the issue that asked for them)
   predicted segment overlaps two true segments of its class.)
 - ``latency_frames`` (online mode): for each true segment, the frames from its
   start to the first frame inside it that is labelled with its action; a true
-  segment whose action is never output inside it is a miss, counted apart.
+  segment whose action is never output inside it is a miss, counted apart. A
+  fixed-lag detector (detect.py ``--delay D``) gives frame t's label only when
+  frame t+D arrives: D is added to each latency.
 - ``false_starts_per_1000_frames`` (online mode): predicted segments that share
   no frame with a true segment of their class, per 1000 frames.
 """
@@ -154,8 +156,12 @@ def f1_from_counts(true_positives: int, false_positives: int, false_negatives: i
 
 
 def onset_latencies(truth: np.ndarray, prediction: np.ndarray,
-                    background: int) -> Tuple[List[int], int]:
+                    background: int, delay: int = 0) -> Tuple[List[int], int]:
     """Frames from each true segment's start to its action's first output in it.
+
+    Args:
+        delay: frames after frame t at which its label was given (added to each
+            latency).
 
     Returns:
         ``(latencies, misses)``: one latency per detected true segment (frame
@@ -167,7 +173,7 @@ def onset_latencies(truth: np.ndarray, prediction: np.ndarray,
     for segment in action_segments(truth, background):
         hits = np.flatnonzero(prediction[segment.start:segment.end + 1] == segment.label)
         if hits.size:
-            latencies.append(int(hits[0]))
+            latencies.append(int(hits[0]) + delay)
         else:
             misses += 1
     return latencies, misses
@@ -193,10 +199,11 @@ class SequenceCounts:
 
 
 def sequence_counts(truth: np.ndarray, prediction: np.ndarray,
-                    background: int) -> SequenceCounts:
-    """Counts of one sequence, to be reported alone or summed (:func:`summarise`)."""
+                    background: int, delay: int = 0) -> SequenceCounts:
+    """Counts of one sequence, to be reported alone or summed (:func:`summarise`);
+    ``delay`` as in :func:`onset_latencies`."""
     truth, prediction = _check_pair(truth, prediction)
-    latencies, misses = onset_latencies(truth, prediction, background)
+    latencies, misses = onset_latencies(truth, prediction, background, delay)
     return SequenceCounts(
         num_frames=int(truth.size), correct_frames=int(np.sum(truth == prediction)),
         edit=edit_score(truth, prediction, background),
@@ -244,7 +251,7 @@ def summarise(counts: Sequence[SequenceCounts], online: bool) -> dict:
 
 
 def sequence_metrics(truth: np.ndarray, prediction: np.ndarray, background: int,
-                     online: bool) -> dict:
+                     online: bool, delay: int = 0) -> dict:
     """:func:`summarise` of one sequence."""
-    return summarise([sequence_counts(truth, prediction, background)], online)
+    return summarise([sequence_counts(truth, prediction, background, delay)], online)
 

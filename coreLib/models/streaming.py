@@ -11,9 +11,9 @@ small enough for a headset CPU:
   the depthwise 3x3 it is a factorised 3x3x3 depthwise kernel that cannot look
   ahead;
 * causal cumulative global average pooling: the features at frame t are the mean
-  over space and over frames 1..t (in a stream past the window length L, an
-  exponential average over about the last L frames, so that an endless stream
-  keeps answering about what is in view now).
+  over space and over frames 1..t (in a stream past the window length L, over
+  the last L frames, so that an endless stream keeps answering about what is in
+  view now, pooled as in training).
 
 So the prediction at frame t depends on frames <= t only, and the whole-window
 output is the classifier applied to the cumulative average at the last frame: it
@@ -28,8 +28,8 @@ Three Keras models share one set of layers (and so one set of weights):
   ``(B, L, K)``, the prediction after each frame;
 * the stream model (:func:`build_stream_model`): one frame ``(B, D, D, C)`` and
   the state in, probabilities ``(B, K)`` and the new state out. The state is each
-  temporal convolution's last ``k - 1`` input frames and the pooling's running sum
-  and frame count (capped at L), so a sequence runs frame by frame for ever at a
+  temporal convolution's last ``k - 1`` input frames and the pooling's last L - 1
+  per-frame means and frame count (capped at L), so a sequence runs frame by frame for ever at a
   fixed cost per frame (:class:`StreamRunner`).
 
 The window graph is the stream graph run on L frames with an all-zero state, so
@@ -98,7 +98,7 @@ RELU_MAX = 6.0          # ReLU6 as MobileNetV2: bounded activations suit bfloat1
 MIN_IMAGE_DIM = STEM_STRIDE * int(np.prod([block.stride for block in BLOCKS]))
 
 STATE_BUFFER_SUFFIX = "_buffer"
-POOL_SUM_NAME = "pool_sum"
+POOL_HISTORY_NAME = "pool_history"
 POOL_COUNT_NAME = "pool_count"
 FRAME_INPUT_NAME = "frame"
 OUTPUT_NAME = "probabilities"
@@ -220,55 +220,68 @@ class CausalTemporalConv(layers.Layer):
 @keras.saving.register_keras_serializable(package="pyACTRECOG")
 class CumulativeAveragePooling(layers.Layer):
     """Causal global average pooling: the mean over space and over frames 1..t,
-    with a horizon for endless streams.
+    and in an endless stream over the last ``horizon`` frames.
 
     Call with a window ``(B, T, H, W, C)`` (nothing seen before it; T <= horizon),
-    or with ``[window, running_sum (B, C), frame_count (B, 1)]``: the state after
-    the frames seen so far. Returns ``[averages (B, T, C), new_sum (B, C),
-    new_count (B, 1)]``. For the first ``horizon`` frames of a stream, row t of
-    averages is the plain mean of every frame's spatial mean up to frame t (so a
-    window of L = horizon frames pools exactly as a cumulative average). After
-    that the mean moves on as ``mean += (x - mean) / horizon``, an exponential
-    average over about the last ``horizon`` frames: a cumulative average over an
-    endless stream would let the first minutes outweigh the action now in view.
-    The count then stays at ``horizon`` and ``running_sum`` is ``mean * count``.
-    Built float32 so that long streams keep their precision.
+    or with ``[window, history (B, M, C), frame_count (B, 1)]``: the state after
+    the frames seen so far, ``M = max(horizon - 1, 1)``. Returns ``[averages
+    (B, T, C), new_history, new_count]``. Row t of averages is the mean of the
+    spatial means of the last ``min(t + 1, horizon)`` frames: for a window of
+    L = horizon frames that is the cumulative average, and past L frames a box
+    average over the last L - exactly what the classifier was trained on, for
+    the window ending at the current frame. (A cumulative mean over an endless
+    stream would let the first minutes outweigh the action now in view; an
+    exponential average over about L frames lags twice as far behind the action
+    as the box.) ``history`` holds the spatial means of the last M frames, the
+    newest last, zeros for frames not seen; ``frame_count`` is the frames seen,
+    capped at ``horizon``. Built float32 so that long streams keep their precision.
 
     Args:
-        horizon: frames of the plain average (the model's window length L).
+        horizon: the frames averaged (the model's window length L).
     """
 
     def __init__(self, horizon: int = 1 << 30, **kwargs):
         super().__init__(**kwargs)
         self.horizon = int(horizon)
 
+    @property
+    def history_length(self) -> int:
+        """M: frames of spatial means the stream state keeps (at least one)."""
+        return max(self.horizon - 1, 1)
+
     def call(self, inputs):
         if isinstance(inputs, (list, tuple)):
-            window, running_sum, frame_count = inputs
+            window, history, frame_count = inputs
         else:
-            window, running_sum, frame_count = inputs, None, None
+            window, history, frame_count = inputs, None, None
         frame_means = ops.mean(window, axis=tuple(range(2, len(window.shape) - 1)))
         frames = window.shape[1]
-        if running_sum is None:   # a window from its first frame: T <= horizon
+        kept = self.horizon - 1   # earlier frames that join the current one
+        if history is None:   # a window from its first frame: T <= horizon
             sums = ops.cumsum(frame_means, axis=1)
             counts = ops.reshape(ops.arange(1, frames + 1, dtype=frame_means.dtype),
                                  (1, frames, 1))
             counts = ops.zeros_like(sums[:, :, :1]) + counts   # one count per stream
-            return [sums / counts, sums[:, -1], counts[:, -1]]
+            padding = ops.zeros_like(frame_means[:, :1]) * ops.zeros(
+                (1, self.history_length, 1), frame_means.dtype)
+            history = ops.concatenate([padding, frame_means], axis=1)[
+                :, -self.history_length:]
+            return [sums / counts, history, counts[:, -1]]
         averages = []
-        total, count = running_sum, frame_count
+        count = frame_count
         for index in range(frames):   # T is 1 in the stream model
-            new_count = ops.minimum(count + 1.0, float(self.horizon))
-            mean = total / ops.maximum(count, 1.0)
-            mean = mean + (frame_means[:, index] - mean) / new_count
-            total, count = mean * new_count, new_count
-            averages.append(mean)
-        return [ops.stack(averages, axis=1), total, count]
+            current = frame_means[:, index]
+            total = current + ops.sum(history, axis=1) if kept else current
+            count = ops.minimum(count + 1.0, float(self.horizon))
+            averages.append(total / count)
+            history = ops.concatenate([history[:, 1:], current[:, None]], axis=1)
+        return [ops.stack(averages, axis=1), history, count]
 
     def compute_output_shape(self, input_shape):
         window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
         batch, frames, channels = window_shape[0], window_shape[1], window_shape[-1]
-        return [(batch, frames, channels), (batch, channels), (batch, 1)]
+        return [(batch, frames, channels), (batch, self.history_length, channels),
+                (batch, 1)]
 
     def get_config(self):
         return {**super().get_config(), "horizon": self.horizon}
@@ -351,8 +364,8 @@ def _features(window, layer: LayerSource, bn_momentum: float,
         horizon=window.shape[1], dtype="float32", name=name))
     if state is None:
         return pool(x)[0], new_state
-    averages, new_state[POOL_SUM_NAME], new_state[POOL_COUNT_NAME] = pool(
-        [x, state[POOL_SUM_NAME], state[POOL_COUNT_NAME]])
+    averages, new_state[POOL_HISTORY_NAME], new_state[POOL_COUNT_NAME] = pool(
+        [x, state[POOL_HISTORY_NAME], state[POOL_COUNT_NAME]])
     return averages, new_state
 
 
@@ -450,8 +463,9 @@ def stream_state_specs(window_model) -> Dict[str, StateSpec]:
 
     ``block<i>_temporal_buffer``: ``(k - 1, H, W, E)`` in the layer's compute dtype
     (bfloat16 / float16 under mixed precision), the last k-1 frames that reached
-    that temporal convolution; ``pool_sum``: ``(F,)`` float32, the sum of the
-    per-frame spatial means; ``pool_count``: ``(1,)`` float32, the frames seen.
+    that temporal convolution; ``pool_history``: ``(max(L - 1, 1), F)`` float32,
+    the per-frame spatial means of the last L - 1 frames (newest last);
+    ``pool_count``: ``(1,)`` float32, the frames seen, capped at L.
 
     Raises:
         ActrecogError: not a CausalMobileNet window model.
@@ -463,7 +477,8 @@ def stream_state_specs(window_model) -> Dict[str, StateSpec]:
             shape = (layer.kernel_size - 1,) + tuple(layer.input.shape[2:])
             specs[layer.name + STATE_BUFFER_SUFFIX] = StateSpec(shape, layer.compute_dtype)
         elif isinstance(layer, CumulativeAveragePooling):
-            specs[POOL_SUM_NAME] = StateSpec((int(layer.input.shape[-1]),), "float32")
+            specs[POOL_HISTORY_NAME] = StateSpec(
+                (layer.history_length, int(layer.input.shape[-1])), "float32")
             specs[POOL_COUNT_NAME] = StateSpec((1,), "float32")
     return specs
 

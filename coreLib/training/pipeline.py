@@ -5,7 +5,8 @@ Shape of the pipeline (Train; Eval skips the shuffles, repeat and augmentation):
     shard URIs -> shuffle files -> parallel interleave of TFRecordDataset readers
     -> shuffle records -> repeat -> batch (raw records) -> enumerate
     -> map(parse the batch in one op, draw one (rotation, flip) per window,
-           one batched projective transform, scale to [0, 1], one-hot labels)
+           one batched projective transform, scale to [0, 1], the zoom and colour
+           jitter when asked, one-hot labels)
     -> prefetch
 
 Why batch before parsing: parsing, decoding and transforming 128 windows in one
@@ -63,6 +64,9 @@ class PipelineConfig:
             per window, contrast about its mean times U(1-s, 1+s), each channel
             times U(1-s/2, 1+s/2), brightness plus U(-s/4, s/4), then clipped to
             [0, 1] (see :func:`jitter_windows`).
+        zoom_jitter: strength z of the geometric jitter (Train only; 0 = off): per
+            window a zoom by U(1-z, 1+z) and a shift by U(-z/2, z/2) of the frame
+            in x and y, edge pixels extended (see :func:`zoom_windows`).
         drop_remainder: drop a last partial batch (static batch size, as TPUs and
             the distributed loop want).
         deterministic: keep the element order of the parallel interleave and maps
@@ -77,6 +81,7 @@ class PipelineConfig:
     seed: Optional[int] = None
     augment: str = "all"
     color_jitter: float = 0.0
+    zoom_jitter: float = 0.0
     drop_remainder: bool = True
     deterministic: bool = False
     cycle_length: int = 4
@@ -89,9 +94,10 @@ class PipelineConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PipelineConfig.{name} must be a positive integer, "
                                  f"got {value!r}")
-        if not 0 <= self.color_jitter < 1:
-            raise ValueError(f"PipelineConfig.color_jitter must be in [0, 1), "
-                             f"got {self.color_jitter!r}")
+        for name in ("color_jitter", "zoom_jitter"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"PipelineConfig.{name} must be in [0, 1), got {value!r}")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(f"PipelineConfig.seed must be None or an integer >= 0, "
                              f"got {self.seed!r}")
@@ -119,8 +125,10 @@ def draw_variant_ids(batch_index, batch_size, seed: int, mode: str = "all"):
     return tf.gather(tf.constant(allowed, tf.int32), draw)
 
 
-# Stream of the jitter draws, apart from the rotation/flip draws of the same batch.
+# Streams of the jitter draws, apart from the rotation/flip draws of the same batch
+# and from each other.
 _JITTER_STREAM = 0x6A17
+_ZOOM_STREAM = 0x2004
 
 
 def jitter_windows(pixels, batch_index, seed: int, strength: float):
@@ -156,6 +164,51 @@ def jitter_windows(pixels, batch_index, seed: int, strength: float):
     mean = tf.reduce_mean(pixels, axis=[1, 2, 3], keepdims=True)
     jittered = gains * (mean + contrast * (pixels - mean)) + brightness
     return tf.clip_by_value(jittered, 0.0, 1.0)
+
+
+def zoom_windows(pixels, batch_index, seed: int, strength: float):
+    """Geometric jitter: each window as if the hand were nearer, farther or elsewhere.
+
+    Performers differ in hand size, arm length and where the hand rests in the
+    camera's view; with a dozen training subjects a model can learn their few
+    scales and places instead of the motion. Per window (all its frames alike): a
+    zoom about the frame centre by ``z ~ U(1-s, 1+s)`` and a shift by
+    ``(dx, dy) ~ U(-s/2, s/2)`` of the frame's width and height, bilinear, edge
+    pixels extended (a zoom-out shows more of the background, not a black border).
+    Stateless: a function of (seed, batch index).
+
+    Args:
+        pixels: ``(B, L, H, W, C)`` float32.
+        batch_index: scalar int64, the batch's position in the stream.
+        seed: the pipeline's seed.
+        strength: s in [0, 1).
+
+    Returns:
+        ``(B, L, H, W, C)`` float32, values within the input's range.
+    """
+    shape = tf.shape(pixels)
+    batch, seq_len = shape[0], shape[1]
+    height, width = pixels.shape[2], pixels.shape[3]
+    stateless_seed = tf.stack([tf.constant(seed, tf.int64) + _ZOOM_STREAM,
+                               tf.cast(batch_index, tf.int64)])
+    draws = tf.random.stateless_uniform(tf.stack([batch, 3]), stateless_seed,
+                                        minval=-1.0, maxval=1.0)
+    zoom = 1.0 + strength * draws[:, 0]
+    shift_x = 0.5 * strength * draws[:, 1] * width
+    shift_y = 0.5 * strength * draws[:, 2] * height
+    center_x, center_y = (width - 1) / 2.0, (height - 1) / 2.0
+    # output = zoom * (input - c) + c + shift  =>  input = (output - c - shift) / zoom + c
+    inverse = 1.0 / zoom
+    zeros = tf.zeros_like(zoom)
+    transforms = tf.stack([inverse, zeros, center_x - inverse * (center_x + shift_x),
+                           zeros, inverse, center_y - inverse * (center_y + shift_y),
+                           zeros, zeros], axis=1)
+    transforms = tf.repeat(transforms, seq_len, axis=0)  # one per frame
+    frames = tf.reshape(pixels, tf.concat([[batch * seq_len], shape[2:]], axis=0))
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=frames, transforms=transforms, output_shape=tf.constant([height, width]),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+    return tf.reshape(out, shape)
 
 
 def variant_taps(height: int, width: int):
@@ -298,7 +351,7 @@ def one_hot_labels(labels, num_classes: int):
 
 def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int,
                     shard_format: shards.ShardFormat, augment_mode: str, seed: int,
-                    color_jitter: float = 0.0):
+                    color_jitter: float = 0.0, zoom_jitter: float = 0.0):
     """The per-batch map: raw records -> (pixels (B,L,D,D,C) float32, one-hot)."""
     expected_shape = tf.constant([seq_len, image_dim, image_dim, channels], tf.int64)
     augment_windows = augment_mode != augment.AUGMENT_NONE
@@ -336,6 +389,8 @@ def _batch_function(seq_len: int, image_dim: int, channels: int, num_classes: in
             pixels = augment_variants_and_scale(pixels, variant, weight_table, index_table)
         else:
             pixels = records.scale_pixels(pixels, shard_format.dtype)
+        if zoom_jitter:
+            pixels = zoom_windows(pixels, batch_index, seed, zoom_jitter)
         if color_jitter:
             pixels = jitter_windows(pixels, batch_index, seed, color_jitter)
         pixels = tf.ensure_shape(pixels, [None, seq_len, image_dim, image_dim, channels])
@@ -416,7 +471,8 @@ def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
                     and shard_format.format == records.WINDOW_FORMAT else augment.AUGMENT_NONE)
     parse = _batch_function(seq_len, image_dim, channels, num_classes, shard_format,
                             augment_mode, seed,
-                            config.color_jitter if config.training else 0.0)
+                            config.color_jitter if config.training else 0.0,
+                            config.zoom_jitter if config.training else 0.0)
     dataset = dataset.enumerate().map(parse, num_parallel_calls=AUTOTUNE,
                                       deterministic=config.deterministic)
     return dataset.prefetch(AUTOTUNE)

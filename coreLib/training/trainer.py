@@ -55,6 +55,8 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 # synthetic families support.
 DEFAULT_LR_SCHEDULE = "warmup-cosine"
 DEFAULT_AUGMENT = "rotate"
+DEFAULT_ZOOM_JITTER = 0.0
+DEFAULT_COLOR_JITTER = 0.0
 BN_MOMENTUM_RANGE = (0.9, 0.99)
 
 RUN_CONFIG_NAME = "run_config.json"
@@ -120,6 +122,8 @@ class TrainConfig:
             from the run's length (:meth:`bn_momentum_for`).
         color_jitter: photometric jitter strength of Train windows (0 = off; see
             ``pipeline.jitter_windows``).
+        zoom_jitter: geometric jitter strength of Train windows (zoom and shift;
+            0 = off; see ``pipeline.zoom_windows``).
         legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
             None = ``legacy_records.LEGACY_CLASSES``.
     """
@@ -143,7 +147,8 @@ class TrainConfig:
     deterministic: bool = False
     augment: str = DEFAULT_AUGMENT
     bn_momentum: Optional[float] = None
-    color_jitter: float = 0.0
+    color_jitter: float = DEFAULT_COLOR_JITTER
+    zoom_jitter: float = DEFAULT_ZOOM_JITTER
     legacy_classes: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
@@ -174,8 +179,10 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of "
                              f"{', '.join(optimizer_lib.LR_SCHEDULES)}, "
                              f"got {self.lr_schedule!r}")
-        if not 0 <= self.color_jitter < 1:
-            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter!r}")
+        for name in ("color_jitter", "zoom_jitter"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if self.bn_momentum is not None and not 0 < self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be between 0 and 1, got {self.bn_momentum!r}")
 
@@ -297,6 +304,7 @@ def _pipeline_config(config: TrainConfig, seed: int, training: bool):
                                    shuffle_buffer=config.shuffle_buffer, seed=seed,
                                    augment=config.augment if training else "none",
                                    color_jitter=config.color_jitter if training else 0.0,
+                                   zoom_jitter=config.zoom_jitter if training else 0.0,
                                    deterministic=True,
                                    verify_sha256=False)
 
