@@ -22,7 +22,9 @@ def parse_args(argv):
                         help="model to build: ConvNet3D, LRCN, DUMMY or CausalMobileNet")
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5, with its "
-                             "run_config.json beside it) or a full .keras model")
+                             "run_config.json beside it), a full .keras model, or an "
+                             "export.py model (.tflite file, SavedModel folder or "
+                             "OUT_DIR; online a stream step is used when it has one)")
     parser.add_argument("source", metavar="SOURCE",
                         help="a sequence folder, a split folder or a video file")
     parser.add_argument("--out", default=detector.DEFAULT_OUT_DIR,

@@ -390,3 +390,51 @@ def test_causal_mobilenet_exports_its_stream_step(tmp_path):
     np.testing.assert_allclose(probabilities,
                                np.asarray(model(windows / np.float32(255), training=False)),
                                atol=1e-4)
+    detect_runs_every_exported_form(tmp_path, weights, out_dir)
+
+
+def detect_runs_every_exported_form(tmp_path, weights, out_dir):
+    """detect.py on the export's SavedModel (OUT_DIR), window .tflite and stream
+    .tflite gives the Keras weights' probabilities, online and offline."""
+    import test_detection
+    from coreLib.detection import detector
+
+    folder = str(tmp_path / "sequence")
+    test_detection.write_frames(folder, (("red", 5), ("green", 4), ("no-action", 3)))
+
+    def probabilities(model_path, mode, window_runner=False):
+        config = detector.DetectConfig("CausalMobileNet", model_path, folder, mode=mode,
+                                        progress=False, batch_size=4, delay=0)
+        manifest = detector.resolve_model_spec(model_path)
+        assert manifest.window_shape == (4, 16, 16, 3) and manifest.modality == "color"
+        model, kind, runner = detector.load_runner(config, manifest, mode)
+        if window_runner:   # the Keras model on the window ending at each frame
+            kind, runner = "window", detector.make_window_runner(
+                "CausalMobileNet", model, manifest)
+        sequence = detector.discover_sources(folder, manifest)[0]
+        result = detector.detect_sequence(sequence, manifest, kind, runner, mode, config)
+        assert result.decoded_frames == 12
+        return kind, result.probabilities
+
+    litert_window = os.path.join(out_dir, "CausalMobileNet.tflite")
+    litert_stream = os.path.join(out_dir, "CausalMobileNet_stream.tflite")
+    for mode, forms in (("online", {out_dir: "stream", litert_stream: "stream",
+                                    litert_window: "window"}),
+                        ("offline", {out_dir: "window", litert_window: "window"})):
+        kind, reference = probabilities(weights, mode)
+        assert kind == ("stream" if mode == "online" else "window")
+        for path, wanted_kind in forms.items():
+            kind, found = probabilities(path, mode)
+            assert kind == wanted_kind
+            if mode == "offline" or path != litert_window:
+                np.testing.assert_allclose(found, reference, atol=1e-4)
+    # The window .tflite online: the window ending at each frame (no state).
+    np.testing.assert_allclose(probabilities(litert_window, "online")[1],
+                               probabilities(weights, "online", window_runner=True)[1],
+                               atol=1e-4)
+    with pytest.raises(ActrecogError, match="holds only the stream step; offline mode"):
+        probabilities(litert_stream, "offline")
+    wrong_name = detector.DetectConfig("DUMMY", out_dir, folder, mode="online",
+                                       progress=False)
+    with pytest.raises(ActrecogError, match="exported model_name 'CausalMobileNet' differs"):
+        detector.load_runner(wrong_name, detector.resolve_model_spec(out_dir), "online")

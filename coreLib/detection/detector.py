@@ -72,7 +72,8 @@ import numpy as np
 from coreLib import storage
 from coreLib.data import frames, labels, manifest as manifest_lib, window_lists
 from coreLib.detection import metrics as metrics_lib, segments as segments_lib
-from coreLib.inference import forward as forward_lib, frame_reader, model_loading
+from coreLib.inference import (exported_model, forward as forward_lib, frame_reader,
+                               model_loading)
 from coreLib.preprocessing import records
 from coreLib.errors import ActrecogError
 
@@ -100,7 +101,9 @@ class DetectConfig:
     Attributes:
         model_name: ``ConvNet3D``, ``LRCN``, ``DUMMY`` or ``CausalMobileNet``.
         model_path: ``.weights.h5`` (train.py; its ``run_config.json`` beside it
-            gives the window shape and classes) or a full ``.keras`` model.
+            gives the window shape and classes), a full ``.keras`` model, or an
+            export.py model (``.tflite``, SavedModel folder or OUT_DIR; its
+            ``export.json`` gives them).
         source: a sequence folder, a split folder or a video file.
         out_dir: output folder (created; never inside the dataset).
         mode: ``offline`` or ``online``; None: online for a video, else offline.
@@ -210,7 +213,8 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
     """Window shape, classes and modality of a model, as a Manifest without splits.
 
     From ``manifest_dir/dataset.json`` when given (as score.py reads it), else
-    from the ``run_config.json`` train.py wrote beside the weights; there the
+    from the ``export.json`` of an exported model (export.py), else from the
+    ``run_config.json`` train.py wrote beside the weights; there the
     modality is its ``modality`` key, else ``modality``, else colour for a
     3-channel window.
 
@@ -224,6 +228,12 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
             raise ActrecogError(f"--modality {modality}: the manifest's windows are "
                                 f"{found.modality} frames")
         return found
+    if exported_model.is_exported_path(model_path):
+        info = exported_model.read_export_info(model_path)
+        if modality and modality != info.modality:
+            raise ActrecogError(f"--modality {modality}: {model_path} was exported for "
+                                f"{info.modality} frames")
+        return _window_manifest(info.classes, info.window_shape, info.modality, model_path)
     folder = os.path.dirname(model_path) or "."
     path = storage.join(folder, RUN_CONFIG_NAME)
     if not storage.exists(path):
@@ -539,6 +549,26 @@ class StatefulRunnerStep(StreamStep):
         return probabilities, self.runner.state
 
 
+class ExportedStreamStep(StreamStep):
+    """The ``stream_step`` of an exported model (SavedModel or
+    ``<MODEL_NAME>_stream.tflite``): its states are arrays handed in and out.
+
+    The exported graph scales the pixels itself, so it takes frames in the
+    stored dtype (``stored_pixels``), not scaled ones.
+    """
+
+    stored_pixels = True
+
+    def __init__(self, model: "exported_model.ExportedModel"):
+        self.model = model
+
+    def initial_state(self):
+        return self.model.initial_state(1)
+
+    def step(self, frame, state):
+        return self.model.stream_step(frame, state)
+
+
 def _causal_mobilenet_step(model, manifest: manifest_lib.Manifest) -> StreamStep:
     from coreLib.models import streaming
     return StatefulRunnerStep(streaming.StreamRunner(model))
@@ -760,7 +790,8 @@ def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype
 
     Args:
         chunks: frames in order, ``(T, D, D, C)`` stored dtype.
-        stream: the model's :class:`StreamStep`.
+        stream: the model's :class:`StreamStep` (frames scaled as the models'
+            input, or as stored when its ``stored_pixels`` is True).
         dtype: the stored pixel dtype (for the models' input scaling).
         bar: a tqdm bar to advance by frames.
 
@@ -770,7 +801,7 @@ def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype
     state = stream.initial_state()
     rows = []
     for chunk in chunks:
-        scaled = _scaled(chunk, dtype)
+        scaled = chunk if getattr(stream, "stored_pixels", False) else _scaled(chunk, dtype)
         for frame in scaled:
             probabilities, state = stream.step(frame[np.newaxis], state)
             rows.append(np.asarray(probabilities, np.float32).reshape(-1))
@@ -973,9 +1004,33 @@ def _check_out_dir(out_dir: str, source: str) -> None:
                             f"choose a folder outside it")
 
 
+def load_exported_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str):
+    """:func:`load_runner` for an export.py model (SavedModel folder, OUT_DIR or
+    ``.tflite`` file): its stream step online when it has one, else its window
+    model.
+
+    Raises:
+        ActrecogError: an exported model of another name, classes or window, or
+            a stream-only file asked for offline mode.
+    """
+    model = exported_model.load_exported(config.model_path)
+    exported_model.check_matches(model, config.model_name, manifest.classes,
+                                 manifest.window_shape, manifest.dtype)
+    if mode == "online" and model.has_stream_step:
+        return model, "stream", ExportedStreamStep(model)
+    if not model.has_window_model:
+        raise ActrecogError(f"{config.model_path}: holds only the stream step; offline "
+                            f"mode needs the window model ({config.model_name}.tflite or "
+                            f"the SavedModel), or use --mode online")
+    return model, "window", WindowRunner(exported_model.make_scoring_forward(model, False))
+
+
 def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str):
     """The model and how it runs: ``(model, "stream", StreamStep)`` for a
-    streaming model online, else ``(model, "window", WindowRunner)``."""
+    streaming model online, else ``(model, "window", WindowRunner)``; exported
+    models through :func:`load_exported_runner`."""
+    if exported_model.is_exported_path(config.model_path):
+        return load_exported_runner(config, manifest, mode)
     model = model_loading.load_model(config.model_name, config.model_path, manifest)
     builder = STREAM_STEP_BUILDERS.get(config.model_name)
     if builder is not None and mode == "online":
