@@ -35,7 +35,8 @@ bench: install
 	$(PY) bench/videogen.py
 	$(PY) bench/export.py
 	$(PY) bench/models.py
-	$(PY) bench/detect.py
+	$(PY) bench/detect.py --litert
+	$(PY) bench/accuracy.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

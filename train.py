@@ -47,7 +47,7 @@ def build_parser():
     parser.add_argument("--steps-per-loop", type=positive_int, default=10,
                         help="steps run on the device per host call")
     parser.add_argument("--lr", type=positive_float, default=None,
-                        help="peak Adam step size (default: the model's: 2e-3 "
+                        help="peak Adam step size (default: the model's: 6e-3 "
                              "CausalMobileNet, 2e-4 ConvNet3D, 1e-3 LRCN and DUMMY)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
                         help="constant; cosine: from --lr to 0 over all the epochs' "

@@ -17,12 +17,17 @@ Every method labels every frame of the same generated PNG sequence with the same
                   CausalMobileNet through its StreamRunner (what detect.py runs
                   online); for the window models detector.WindowStreamStep (the
                   window model on the last L frames, one call per frame), which
-                  measures the runner, not a streaming architecture.
+                  measures the runner, not a streaming architecture;
+  with --litert (models with a stream mode): the model exported by export.py
+  (float32 LiteRT), detect.py given the .tflite files: stream online through
+  CausalMobileNet_stream.tflite, and the naive method again with the window
+  .tflite, so that each runtime is compared with itself as well.
 Times are end to end from PNG files (decode, resize, model, smoothing, labels),
 without writing outputs. Writes bench/results/detect.json.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -43,7 +48,8 @@ import numpy as np  # noqa: E402
 
 from coreLib import models  # noqa: E402
 from coreLib.data import manifest as manifest_lib
-from coreLib.detection import detector
+from coreLib.detection import detector  # noqa: E402
+from coreLib.inference import exported_model  # noqa: E402
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 FRAME_SIZE = (320, 240)  # (width, height) of the generated colour frames
@@ -62,29 +68,55 @@ def generate_sequence(folder: str, num_frames: int) -> None:
         cv2.imwrite(os.path.join(folder, f"color_{index}.png"), image)
 
 
-def naive_seconds_per_frame(model, folder: str, num_frames: int, sample: int) -> float:
-    """Median seconds per frame of the naive method over a sample of frames."""
+def keras_window_call(model):
+    """The naive method's model call: a float32 window in [0, 1], traced once."""
     call = tf.function(lambda window: model(window, training=False),
                        input_signature=[tf.TensorSpec((1, SEQ_LEN, IMAGE_DIM, IMAGE_DIM,
                                                        CHANNELS), tf.float32)])
+    return lambda window: call(window.astype(np.float32) / 255.0).numpy()
 
+
+def naive_seconds_per_frame(predict, folder: str, num_frames: int, sample: int) -> float:
+    """Median seconds per frame of the naive method over a sample of frames.
+
+    Args:
+        predict: ``(1, L, D, D, C)`` uint8 window -> probabilities (scaling its own).
+    """
     def window_ending_at(stop):
         stack = []
         for index in range(stop - SEQ_LEN + 1, stop + 1):
             image = cv2.imread(os.path.join(folder, f"color_{index}.png"))
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            image = cv2.resize(image, (IMAGE_DIM, IMAGE_DIM), interpolation=cv2.INTER_AREA)
-            stack.append(image.astype(np.float32) / 255.0)
+            stack.append(cv2.resize(image, (IMAGE_DIM, IMAGE_DIM),
+                                    interpolation=cv2.INTER_AREA))
         return np.stack(stack)[np.newaxis]
 
-    call(window_ending_at(SEQ_LEN - 1)).numpy()   # trace before timing
+    predict(window_ending_at(SEQ_LEN - 1))   # trace / allocate before timing
     step = max(1, (num_frames - SEQ_LEN) // sample)
     seconds = []
     for stop in range(SEQ_LEN - 1, num_frames, step)[:sample]:
         began = time.perf_counter()
-        call(window_ending_at(stop)).numpy()
+        predict(window_ending_at(stop))
         seconds.append(time.perf_counter() - began)
     return statistics.median(seconds)
+
+
+def export_litert(model, manifest, folder: str):
+    """export.py's float32 LiteRT files of a model: (window file, stream file)."""
+    from coreLib.export import export_model
+
+    os.makedirs(folder)
+    weights = os.path.join(folder, f"{model.name}.weights.h5")
+    model.save_weights(weights)
+    with open(os.path.join(folder, "run_config.json"), "w") as handle:
+        json.dump({"model_name": model.name, "window_shape": list(manifest.window_shape),
+                   "num_classes": manifest.num_classes, "classes": list(manifest.classes),
+                   "modality": manifest.modality, "dtype": manifest.dtype}, handle)
+    out_dir = os.path.join(folder, "export")
+    export_model.export(export_model.ExportConfig(model.name, weights, out_dir,
+                                                  formats=("float32",), parity_windows=4))
+    return (os.path.join(out_dir, export_model.litert_file_name(model.name, "float32")),
+            os.path.join(out_dir, export_model.litert_file_name(model.name, "stream")))
 
 
 def time_detection(sequence, manifest, kind, runner, mode, config, repeats: int):
@@ -110,6 +142,9 @@ def main():
                         help="windows per model call (detect.py's default)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="timed runs of each detection mode (median reported)")
+    parser.add_argument("--litert", action="store_true",
+                        help="also the float32 LiteRT export of models with a stream "
+                             "mode (stream online and naive, through the .tflite files)")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench", "results",
                                                          "detect.json"),
                         help="where to write the figures")
@@ -136,12 +171,23 @@ def main():
             builder = detector.STREAM_STEP_BUILDERS.get(name)
             stream = (builder(model, manifest) if builder
                       else detector.WindowStreamStep(model, manifest))
-            naive = naive_seconds_per_frame(model, folder, args.frames, args.sample)
+            naive = naive_seconds_per_frame(keras_window_call(model), folder, args.frames,
+                                            args.sample)
             row = {"naive_frames_per_second": 1.0 / naive, "naive_sample_frames": args.sample,
                    "stream_step": type(stream).__name__}
-            for label, kind, runner, mode in (("window_offline", "window", window_runner, "offline"),
-                                              ("window_online", "window", window_runner, "online"),
-                                              ("stream_online", "stream", stream, "online")):
+            runs = [("window_offline", "window", window_runner, "offline"),
+                    ("window_online", "window", window_runner, "online"),
+                    ("stream_online", "stream", stream, "online")]
+            if args.litert and builder:
+                window_file, stream_file = export_litert(model, manifest,
+                                                         os.path.join(root, name))
+                window_litert = exported_model.load_exported(window_file)
+                naive_litert = naive_seconds_per_frame(window_litert.predict, folder,
+                                                       args.frames, args.sample)
+                row["naive_litert_frames_per_second"] = 1.0 / naive_litert
+                runs.append(("litert_stream_online", "stream", detector.ExportedStreamStep(
+                    exported_model.load_exported(stream_file)), "online"))
+            for label, kind, runner, mode in runs:
                 detector.detect_sequence(warm_up, manifest, kind, runner, mode, config)
                 seconds, decoded = time_detection(sequence, manifest, kind, runner, mode,
                                                   config, args.repeats)
@@ -151,6 +197,8 @@ def main():
                 row[label] = {"seconds": seconds, "frames_per_second": fps,
                               "decoded_frames": decoded,
                               "speedup_over_naive": fps * naive}
+                if label.startswith("litert"):
+                    row[label]["speedup_over_naive_litert"] = fps * naive_litert
             results["models"][name] = row
     print(f"detect: {args.frames} PNG frames of {FRAME_SIZE[0]}x{FRAME_SIZE[1]}, windows "
           f"{tuple(manifest.window_shape)}, {NUM_CLASSES} classes, {os.cpu_count()} CPUs, "
@@ -162,6 +210,12 @@ def main():
                  for mode in modes]
         print(f"{name:<8} {row['naive_frames_per_second']:>8.1f} "
               + " ".join(f"{cell:>22}" for cell in cells))
+        if "litert_stream_online" in row:
+            litert = row["litert_stream_online"]
+            print(f"{name} LiteRT float32: stream online {litert['frames_per_second']:.1f} "
+                  f"frames/s = {litert['speedup_over_naive']:.1f}x the naive method (Keras), "
+                  f"{litert['speedup_over_naive_litert']:.1f}x the naive method with the "
+                  f"window .tflite ({row['naive_litert_frames_per_second']:.1f} frames/s)")
     bench_common.write_results(args.output, results)
 
 

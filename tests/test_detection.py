@@ -489,13 +489,16 @@ def _bad_source(tmp_path, problem):
         return str(split), weights_path, f"{split}: no sequence folders with color_<i>.png"
     if problem == "out inside the dataset":
         return str(split), weights_path, "--out"
+    if problem == "delay offline":
+        return str(split), weights_path, "--delay 3: a fixed lag is for --mode online"
     raise AssertionError(problem)
 
 
 BAD_INPUTS = ["missing frame", "undecodable frame", "unknown action", "overlapping items",
               "item without action", "video cannot be opened",
               "weights for another class count", "weights for another window",
-              "empty folder", "out inside the dataset"]
+              "empty folder", "out inside the dataset", "delay offline"]
+EXTRA_ARGS = {"delay offline": ["--mode", "offline", "--delay", "3"]}
 
 
 @pytest.mark.parametrize("problem", BAD_INPUTS)
@@ -503,7 +506,8 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, weights, capsys
     source, weights_path, expected = _bad_source(tmp_path, problem)
     out = (os.path.join(source, "detections") if problem == "out inside the dataset"
            else str(tmp_path / "out"))
-    code = run_detect(["DUMMY", weights_path or weights, source, "--out", out])
+    code = run_detect(["DUMMY", weights_path or weights, source, "--out", out]
+                      + EXTRA_ARGS.get(problem, []))
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code == 2
