@@ -7,11 +7,12 @@ of 32x32 depth frames), then each model is trained by train.py with its defaults
 and scored by score.py on the Test windows (three subjects no model saw):
 
   CausalMobileNet   the demo's steps (4 epochs of 300);
-  every other model the same training seconds: a calibration run of a few steps
-                    gives its seconds per step (history.json's epoch seconds, so
-                    start-up and tracing are left out), and it then trains for
-                    as many steps as fit in the seconds CausalMobileNet's epochs
-                    took in this run (at least one per epoch).
+  every other model the same training seconds: a calibration run of two short
+                    epochs gives its seconds per step (the second epoch's seconds
+                    in history.json: start-up and tracing fall in the first), and
+                    it then trains for as many steps as fit in the seconds
+                    CausalMobileNet's epochs took in this run (at least one per
+                    epoch). Eval passes are not counted on either side.
 
 LRCN is left out by default: its four 2x2 poolings and flatten are built for
 48x48 frames and up, so it cannot take the demo's 32x32 window.
@@ -25,6 +26,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,15 +68,20 @@ def prepare_family(style: str, work_dir: str, log_path: str) -> str:
     return dataset_dir
 
 
-def train_seconds(model_dir: str) -> float:
-    """Seconds spent in training epochs (history.json), without start-up."""
+def epoch_seconds(model_dir: str) -> list:
+    """Seconds of each training epoch (history.json), without start-up or Eval."""
     with open(os.path.join(model_dir, "history.json"), encoding="utf-8") as handle:
-        return float(sum(epoch["seconds"] for epoch in json.load(handle)))
+        return [float(epoch["seconds"]) for epoch in json.load(handle)]
+
+
+def train_seconds(model_dir: str) -> float:
+    return sum(epoch_seconds(model_dir))
 
 
 def train_and_score(dataset_dir: str, model: str, epochs: int, steps_per_epoch: int,
                     model_dir: str, log_path: str) -> dict:
     """train.py with its defaults and the given length, then score.py on Test."""
+    shutil.rmtree(model_dir, ignore_errors=True)   # train.py would resume it
     began = time.time()
     run_tool([sys.executable, "train.py", dataset_dir, model, model_dir, "--quiet",
               "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch)], log_path)
@@ -97,8 +104,8 @@ def main():
     parser.add_argument("--families", nargs="+", default=list(demo.STYLES),
                         choices=demo.STYLES)
     parser.add_argument("--models", nargs="+", default=[REFERENCE_MODEL, "ConvNet3D"])
-    parser.add_argument("--calibration-steps", type=int, default=6,
-                        help="steps of the calibration run of each other model")
+    parser.add_argument("--calibration-steps", type=int, default=4,
+                        help="steps per epoch of the calibration run of each other model")
     parser.add_argument("--work-dir", default=None,
                         help="keep the datasets and models here (default: a temporary "
                              "folder, removed at the end)")
@@ -127,10 +134,12 @@ def main():
                 if model == REFERENCE_MODEL:
                     continue
                 calibration_dir = os.path.join(work_dir, f"{style}_{model}_calibration")
+                shutil.rmtree(calibration_dir, ignore_errors=True)
                 run_tool([sys.executable, "train.py", dataset_dir, model, calibration_dir,
-                          "--quiet", "--no-eval", "--epochs", "1", "--steps-per-epoch",
+                          "--quiet", "--no-eval", "--epochs", "2", "--steps-per-epoch",
+                          str(args.calibration_steps), "--steps-per-loop",
                           str(args.calibration_steps)], log_path)
-                per_step = train_seconds(calibration_dir) / args.calibration_steps
+                per_step = epoch_seconds(calibration_dir)[-1] / args.calibration_steps
                 steps = int(reference["train_seconds"] / per_step)
                 steps_per_epoch = max(1, steps // DEMO_EPOCHS)
                 row = train_and_score(dataset_dir, model, DEMO_EPOCHS, steps_per_epoch,
