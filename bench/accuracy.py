@@ -14,8 +14,8 @@ and scored by score.py on the Test windows (three subjects no model saw):
                     CausalMobileNet's epochs took in this run (at least one per
                     epoch). Eval passes are not counted on either side.
 
-LRCN is left out by default: its four 2x2 poolings and flatten are built for
-48x48 frames and up, so it cannot take the demo's 32x32 window.
+LRCN is left out by default: its stride-2 convolutions and 2x2 poolings need
+frames of 43x43 or more, so it cannot take the demo's 32x32 window.
 
     python bench/accuracy.py [--families pose trajectory] [--models CausalMobileNet ConvNet3D]
 

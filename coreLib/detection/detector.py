@@ -1160,7 +1160,8 @@ def _rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mod
         outputs.append((f"{name}.frames.csv", frames_csv(d, manifest.classes)))
         outputs.append((f"timeline_{name}.png", render_timeline_png(
             d.source.truth, d.labels, manifest.classes,
-            f"{name}: {config.model_name}, {mode}")))
+            f"{name}: {config.model_name}, {mode}"
+            + (f", labels {config.delay} frames late" if config.delay else ""))))
     return outputs
 
 
