@@ -23,7 +23,7 @@ EXIT_PARITY_FAILED = 1
 def parse_args(argv):
     parser = make_parser("export.py", __doc__)
     parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: ConvNet3D, LRCN or DUMMY")
+                        help="model to build: CausalMobileNet, ConvNet3D, LRCN or DUMMY")
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5, window and classes "
                              "from its MODEL_DIR's run_config.json) or a full .keras model")

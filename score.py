@@ -16,7 +16,7 @@ from coreLib.evaluation import scoring  # noqa: E402
 def parse_args(argv):
     parser = make_parser("score.py", __doc__)
     parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: ConvNet3D, LRCN or DUMMY")
+                        help="model to build: CausalMobileNet, ConvNet3D, LRCN or DUMMY")
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5) or a full "
                              ".keras model (local path or gs:// URI)")

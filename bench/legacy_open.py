@@ -77,10 +77,8 @@ def main() -> int:
                 lambda: sum(1 for _ in tf.data.TFRecordDataset(files)), args.repeats),
         }
     print(json.dumps(result, indent=1))
-    os.makedirs(os.path.join(REPO_ROOT, "bench", "results"), exist_ok=True)
-    with open(os.path.join(REPO_ROOT, "bench", "results", "legacy_open.json"), "w") as handle:
-        json.dump(result, handle, indent=1, sort_keys=True)
-        handle.write("\n")
+    bench_common.write_results(os.path.join(REPO_ROOT, "bench", "results",
+                                            "legacy_open.json"), result)
     return 0
 
 

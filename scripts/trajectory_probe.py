@@ -57,6 +57,7 @@ def main() -> int:
     import numpy as np
     from coreLib.data import manifest as manifest_lib
     from coreLib.evaluation import scoring
+    from coreLib.inference import forward
     from coreLib.training import pipeline
 
     keras.utils.set_random_seed(0)
@@ -75,10 +76,8 @@ def main() -> int:
     (test_json,) = glob.glob(os.path.join(glob.escape(args.dataset_dir), "mode:Test_*.json"))
     windows = scoring.load_test_windows(test_json, manifest)
     truth = np.array([window.label for window in windows])
-    predicted = np.empty(len(windows), np.int64)
-    for numbers, pixels, _, _ in scoring.iterate_batches(windows, manifest, 256):
-        inputs = np.asarray(scoring.scale_pixels(pixels, manifest.dtype))
-        predicted[numbers] = np.argmax(model.predict_on_batch(inputs), axis=1)
+    predicted = forward.predict_windows(model, windows, manifest, batch_size=256,
+                                        progress=False).argmax(axis=1)
     accuracy = float(np.mean(predicted == truth))
     chance = float(np.max(np.bincount(truth)) / len(truth))
     print(f"probe: {model.count_params()} parameters, {args.steps} steps in "

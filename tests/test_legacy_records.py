@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+import channel_dummy
+
 import debug
 import score
 import train
@@ -253,17 +255,7 @@ def write_test_json(folder: str, frames_root: str, names) -> str:
 def channel_dummy_weights(path: str) -> None:
     """DUMMY weights that output logit c for the brightest colour channel c (c < 3):
     in the 1.0.4 order ui-screenTap for red, asl-you for green, asl-blue for blue."""
-    model = models.build_model("DUMMY", SEQ_LEN, DIM, 3, len(LEGACY))
-    conv, dense = model.get_layer("conv"), model.get_layer("probabilities")
-    kernel = np.zeros(conv.kernel.shape, np.float32)
-    for channel in range(3):
-        kernel[1, 1, 1, channel, channel] = 1.0
-    conv.set_weights([kernel, np.zeros(conv.bias.shape, np.float32)])
-    weights = np.zeros((SEQ_LEN, DIM, DIM, models.DUMMY_FILTERS, len(LEGACY)), np.float32)
-    for channel in range(3):
-        weights[..., channel, channel] = 40.0 / (SEQ_LEN * DIM * DIM)
-    dense.set_weights([weights.reshape(-1, len(LEGACY)), np.zeros(len(LEGACY), np.float32)])
-    model.save_weights(path)
+    channel_dummy.channel_vote_dummy(SEQ_LEN, DIM, len(LEGACY), gain=40.0).save_weights(path)
 
 
 def test_trained_weights_score_on_a_test_json_by_class_name(trained, tmp_path, capsys):

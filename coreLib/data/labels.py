@@ -30,7 +30,6 @@ positions of either, :func:`parse_action_label_xml` the action-carrying form.
 This module needs neither TensorFlow nor OpenCV: it parses and writes bytes.
 """
 
-import os
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -110,12 +109,9 @@ def label_file_xml(items: Iterable[Sequence], container: str = "label") -> str:
 
 
 def write_label_file(path: str, items: Iterable[Sequence], container: str = "label") -> None:
-    """Writes :func:`label_file_xml` to a local ``path`` atomically (a temporary
-    name renamed at the end, so a label file is never half written)."""
-    temp = f"{path}.tmp-{os.getpid()}"
-    with open(temp, "wb") as handle:
-        handle.write(label_file_xml(items, container).encode("utf-8"))
-    os.replace(temp, path)
+    """Writes :func:`label_file_xml` to ``path`` atomically (a label file is never
+    half written)."""
+    storage.write_text_atomic(path, label_file_xml(items, container))
 
 
 def _integer_child(item, tag: str, index: int, path: str) -> int:

@@ -21,6 +21,9 @@ from coreLib import storage
 from coreLib.errors import ActrecogError
 
 MANIFEST_NAME = "dataset.json"
+# Written by train.py beside the weights (model name, window shape, classes, ...);
+# read by score.py, detect.py and export.py.
+RUN_CONFIG_NAME = "run_config.json"
 DATASET_FOLDER = "DataSet"
 TFRECORD_FOLDER = "TFRECORD"
 FORMAT_VERSION = 1

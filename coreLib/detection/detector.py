@@ -81,7 +81,7 @@ tf = storage.tf
 
 MODES = ("offline", "online")
 DEFAULT_OUT_DIR = "detections"
-RUN_CONFIG_NAME = "run_config.json"   # written by coreLib.training beside the weights
+RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
 SUMMARY_NAME = "summary.json"
 LABEL_SUFFIX = ".xml"
 DETECTION_SPLIT = "TestDetection"
@@ -479,6 +479,9 @@ class StreamStep:
         """The state before frame 0."""
         raise NotImplementedError
 
+    # True when step takes frames as stored (an exported graph scales them itself).
+    stored_pixels = False
+
     def step(self, frame: np.ndarray, state: Any) -> Tuple[np.ndarray, Any]:
         """One frame.
 
@@ -729,19 +732,16 @@ def frame_probabilities(window_rows: np.ndarray, seq_len: int, mode: str) -> np.
     Returns:
         ``(N, K)`` float32.
     """
-    count, num_classes = window_rows.shape
+    count = len(window_rows)
     if mode == "online":
         result = window_rows.copy()
         result[:seq_len - 1] = 0.0
         result[:seq_len - 1, -1] = 1.0
         return result.astype(np.float32)
-    cumulative = np.concatenate([np.zeros((1, num_classes)),
-                                 np.cumsum(window_rows[seq_len - 1:], axis=0, dtype=np.float64)])
     frames_index = np.arange(count)
     first = np.maximum(frames_index, seq_len - 1) - (seq_len - 1)
     last = np.minimum(frames_index + seq_len - 1, count - 1) - (seq_len - 1)
-    sums = cumulative[last + 1] - cumulative[first]
-    return (sums / (last - first + 1)[:, None]).astype(np.float32)
+    return segments_lib.range_means(window_rows[seq_len - 1:], first, last)
 
 
 def resolve_delay(delay: Optional[int], seq_len: int, mode: str) -> int:
@@ -775,13 +775,9 @@ def delayed_probabilities(probabilities: np.ndarray, delay: int) -> np.ndarray:
     """
     if delay == 0 or len(probabilities) == 0:
         return probabilities
-    count, num_classes = probabilities.shape
-    cumulative = np.concatenate([np.zeros((1, num_classes)),
-                                 np.cumsum(probabilities, axis=0, dtype=np.float64)])
-    first = np.arange(count)
-    last = np.minimum(first + delay, count - 1)
-    sums = cumulative[last + 1] - cumulative[first]
-    return (sums / (last - first + 1)[:, None]).astype(np.float32)
+    first = np.arange(len(probabilities))
+    return segments_lib.range_means(probabilities, first,
+                                    np.minimum(first + delay, len(probabilities) - 1))
 
 
 def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype: str,
@@ -801,7 +797,7 @@ def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype
     state = stream.initial_state()
     rows = []
     for chunk in chunks:
-        scaled = chunk if getattr(stream, "stored_pixels", False) else _scaled(chunk, dtype)
+        scaled = chunk if stream.stored_pixels else _scaled(chunk, dtype)
         for frame in scaled:
             probabilities, state = stream.step(frame[np.newaxis], state)
             rows.append(np.asarray(probabilities, np.float32).reshape(-1))

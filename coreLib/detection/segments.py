@@ -54,6 +54,23 @@ class SmoothingConfig:
             raise ValueError(f"hysteresis must be in [0, 1), got {self.hysteresis!r}")
 
 
+def range_means(values: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Row t: the mean of ``values[first[t] .. last[t]]`` (both inclusive), from one
+    float64 prefix sum.
+
+    Args:
+        values: ``(M, K)`` float.
+        first, last: ``(N,)`` int indices into ``values``, ``first <= last``.
+
+    Returns:
+        ``(N, K)`` float32.
+    """
+    cumulative = np.concatenate([np.zeros((1,) + values.shape[1:]),
+                                 np.cumsum(values, axis=0, dtype=np.float64)])
+    sums = cumulative[last + 1] - cumulative[first]
+    return (sums / (last - first + 1)[:, None]).astype(np.float32)
+
+
 def moving_average(probabilities: np.ndarray, smooth: int, causal: bool) -> np.ndarray:
     """Moving average of per-frame probabilities along time.
 
@@ -70,16 +87,13 @@ def moving_average(probabilities: np.ndarray, smooth: int, causal: bool) -> np.n
     count = probabilities.shape[0]
     if smooth == 1 or count == 0:
         return probabilities.astype(np.float32)
-    cumulative = np.concatenate([np.zeros((1,) + probabilities.shape[1:]),
-                                 np.cumsum(probabilities, axis=0)])
     frames = np.arange(count)
     if causal:
         first, last = frames - smooth + 1, frames
     else:
         first, last = frames - (smooth - 1) // 2, frames + smooth // 2
-    first, last = np.clip(first, 0, count - 1), np.clip(last, 0, count - 1)
-    sums = cumulative[last + 1] - cumulative[first]
-    return (sums / (last - first + 1)[:, None]).astype(np.float32)
+    return range_means(probabilities, np.clip(first, 0, count - 1),
+                       np.clip(last, 0, count - 1))
 
 
 def decide_labels(probabilities: np.ndarray, config: SmoothingConfig,

@@ -60,7 +60,7 @@ DYNAMIC_FORMAT = "dynamic"
 FORMAT_NAMES = (SAVED_MODEL_FORMAT, FLOAT32_FORMAT, FP16_FORMAT, DYNAMIC_FORMAT)
 LITERT_FORMATS = (FLOAT32_FORMAT, FP16_FORMAT, DYNAMIC_FORMAT)
 STREAM_FORMAT = "stream"
-RUN_CONFIG_NAME = "run_config.json"
+RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
 STAGING_PREFIX = f".export{storage.TEMP_MARKER}"
 
 # Tolerances on max |p_exported - p_keras| over the parity windows.
@@ -403,34 +403,25 @@ def window_buffer_stream_mode(model, window_shape: Sequence[int]) -> StreamMode:
                       ("previous_frames",))
 
 
-def find_stream_mode(model, manifest: manifest_lib.Manifest) -> Optional[StreamMode]:
-    """The model's own stream mode, from ``coreLib.models.streaming`` when it has one.
-
-    A streaming module takes part in either of two ways: by defining
-    ``export_stream_mode(model, manifest) -> StreamMode | None``, or (the
-    CausalMobileNet module) by ``build_stream_model(window_model)`` (dict inputs
-    ``frame`` + the states of ``stream_state_specs``, dict outputs
-    ``probabilities`` + the new states of the same names) for models named
-    ``CAUSAL_MOBILENET_NAME``. Without such a module no model has a stream mode.
+def find_stream_mode(model) -> Optional[StreamMode]:
+    """The model's own stream mode: CausalMobileNet's
+    ``coreLib.models.streaming.build_stream_model`` (dict inputs ``frame`` + the
+    states of ``stream_state_specs``, dict outputs ``probabilities`` + the new
+    states of the same names); None for every other model.
     """
     from coreLib.models import streaming
-    factory = getattr(streaming, "export_stream_mode", None)
-    if factory is not None:
-        return factory(model, manifest)
-    if model.name != getattr(streaming, "CAUSAL_MOBILENET_NAME", None):
+    if model.name != streaming.CAUSAL_MOBILENET_NAME:
         return None
     stream_model = streaming.build_stream_model(model)
     specs = streaming.stream_state_specs(model)
     names = tuple(specs)
-    frame_name = getattr(streaming, "FRAME_INPUT_NAME", "frame")
-    output_name = getattr(streaming, "OUTPUT_NAME", "probabilities")
 
     def step(frame, states):
-        inputs = {frame_name: frame}
+        inputs = {streaming.FRAME_INPUT_NAME: frame}
         inputs.update({name: ops.cast(state, specs[name].dtype)
                        for name, state in zip(names, states)})
         outputs = stream_model(inputs, training=False)
-        return (outputs[output_name],
+        return (outputs[streaming.OUTPUT_NAME],
                 [ops.cast(outputs[name], "float32") for name in names])
 
     return StreamMode(model.name, tuple(tuple(specs[name].shape) for name in names), step,
@@ -677,7 +668,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda line: None
     if rebuilt_diff > REBUILT_TOLERANCE:
         raise ParityError(f"{config.model_path}: the model rebuilt for LiteRT differs from "
                           f"the Keras model by {rebuilt_diff:.3g} (> {REBUILT_TOLERANCE})")
-    stream_mode = find_stream_mode(rebuilt, manifest)
+    stream_mode = find_stream_mode(rebuilt)
     if stream_mode is None and config.window_stream:
         stream_mode = window_buffer_stream_mode(rebuilt, manifest.window_shape)
 

@@ -180,16 +180,15 @@ def manifest_for_model(dataset_dir: str, model_path: str) -> manifest_lib.Manife
         ActrecogError: neither a manifest nor a run config, or a run config that
             is not one (naming the file).
     """
-    from coreLib.training import trainer  # RUN_CONFIG_NAME
 
-    config_path = storage.join(os.path.dirname(model_path) or ".", trainer.RUN_CONFIG_NAME)
+    config_path = storage.join(os.path.dirname(model_path) or ".", manifest_lib.RUN_CONFIG_NAME)
     run_config = (storage.read_json(config_path, "run configuration")
                   if storage.exists(config_path) else None)
     has_manifest = storage.exists(manifest_lib.manifest_path(dataset_dir))
     if run_config is None:
         if not has_manifest:
             raise ActrecogError(f"{dataset_dir}: no {manifest_lib.MANIFEST_NAME} manifest "
-                                f"(run main.py first), and no {trainer.RUN_CONFIG_NAME} "
+                                f"(run main.py first), and no {manifest_lib.RUN_CONFIG_NAME} "
                                 f"beside {model_path} to take the classes from")
         return manifest_lib.load_manifest(dataset_dir)
     try:

@@ -240,7 +240,7 @@ class CumulativeAveragePooling(layers.Layer):
         horizon: the frames averaged (the model's window length L).
     """
 
-    def __init__(self, horizon: int = 1 << 30, **kwargs):
+    def __init__(self, horizon: int, **kwargs):
         super().__init__(**kwargs)
         self.horizon = int(horizon)
 

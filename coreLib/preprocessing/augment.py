@@ -84,6 +84,29 @@ def projective_transforms(rotations, flips, height: int, width: int):
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
+def apply_window_transforms(windows, transforms, fill_mode: str = "CONSTANT"):
+    """One projective transform per window, the same for all of its frames.
+
+    Args:
+        windows: ``(B, L, H, W, C)`` float32 tensor.
+        transforms: ``(B, 8)`` float32 output->input maps (as from
+            :func:`projective_transforms`).
+        fill_mode: ``CONSTANT`` (black outside the frame) or ``NEAREST`` (edge
+            pixels extended).
+
+    Returns:
+        ``(B, L, H, W, C)`` float32, bilinear.
+    """
+    shape = tf.shape(windows)
+    batch, seq_len = shape[0], shape[1]
+    transforms = tf.repeat(transforms, seq_len, axis=0)  # one per frame
+    frames = tf.reshape(windows, tf.concat([[batch * seq_len], shape[2:]], axis=0))
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=frames, transforms=transforms, output_shape=shape[2:4],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode=fill_mode)
+    return tf.reshape(out, shape)
+
+
 def transform_windows(windows, rotations, flips):
     """Rotates and flips each window of a batch (same transform for all its frames).
 
@@ -97,18 +120,8 @@ def transform_windows(windows, rotations, flips):
     """
     windows = tf.convert_to_tensor(windows)
     dtype = windows.dtype
-    shape = tf.shape(windows)
-    batch, seq_len, height, width, channels = (shape[0], shape[1], shape[2], shape[3],
-                                               shape[4])
-    static_height, static_width = windows.shape[2], windows.shape[3]
-    transforms = projective_transforms(rotations, flips, static_height, static_width)
-    transforms = tf.repeat(transforms, seq_len, axis=0)  # one per frame
-    frames = tf.reshape(tf.cast(windows, tf.float32),
-                        tf.stack([batch * seq_len, height, width, channels]))
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=frames, transforms=transforms, output_shape=tf.stack([height, width]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
-    out = tf.reshape(out, shape)
+    transforms = projective_transforms(rotations, flips, windows.shape[2], windows.shape[3])
+    out = apply_window_transforms(tf.cast(windows, tf.float32), transforms)
     if dtype.is_integer:
         out = tf.clip_by_value(tf.round(out), dtype.min, dtype.max)
     return tf.cast(out, dtype)

@@ -186,8 +186,7 @@ def zoom_windows(pixels, batch_index, seed: int, strength: float):
     Returns:
         ``(B, L, H, W, C)`` float32, values within the input's range.
     """
-    shape = tf.shape(pixels)
-    batch, seq_len = shape[0], shape[1]
+    batch = tf.shape(pixels)[0]
     height, width = pixels.shape[2], pixels.shape[3]
     stateless_seed = tf.stack([tf.constant(seed, tf.int64) + _ZOOM_STREAM,
                                tf.cast(batch_index, tf.int64)])
@@ -203,12 +202,7 @@ def zoom_windows(pixels, batch_index, seed: int, strength: float):
     transforms = tf.stack([inverse, zeros, center_x - inverse * (center_x + shift_x),
                            zeros, inverse, center_y - inverse * (center_y + shift_y),
                            zeros, zeros], axis=1)
-    transforms = tf.repeat(transforms, seq_len, axis=0)  # one per frame
-    frames = tf.reshape(pixels, tf.concat([[batch * seq_len], shape[2:]], axis=0))
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=frames, transforms=transforms, output_shape=tf.constant([height, width]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
-    return tf.reshape(out, shape)
+    return augment.apply_window_transforms(pixels, transforms, fill_mode="NEAREST")
 
 
 def variant_taps(height: int, width: int):

@@ -59,7 +59,7 @@ DEFAULT_ZOOM_JITTER = 0.0
 DEFAULT_COLOR_JITTER = 0.0
 BN_MOMENTUM_RANGE = (0.9, 0.99)
 
-RUN_CONFIG_NAME = "run_config.json"
+RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
 HISTORY_NAME = "history.json"
 CHECKPOINT_FOLDER = "checkpoints"
 LOGS_FOLDER = "logs"
@@ -302,9 +302,10 @@ def _pipeline_config(config: TrainConfig, seed: int, training: bool):
     # The shards were hashed once before training; not again every epoch.
     return pipeline.PipelineConfig(batch_size=config.batch_size, training=training,
                                    shuffle_buffer=config.shuffle_buffer, seed=seed,
-                                   augment=config.augment if training else "none",
-                                   color_jitter=config.color_jitter if training else 0.0,
-                                   zoom_jitter=config.zoom_jitter if training else 0.0,
+                                   # Eval: the pipeline itself leaves these out.
+                                   augment=config.augment,
+                                   color_jitter=config.color_jitter,
+                                   zoom_jitter=config.zoom_jitter,
                                    deterministic=True,
                                    verify_sha256=False)
 
