@@ -182,7 +182,8 @@ class SequenceDetection:
     segments: List[dict]
     seconds: float
     decoded_frames: int
-    metrics: Optional[dict] = None
+    metrics: Optional[dict] = None                          # None without truth
+    counts: Optional[metrics_lib.SequenceCounts] = None     # what the overall figures sum
 
 
 @dataclass(frozen=True)
@@ -1091,26 +1092,19 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
         probabilities, smoothing, background)
     segments = segments_lib.segments_of(frame_labels, smoothed, manifest.classes,
                                               background)
-    metrics = None
-    truth = sequence.truth
-    if truth is not None:
-        metrics = metrics_lib.sequence_metrics(truth, frame_labels, background,
-                                               mode == "online", delay)
+    metrics = counts = None
+    if sequence.truth is not None:
+        counts = metrics_lib.sequence_counts(sequence.truth, frame_labels, background, delay)
+        metrics = metrics_lib.summarise([counts], mode == "online")
     return SequenceDetection(sequence, probabilities, smoothed, frame_labels, scores,
-                             segments, seconds, decode_count[0], metrics)
+                             segments, seconds, decode_count[0], metrics, counts)
 
 
 def _summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, kind: str,
              detections: list) -> dict:
     """``summary.json`` (without ``seconds``): the run, overall and per-sequence metrics."""
-    background = manifest.num_classes - 1
-    online = mode == "online"
-    scored = [d for d in detections if d.source.truth is not None]
-    overall = None
-    if scored:
-        overall = metrics_lib.summarise(
-            [metrics_lib.sequence_counts(d.source.truth, d.labels, background,
-                                         config.delay) for d in scored], online)
+    scored = [d.counts for d in detections if d.counts is not None]
+    overall = metrics_lib.summarise(scored, mode == "online") if scored else None
     total_frames = sum(len(d.labels) for d in detections)
     detect_seconds = sum(d.seconds for d in detections)
     summary = {
