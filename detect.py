@@ -13,7 +13,7 @@ from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_in
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
-from coreLib.detection import detector  # noqa: E402
+from coreLib.detection import config as detect_config, driver, outputs  # noqa: E402
 
 
 def parse_args(argv):
@@ -27,10 +27,10 @@ def parse_args(argv):
                              "OUT_DIR; online a stream step is used when it has one)")
     parser.add_argument("source", metavar="SOURCE",
                         help="a sequence folder, a split folder or a video file")
-    parser.add_argument("--out", default=detector.DEFAULT_OUT_DIR,
+    parser.add_argument("--out", default=detect_config.DEFAULT_OUT_DIR,
                         help="output folder, outside the dataset (default: "
                              "./detections)")
-    parser.add_argument("--mode", choices=detector.MODES, default=None,
+    parser.add_argument("--mode", choices=detect_config.MODES, default=None,
                         help="offline: frame t from the windows around it; online: "
                              "causal, frames <= t only (default: online for a video "
                              "file, else offline)")
@@ -68,15 +68,15 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    config = detector.DetectConfig(
+    config = detect_config.DetectConfig(
         model_name=args.model_name, model_path=args.model_path, source=args.source,
         out_dir=args.out, mode=args.mode, manifest_dir=args.manifest,
         modality=args.modality, smooth=args.smooth, min_frames=args.min_frames,
         hysteresis=args.hysteresis, delay=args.delay,
         batch_size=args.batch_size, workers=args.workers,
         video=args.video, fps=args.fps, progress=not args.no_progress)
-    result = detector.detect(config)
-    print("\n".join(detector.summary_lines(result)))
+    result = driver.detect(config)
+    print("\n".join(outputs.summary_lines(result)))
     return 0
 
 

@@ -15,7 +15,7 @@ Every method labels every frame of the same generated PNG sequence with the same
   window online:  the same, each frame labelled by the window ending at it;
   stream online:  the stream-step runner, one frame per call with its state:
                   CausalMobileNet through its StreamRunner (what detect.py runs
-                  online); for the window models detector.WindowStreamStep (the
+                  online); for the window models stream_steps.WindowStreamStep (the
                   window model on the last L frames, one call per frame), which
                   measures the runner, not a streaming architecture;
   with --litert (models with a stream mode): the model exported by export.py
@@ -48,8 +48,8 @@ import numpy as np  # noqa: E402
 
 from coreLib import models  # noqa: E402
 from coreLib.data import manifest as manifest_lib
-from coreLib.detection import detector  # noqa: E402
-from coreLib.inference import exported_model  # noqa: E402
+from coreLib.detection import config as detect_config, driver, sources  # noqa: E402
+from coreLib.inference import exported_model, stream_steps, window_runners  # noqa: E402
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 FRAME_SIZE = (320, 240)  # (width, height) of the generated colour frames
@@ -124,7 +124,7 @@ def time_detection(sequence, manifest, kind, runner, mode, config, repeats: int)
     runs, decoded = [], 0
     for _ in range(repeats):
         began = time.perf_counter()
-        result = detector.detect_sequence(sequence, manifest, kind, runner, mode, config)
+        result = driver.detect_sequence(sequence, manifest, kind, runner, mode, config)
         runs.append(time.perf_counter() - began)
         decoded = result.decoded_frames
     return statistics.median(runs), decoded
@@ -138,7 +138,7 @@ def main():
     parser.add_argument("--frames", type=int, default=1000, help="frames in the sequence")
     parser.add_argument("--sample", type=int, default=60,
                         help="frames timed with the naive method")
-    parser.add_argument("--batch-size", type=int, default=detector.DetectConfig.batch_size,
+    parser.add_argument("--batch-size", type=int, default=detect_config.DetectConfig.batch_size,
                         help="windows per model call (detect.py's default)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="timed runs of each detection mode (median reported)")
@@ -160,17 +160,17 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         folder = os.path.join(root, "long")
         generate_sequence(folder, args.frames)
-        sequence = detector.SequenceSource("long", folder, False, args.frames)
-        warm_up = detector.SequenceSource("warm", folder, False, 2 * args.batch_size)
-        config = detector.DetectConfig("bench", "unused", folder, progress=False,
-                                        batch_size=args.batch_size)
+        sequence = sources.SequenceSource("long", folder, False, args.frames)
+        warm_up = sources.SequenceSource("warm", folder, False, 2 * args.batch_size)
+        config = detect_config.DetectConfig("bench", "unused", folder, progress=False,
+                                            batch_size=args.batch_size)
         for name in args.models:
             tf.keras.utils.set_random_seed(0)
             model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
-            window_runner = detector.make_window_runner(name, model, manifest)
-            builder = detector.STREAM_STEP_BUILDERS.get(name)
+            window_runner = window_runners.make_window_runner(name, model, manifest)
+            builder = stream_steps.STREAM_STEP_BUILDERS.get(name)
             stream = (builder(model, manifest) if builder
-                      else detector.WindowStreamStep(model, manifest))
+                      else stream_steps.WindowStreamStep(model, manifest))
             naive = naive_seconds_per_frame(keras_window_call(model), folder, args.frames,
                                             args.sample)
             row = {"naive_frames_per_second": 1.0 / naive, "naive_sample_frames": args.sample,
@@ -185,10 +185,10 @@ def main():
                 naive_litert = naive_seconds_per_frame(window_litert.predict, folder,
                                                        args.frames, args.sample)
                 row["naive_litert_frames_per_second"] = 1.0 / naive_litert
-                runs.append(("litert_stream_online", "stream", detector.ExportedStreamStep(
+                runs.append(("litert_stream_online", "stream", stream_steps.ExportedStreamStep(
                     exported_model.load_exported(stream_file)), "online"))
             for label, kind, runner, mode in runs:
-                detector.detect_sequence(warm_up, manifest, kind, runner, mode, config)
+                driver.detect_sequence(warm_up, manifest, kind, runner, mode, config)
                 seconds, decoded = time_detection(sequence, manifest, kind, runner, mode,
                                                   config, args.repeats)
                 if decoded != args.frames:

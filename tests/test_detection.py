@@ -23,7 +23,8 @@ import channel_dummy
 
 from coreLib import models
 from coreLib.data import frames
-from coreLib.detection import detector
+from coreLib.detection import config as detect_config, driver, rendering, sources
+from coreLib.inference import model_spec, runners, stream_steps, window_runners
 from coreLib.cli import run_main
 from coreLib.errors import ActrecogError
 
@@ -196,8 +197,8 @@ def test_online_delay_d_label_of_t_waits_for_frame_t_plus_d_only(tmp_path, weigh
 
 
 def config_for(weights, source, **kwargs):
-    return detector.DetectConfig("DUMMY", weights, source, progress=False, batch_size=4,
-                                  **kwargs)
+    return detect_config.DetectConfig("DUMMY", weights, source, progress=False, batch_size=4,
+                                      **kwargs)
 
 
 def detect_one(weights, folder, mode, kind="window", **kwargs):
@@ -205,12 +206,12 @@ def detect_one(weights, folder, mode, kind="window", **kwargs):
     if mode == "online":
         kwargs.setdefault("delay", 0)
     config = config_for(weights, folder, mode=mode, **kwargs)
-    manifest = detector.resolve_model_spec(weights)
-    sequence = detector.discover_sources(folder, manifest)[0]
-    model, _, runner = detector.load_runner(config, manifest, mode)
+    manifest = model_spec.resolve_model_spec(weights)
+    sequence = sources.discover_sources(folder, manifest)[0]
+    model, _, runner = runners.load_runner(config.model_name, config.model_path, manifest, mode)
     if kind == "stream":
-        runner = detector.WindowStreamStep(model, manifest)
-    return detector.detect_sequence(sequence, manifest, kind, runner, mode, config)
+        runner = stream_steps.WindowStreamStep(model, manifest)
+    return driver.detect_sequence(sequence, manifest, kind, runner, mode, config)
 
 
 def write_original_and_changed(tmp_path, cut: int):
@@ -262,7 +263,7 @@ class FrameHistoryRunner:
     on them once L frames have come."""
 
     def __init__(self, model, manifest):
-        self.inner = detector.WindowStreamStep(model, manifest)
+        self.inner = stream_steps.WindowStreamStep(model, manifest)
         self.state = self.inner.initial_state()
         self.set_calls = 0
 
@@ -282,21 +283,22 @@ def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatc
     folder = str(tmp_path / "seq")
     write_frames(folder, LONG_LAYOUT)
     window = detect_one(weights, folder, "online", "window")
-    runners = []
+    built = []
 
     def build(model, manifest):
-        runners.append(FrameHistoryRunner(model, manifest))
-        return detector.StatefulRunnerStep(runners[-1])
+        built.append(FrameHistoryRunner(model, manifest))
+        return stream_steps.StatefulRunnerStep(built[-1])
 
-    monkeypatch.setitem(detector.STREAM_STEP_BUILDERS, "DUMMY", build)
+    monkeypatch.setitem(stream_steps.STREAM_STEP_BUILDERS, "DUMMY", build)
     config = config_for(weights, folder, mode="online", delay=0)
-    manifest = detector.resolve_model_spec(weights)
-    _, kind, runner = detector.load_runner(config, manifest, "online")
+    manifest = model_spec.resolve_model_spec(weights)
+    _, kind, runner = runners.load_runner(config.model_name, config.model_path,
+                                          manifest, "online")
     assert kind == "stream"
-    sequence = detector.discover_sources(folder, manifest)[0]
-    streamed = detector.detect_sequence(sequence, manifest, kind, runner, "online", config)
+    sequence = sources.discover_sources(folder, manifest)[0]
+    streamed = driver.detect_sequence(sequence, manifest, kind, runner, "online", config)
     np.testing.assert_allclose(streamed.probabilities, window.probabilities, atol=1e-6)
-    assert runners[0].set_calls == 0
+    assert built[0].set_calls == 0
 
 
 @pytest.mark.slow
@@ -312,18 +314,18 @@ def test_lrcn_shared_frame_features_give_the_whole_window_probabilities(tmp_path
                                      False, {}, "")
     folder = str(tmp_path / "seq")
     write_frames(folder, (("red", 4), ("green", 5), ("no-action", 4)))
-    sequence = detector.SequenceSource("seq", folder, False, 13)
+    sequence = sources.SequenceSource("seq", folder, False, 13)
 
     def rows(runner, batch_size):
-        chunks = detector.png_frame_chunks(sequence, manifest, chunk, 2)
-        return detector.window_probabilities(chunks, manifest, runner, batch_size)
+        chunks = sources.png_frame_chunks(sequence, manifest, chunk, 2)
+        return window_runners.window_probabilities(chunks, manifest, runner, batch_size)
 
     # The model called eagerly on whole windows (no tracing: the test stays short).
-    whole = rows(detector.WindowRunner(
+    whole = rows(window_runners.WindowRunner(
         lambda pixels, rotations, flips: model(records.scale_pixels(pixels, "uint8"),
                                                training=False)), 4)
-    shared_runner = detector.make_window_runner("LRCN", model, manifest)
-    assert isinstance(shared_runner, detector.SharedFrameRunner)
+    shared_runner = window_runners.make_window_runner("LRCN", model, manifest)
+    assert isinstance(shared_runner, window_runners.SharedFrameRunner)
     shared = rows(shared_runner, 3)
     assert whole.shape == (13, 3)
     np.testing.assert_array_equal(whole[:SEQ_LEN - 1], 0.0)
@@ -341,12 +343,13 @@ def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
     weights_path = write_model_dir(str(tmp_path / "model"), model)
     cut = 14
     original, other = write_original_and_changed(tmp_path, cut)
-    config = detector.DetectConfig("CausalMobileNet", weights_path, original, mode="online",
-                                    progress=False, batch_size=8, delay=0)
-    manifest = detector.resolve_model_spec(weights_path)
-    _, kind, runner = detector.load_runner(config, manifest, "online")
+    config = detect_config.DetectConfig("CausalMobileNet", weights_path, original, mode="online",
+                                        progress=False, batch_size=8, delay=0)
+    manifest = model_spec.resolve_model_spec(weights_path)
+    _, kind, runner = runners.load_runner(config.model_name, config.model_path,
+                                          manifest, "online")
     assert kind == "stream"
-    results = [detector.detect_sequence(detector.discover_sources(folder, manifest)[0],
+    results = [driver.detect_sequence(sources.discover_sources(folder, manifest)[0],
                                          manifest, kind, runner, "online", config)
                for folder in (original, other)]
     before, after = results
@@ -355,13 +358,14 @@ def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
     assert np.abs(after.probabilities[cut + 1:] - before.probabilities[cut + 1:]).max() > 0
     assert before.decoded_frames == LONG_FRAMES
     # After L frames the stream has seen exactly the first window.
-    sequence = detector.discover_sources(original, manifest)[0]
-    first = next(detector.png_frame_chunks(sequence, manifest, SEQ_LEN, 1))
+    sequence = sources.discover_sources(original, manifest)[0]
+    first = next(sources.png_frame_chunks(sequence, manifest, SEQ_LEN, 1))
     window = model(records.scale_pixels(first[np.newaxis], "uint8"), training=False)
     np.testing.assert_allclose(before.probabilities[SEQ_LEN - 1], np.asarray(window)[0],
                                atol=1e-5)
     # Offline the same model runs on the windows covering each frame.
-    _, offline_kind, _ = detector.load_runner(config, manifest, "offline")
+    _, offline_kind, _ = runners.load_runner(config.model_name, config.model_path,
+                                             manifest, "offline")
     assert offline_kind == "window"
 
 
@@ -427,7 +431,7 @@ def test_labelled_video_of_png_sequence(tmp_path, weights):
     capture = cv2.VideoCapture(str(out / "short.avi"))
     ok, image = capture.read()
     assert ok and image.shape[1] == FRAME_SIZE[1]
-    assert image.shape[0] > FRAME_SIZE[0] + detector.TIMELINE_STRIP_HEIGHT
+    assert image.shape[0] > FRAME_SIZE[0] + rendering.TIMELINE_STRIP_HEIGHT
     capture.release()
 
 
@@ -436,10 +440,10 @@ def test_train_test_labels_take_the_folder_name(tmp_path, weights):
     write_frames(str(sequence), (("no-action", 3), ("red", 5), ("no-action", 3)))
     (tmp_path / "SRC" / "Test" / "subj" / "red.xml").write_text(
         item_xml([(3, 5, None)]))
-    manifest = detector.resolve_model_spec(weights)
-    sources = detector.discover_sources(str(tmp_path / "SRC" / "Test"), manifest)
-    assert [source.name for source in sources] == ["subj_red"]
-    np.testing.assert_array_equal(sources[0].truth, [2, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2])
+    manifest = model_spec.resolve_model_spec(weights)
+    found = sources.discover_sources(str(tmp_path / "SRC" / "Test"), manifest)
+    assert [source.name for source in found] == ["subj_red"]
+    np.testing.assert_array_equal(found[0].truth, [2, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2])
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -527,7 +531,7 @@ def test_truth_of_a_synthetic_testdetection_sequence(tmp_path):
     classes = tuple(config.actions) + (manifest_lib.NO_ACTION,)
     manifest = manifest_lib.Manifest(classes, SEQ_LEN, IMAGE_DIM, 1, "depth", "uint16",
                                      False, {}, "")
-    (source,) = detector.discover_sources(str(tmp_path / "TestDetection"), manifest)
+    (source,) = sources.discover_sources(str(tmp_path / "TestDetection"), manifest)
     assert (source.name, source.num_frames) == ("connie", 80)
     expected = np.full(80, len(classes) - 1)
     for (pos, length), action in zip(plan.intervals, plan.actions):

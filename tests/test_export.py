@@ -397,22 +397,24 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
     """detect.py on the export's SavedModel (OUT_DIR), window .tflite and stream
     .tflite gives the Keras weights' probabilities, online and offline."""
     import test_detection
-    from coreLib.detection import detector
+    from coreLib.detection import config as detect_config, driver, sources
+    from coreLib.inference import model_spec, runners, window_runners
 
     folder = str(tmp_path / "sequence")
     test_detection.write_frames(folder, (("red", 5), ("green", 4), ("no-action", 3)))
 
     def probabilities(model_path, mode, window_runner=False):
-        config = detector.DetectConfig("CausalMobileNet", model_path, folder, mode=mode,
-                                        progress=False, batch_size=4, delay=0)
-        manifest = detector.resolve_model_spec(model_path)
+        config = detect_config.DetectConfig("CausalMobileNet", model_path, folder, mode=mode,
+                                            progress=False, batch_size=4, delay=0)
+        manifest = model_spec.resolve_model_spec(model_path)
         assert manifest.window_shape == (4, 16, 16, 3) and manifest.modality == "color"
-        model, kind, runner = detector.load_runner(config, manifest, mode)
+        model, kind, runner = runners.load_runner(config.model_name, config.model_path,
+                                                  manifest, mode)
         if window_runner:   # the Keras model on the window ending at each frame
-            kind, runner = "window", detector.make_window_runner(
+            kind, runner = "window", window_runners.make_window_runner(
                 "CausalMobileNet", model, manifest)
-        sequence = detector.discover_sources(folder, manifest)[0]
-        result = detector.detect_sequence(sequence, manifest, kind, runner, mode, config)
+        sequence = sources.discover_sources(folder, manifest)[0]
+        result = driver.detect_sequence(sequence, manifest, kind, runner, mode, config)
         assert result.decoded_frames == 12
         return kind, result.probabilities
 
@@ -434,7 +436,8 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
                                atol=1e-4)
     with pytest.raises(ActrecogError, match="holds only the stream step; offline mode"):
         probabilities(litert_stream, "offline")
-    wrong_name = detector.DetectConfig("DUMMY", out_dir, folder, mode="online",
-                                       progress=False)
+    wrong_name = detect_config.DetectConfig("DUMMY", out_dir, folder, mode="online",
+                                            progress=False)
     with pytest.raises(ActrecogError, match="exported model_name 'CausalMobileNet' differs"):
-        detector.load_runner(wrong_name, detector.resolve_model_spec(out_dir), "online")
+        runners.load_runner(wrong_name.model_name, wrong_name.model_path,
+                            model_spec.resolve_model_spec(out_dir), "online")

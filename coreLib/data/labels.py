@@ -25,16 +25,21 @@ read from here; this is the form the project writes and expects)::
         <action>ui-swipe</action></_>
 
 :func:`label_file_xml` writes both forms, :func:`parse_label_xml` reads the
-positions of either, :func:`parse_action_label_xml` the action-carrying form.
+positions of either, :func:`parse_action_label_xml` the action-carrying form;
+:func:`truth_from_labels` turns either into one class per frame (detect.py's
+ground truth).
 
 This module needs neither TensorFlow nor OpenCV: it parses and writes bytes.
 """
 
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple
 from xml.sax.saxutils import escape
+
+import numpy as np
 
 from coreLib import storage
 from coreLib.errors import ActrecogError
@@ -43,6 +48,8 @@ ITEM_TAG = "_"
 POS_TAG = "pos"
 LEN_TAG = "len"
 ACTION_TAG = "action"
+# The split whose label files name the action of each item.
+DETECTION_SPLIT = "TestDetection"
 ACTION_ITEM_FORM = "<_><pos>..</pos><len>..</len><action>NAME</action></_>"
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
@@ -268,3 +275,53 @@ def read_action_label_file(path: str,
         ActrecogError: unreadable file, or see :func:`parse_action_label_xml`.
     """
     return parse_action_label_xml(_read_label_bytes(path), known_actions, path)
+
+
+def _names_actions(data: bytes) -> bool:
+    """Whether any item of a label file carries an ``<action>`` (False if unparsable:
+    the label reader then reports the file)."""
+    try:
+        root = ElementTree.fromstring(data)
+    except (ElementTree.ParseError, ValueError, UnicodeError):
+        return False
+    return any(True for _ in root.iter(ACTION_TAG))
+
+
+def truth_from_labels(path: str, sequence_dir: str, num_frames: int,
+                      classes: Tuple[str, ...]) -> np.ndarray:
+    """Per-frame classes from a label file.
+
+    TestDetection files (a sequence whose parent folder is ``TestDetection``, or
+    any file whose items carry ``<action>``) are read with
+    :func:`parse_action_label_xml` (each item its action, no two
+    items overlapping); other files take the sequence folder's name as the
+    action of every item (:func:`parse_label_xml`).
+
+    Returns:
+        ``(N,)`` int64 class indices, no-action outside every item.
+
+    Raises:
+        ActrecogError: an item without an action where one is needed (naming the
+            expected form), an action the model does not know, overlapping
+            items, or an item past the last frame.
+    """
+    data = storage.read_bytes(path)
+    actions = classes[:-1]
+    parent = os.path.basename(os.path.dirname(os.path.normpath(sequence_dir)))
+    if parent == DETECTION_SPLIT or _names_actions(data):
+        items = parse_action_label_xml(data, actions, path)
+        intervals = tuple(Interval(item.pos, item.len) for item in items)
+        names = [item.action for item in items]
+    else:
+        intervals = parse_label_xml(data, path)
+        folder_action = os.path.basename(os.path.normpath(sequence_dir))
+        if folder_action not in actions:
+            raise ActrecogError(f"{path}: the sequence folder names action "
+                                f"{folder_action!r}, which the model does not know "
+                                f"(classes: {', '.join(actions)})")
+        names = [folder_action] * len(intervals)
+    check_intervals(intervals, num_frames, path)
+    truth = np.full(num_frames, len(classes) - 1, np.int64)
+    for interval, name in zip(intervals, names):
+        truth[interval.pos:interval.end] = classes.index(name)
+    return truth

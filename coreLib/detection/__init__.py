@@ -1,7 +1,10 @@
 """Stage 6, detect.py: per-frame labels and segments in long sequences and live streams.
 
-``detector`` reads sequences or video (each frame decoded once) and runs a model
-offline or online (the streaming model frame by frame with its state); ``segments``
-smooths per-frame probabilities into segments; ``metrics`` scores them (frame
-accuracy, edit score, F1@k, latency). May import every stage above it.
+``sources`` finds the recordings and reads their frames (each decoded once);
+``fusion`` turns window or stream-step outputs into per-frame probabilities and
+applies the fixed lag; ``segments`` smooths them into labels and segments;
+``metrics`` scores them (frame accuracy, edit score, F1@k, latency); ``outputs``
+and ``rendering`` write the files and pictures; ``driver`` wires them for
+detect.py (``config`` its settings, ``results`` what it found). The model runners
+live in :mod:`coreLib.inference`. May import every stage above it.
 """

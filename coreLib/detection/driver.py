@@ -1,0 +1,159 @@
+"""detect.py's driver: every recording of SOURCE through the model, then the outputs.
+
+A trained window model labels every frame of a recording; runs of one action
+become segments with a start, an end and a score. The pieces: the recordings
+and their frames (:mod:`.sources`), the model's runners
+(:mod:`coreLib.inference.runners`), per-frame probabilities and the fixed lag
+(:mod:`.fusion`), labels and segments (:mod:`.segments`), scores
+(:mod:`.metrics`), files and pictures (:mod:`.outputs`, :mod:`.rendering`).
+
+Each frame is decoded exactly once; windows are cut from the decoded frames in
+memory (the optional labelled video reads the frames again, for display). Both
+modes run the same windows; they differ in which windows a frame's label takes.
+LRCN's per-frame layers run once per frame and only its LSTM head once per
+window (:class:`coreLib.inference.window_runners.SharedFrameRunner`).
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from coreLib import storage
+from coreLib.data import manifest as manifest_lib
+from coreLib.detection import fusion, metrics as metrics_lib, outputs, segments as segments_lib
+from coreLib.detection.config import DetectConfig
+from coreLib.detection.results import DetectResult, SequenceDetection
+from coreLib.detection.sources import (SequenceSource, VideoFrames, discover_sources,
+                                       png_frame_chunks, prefetch)
+from coreLib.errors import ActrecogError
+from coreLib.inference import model_spec, runners, stream_steps, window_runners
+
+
+def _check_out_dir(out_dir: str, source: str) -> None:
+    if storage.is_remote(out_dir) or storage.is_remote(source) or not storage.isdir(source):
+        return
+    out, root = os.path.realpath(out_dir), os.path.realpath(source)
+    if out == root or out.startswith(root + os.sep):
+        raise ActrecogError(f"--out {out_dir}: lies inside the dataset SOURCE {source}; "
+                            f"choose a folder outside it")
+
+
+def _model_probabilities(chunks, manifest: manifest_lib.Manifest, kind: str, runner,
+                         mode: str, config: DetectConfig, sequence: SequenceSource,
+                         bar) -> np.ndarray:
+    """``(N, K)`` float32 per-frame probabilities, after the fixed lag."""
+    if kind == "stream":
+        probabilities = stream_steps.stream_probabilities(chunks, runner, manifest.dtype, bar)
+    else:
+        rows = window_runners.window_probabilities(chunks, manifest, runner,
+                                                   config.batch_size, bar)
+        if len(rows) < manifest.seq_len:
+            raise ActrecogError(f"{sequence.path}: {len(rows)} frames, fewer than the "
+                                f"model's window of {manifest.seq_len}")
+        probabilities = fusion.frame_probabilities(rows, manifest.seq_len, mode)
+    delay = fusion.resolve_delay(config.delay, manifest.seq_len, mode)
+    return fusion.delayed_probabilities(probabilities, delay)
+
+
+def label_sequence(sequence: SequenceSource, probabilities: np.ndarray,
+                   manifest: manifest_lib.Manifest, mode: str, config: DetectConfig,
+                   seconds: float, decoded_frames: int) -> SequenceDetection:
+    """Labels, segments and (with ground truth) metrics from ``(N, K)`` float32
+    per-frame probabilities."""
+    background = manifest.num_classes - 1
+    smoothing = segments_lib.SmoothingConfig(config.smooth, config.min_frames,
+                                             config.hysteresis, mode == "online")
+    smoothed, frame_labels, scores = segments_lib.label_frames(
+        probabilities, smoothing, background)
+    segments = segments_lib.segments_of(frame_labels, smoothed, manifest.classes, background)
+    metrics = counts = None
+    if sequence.truth is not None:
+        delay = fusion.resolve_delay(config.delay, manifest.seq_len, mode)
+        counts = metrics_lib.sequence_counts(sequence.truth, frame_labels, background, delay)
+        metrics = metrics_lib.summarise([counts], mode == "online")
+    return SequenceDetection(sequence, probabilities, smoothed, frame_labels, scores,
+                             segments, seconds, decoded_frames, metrics, counts)
+
+
+def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, kind: str,
+                    runner, mode: str, config: DetectConfig) -> SequenceDetection:
+    """Runs detection on one recording (no file written).
+
+    Args:
+        sequence: the recording.
+        manifest: window shape, dtype, classes.
+        kind, runner: from :func:`coreLib.inference.runners.load_runner`.
+        mode: ``offline`` or ``online``.
+        config: smoothing, batch size, workers, progress.
+
+    Raises:
+        ActrecogError: a frame that cannot be read or decoded, a video shorter
+            than the window.
+    """
+    from tqdm import tqdm
+
+    began = time.perf_counter()
+    decode_count = [0]
+
+    def counted(chunks):
+        for chunk in chunks:
+            decode_count[0] += len(chunk)
+            yield chunk
+
+    if sequence.is_video:
+        chunks = VideoFrames(sequence.path, manifest.image_dim).chunks(config.batch_size)
+    else:
+        chunks = png_frame_chunks(sequence, manifest, config.batch_size, config.workers)
+    chunks = prefetch(counted(chunks))
+    bar = tqdm(total=sequence.num_frames or None, unit="frame", desc=sequence.name,
+               disable=not config.progress, leave=True)
+    try:
+        probabilities = _model_probabilities(chunks, manifest, kind, runner, mode, config,
+                                             sequence, bar)
+    except BaseException:
+        bar.leave = False   # the error line replaces the bar
+        raise
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - began
+    return label_sequence(sequence, probabilities, manifest, mode, config, seconds,
+                          decode_count[0])
+
+
+def detect(config: DetectConfig) -> DetectResult:
+    """Detects actions in every recording of SOURCE and writes the outputs.
+
+    Every input is checked before the model runs, and every output is rendered
+    before the first is written, so bad input leaves no output of this run.
+
+    Raises:
+        ActrecogError: any bad input (see
+            :func:`coreLib.detection.sources.discover_sources`,
+            :func:`coreLib.inference.model_loading.load_model`, :func:`detect_sequence`).
+    """
+    began = time.perf_counter()
+    from coreLib import models
+    models.get_model_builder(config.model_name)
+    manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
+                                             config.modality)
+    _check_out_dir(config.out_dir, config.source)
+    sources = discover_sources(config.source, manifest)
+    mode = config.mode or ("online" if sources[0].is_video else "offline")
+    config = dataclasses.replace(config, delay=fusion.resolve_delay(config.delay,
+                                                                    manifest.seq_len, mode))
+    _, kind, runner = runners.load_runner(config.model_name, config.model_path, manifest, mode)
+    storage.check_writable(config.out_dir)
+
+    detections = []
+    for sequence in sources:
+        detection = detect_sequence(sequence, manifest, kind, runner, mode, config)
+        if sequence.is_video:   # now the real frame count is known
+            sequence = dataclasses.replace(sequence, num_frames=len(detection.labels))
+            detection.source = sequence
+        detections.append(detection)
+
+    summary = outputs.build_summary(config, manifest, mode, kind, detections)
+    files = outputs.write_outputs(config, manifest, mode, detections, summary, began)
+    return DetectResult(tuple(detections), summary, tuple(files))

@@ -1,0 +1,184 @@
+"""What detect.py writes and prints for the sequences it detected.
+
+All into ``out_dir`` (never into the dataset), written only after every
+sequence has been detected, each file atomically::
+
+    <name>.segments.json   {"name", "source", "mode", "num_frames", "segments":
+                            [{start, end (inclusive), action, score}]}
+    <name>.frames.csv      frame,label,score,<one column per class> (smoothed
+                           probabilities)
+    timeline_<name>.png    ground truth above prediction, one colour per class
+    <name>.avi             with ``video``: each frame, its label and score, the
+                           timeline strip beneath
+    summary.json           settings, per-sequence and overall metrics, speed
+
+:func:`summary_lines` is the table detect.py prints.
+"""
+
+import csv
+import io
+import json
+import os
+import time
+from typing import Any, List, Tuple
+
+import numpy as np
+
+from coreLib import storage
+from coreLib.data import manifest as manifest_lib
+from coreLib.detection import metrics as metrics_lib
+from coreLib.detection.config import DetectConfig
+from coreLib.detection.rendering import (PendingVideo, render_labelled_video,
+                                         render_timeline_png)
+from coreLib.detection.results import DetectResult, SequenceDetection
+
+SUMMARY_NAME = "summary.json"
+CSV_DIGITS = 6
+
+
+def frames_csv(detection: SequenceDetection, classes: Tuple[str, ...]) -> bytes:
+    """``frame,label,score,<class>...`` per frame (smoothed probabilities)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["frame", "label", "score", *classes])
+    formatted = np.char.mod(f"%.{CSV_DIGITS}f", detection.smoothed)
+    scores = np.char.mod(f"%.{CSV_DIGITS}f", detection.scores)
+    for index, label in enumerate(detection.labels):
+        writer.writerow([index, classes[label], scores[index], *formatted[index]])
+    return buffer.getvalue().encode("utf-8")
+
+
+def json_bytes(value) -> bytes:
+    return (json.dumps(value, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def round_metrics(metrics: dict) -> dict:
+    return {key: (round(value, 4) if isinstance(value, float) else value)
+            for key, value in metrics.items()}
+
+
+
+def build_summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, kind: str,
+             detections: list) -> dict:
+    """``summary.json`` (without ``seconds``): the run, overall and per-sequence metrics."""
+    scored = [d.counts for d in detections if d.counts is not None]
+    overall = metrics_lib.summarise(scored, mode == "online") if scored else None
+    total_frames = sum(len(d.labels) for d in detections)
+    detect_seconds = sum(d.seconds for d in detections)
+    summary = {
+        "model_name": config.model_name,
+        "model_path": storage.absolute(config.model_path),
+        "source": storage.absolute(config.source),
+        "mode": mode,
+        "runner": kind,
+        "smooth": config.smooth, "min_frames": config.min_frames,
+        "hysteresis": config.hysteresis, "delay": config.delay,
+        "classes": list(manifest.classes),
+        "window_shape": list(manifest.window_shape),
+        "modality": manifest.modality,
+        "num_sequences": len(detections),
+        "num_frames": total_frames,
+        "decoded_frames": sum(d.decoded_frames for d in detections),
+        "detect_seconds": round(detect_seconds, 3),
+        "frames_per_second": round(total_frames / detect_seconds, 2) if detect_seconds else None,
+        "overall": round_metrics(overall) if overall else None,
+        "sequences": {
+            d.source.name: {"source": storage.absolute(d.source.path),
+                            "label_file": d.source.label_path,
+                            "num_frames": len(d.labels),
+                            "num_segments": len(d.segments),
+                            "seconds": round(d.seconds, 3),
+                            "metrics": round_metrics(d.metrics) if d.metrics else None}
+            for d in detections},
+    }
+    return summary
+
+
+def rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str,
+                      detections: list) -> List[Tuple[str, Any]]:
+    """``(file name, bytes)`` of every per-sequence output, rendered before any is
+    written (a failure while rendering leaves no output behind)."""
+    outputs: List[Tuple[str, Any]] = []
+    for d in detections:
+        name = d.source.name
+        segments_doc = {"name": name, "source": storage.absolute(d.source.path),
+                        "mode": mode, "num_frames": len(d.labels),
+                        "classes": list(manifest.classes), "segments": d.segments}
+        outputs.append((f"{name}.segments.json", json_bytes(segments_doc)))
+        outputs.append((f"{name}.frames.csv", frames_csv(d, manifest.classes)))
+        outputs.append((f"timeline_{name}.png", render_timeline_png(
+            d.source.truth, d.labels, manifest.classes,
+            f"{name}: {config.model_name}, {mode}"
+            + (f", labels {config.delay} frames late" if config.delay else ""))))
+    return outputs
+
+
+def write_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str,
+                  detections: list, summary: dict, began: float) -> List[str]:
+    """Renders every output, then writes each atomically; returns their paths.
+
+    Every output is rendered (the labelled videos under temporary names) before
+    the first is written, so a failure leaves no output of this run; ``summary``
+    gains ``seconds``, the time since ``began`` (``time.perf_counter()``).
+    """
+    outputs = rendered_outputs(config, manifest, mode, detections)
+    storage.remove_temporaries(config.out_dir)   # left by a killed earlier run
+    videos: List[PendingVideo] = []
+    try:
+        if config.video:
+            for d in detections:
+                videos.append(render_labelled_video(
+                    d, manifest, storage.join(config.out_dir, f"{d.source.name}.avi"),
+                    config.fps, config.progress))
+        summary["seconds"] = round(time.perf_counter() - began, 3)
+        outputs.append((SUMMARY_NAME, json_bytes(summary)))
+    except BaseException:
+        for video in videos:
+            video.discard()
+        raise
+    files = [video.commit() for video in videos]
+    for name, data in outputs:
+        path = storage.join(config.out_dir, name)
+        storage.write_bytes_atomic(path, data)
+        files.append(path)
+    return files
+
+
+def _figure(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_lines(result: DetectResult) -> List[str]:
+    """The table detect.py prints: one row per sequence, the overall row, and a
+    last line with frame accuracy and F1@25."""
+    summary = result.summary
+    online = summary["mode"] == "online"
+    keys = ["frame_accuracy", "edit", "f1@10", "f1@25", "f1@50"]
+    headers = ["frames", "segments", "acc %", "edit", "F1@10", "F1@25", "F1@50"]
+    if online:
+        keys += ["latency_frames", "false_starts_per_1000_frames"]
+        headers += ["latency", "false/1k"]
+    names = list(summary["sequences"]) + ["overall"]
+    width = max(len(name) for name in names + ["sequence"])
+    lines = ["  ".join([f"{'sequence':<{width}}"] + [f"{h:>8}" for h in headers])]
+
+    def row(name, frame_count, segment_count, metrics):
+        cells = [f"{frame_count:>8}", f"{segment_count:>8}"]
+        cells += [f"{_figure(metrics.get(key) if metrics else None):>8}" for key in keys]
+        return "  ".join([f"{name:<{width}}"] + cells)
+
+    for name, entry in summary["sequences"].items():
+        lines.append(row(name, entry["num_frames"], entry["num_segments"], entry["metrics"]))
+    total_segments = sum(entry["num_segments"] for entry in summary["sequences"].values())
+    lines.append(row("overall", summary["num_frames"], total_segments, summary["overall"]))
+    lines.append(f"{summary['num_frames']} frames in {summary['detect_seconds']:.2f} s "
+                 f"({_figure(summary['frames_per_second'], 1)} frames/s, {summary['mode']}"
+                 + (f", delay {summary['delay']}" if online else "") + "); "
+                 f"outputs in {os.path.dirname(result.files[-1])}")
+    overall = summary["overall"]
+    if overall:
+        lines.append(f"frame accuracy {overall['frame_accuracy']:.2f} %, "
+                     f"F1@25 {overall['f1@25']:.2f}")
+    else:
+        lines.append("frame accuracy -, F1@25 - (no label files: detected, not scored)")
+    return lines

@@ -1,0 +1,78 @@
+"""What a model file takes: window shape, classes and modality, as a Manifest.
+
+Read from a DataSet's ``dataset.json``, an export's ``export.json`` or the
+``run_config.json`` train.py writes beside the weights.
+"""
+
+import os
+from typing import Optional
+
+from coreLib import storage
+from coreLib.data import frames, manifest as manifest_lib
+from coreLib.errors import ActrecogError
+from coreLib.inference import exported_model
+
+RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
+# The frames a 3-channel model takes when nothing says (and what a video gives).
+VIDEO_MODALITY = "color"
+
+
+def _window_manifest(classes, window_shape, modality: str, where: str) -> manifest_lib.Manifest:
+    spec = frames.modality_spec(modality)
+    seq_len, image_dim, _, channels = window_shape
+    if channels != spec.channels:
+        raise ActrecogError(f"{where}: the model takes {channels}-channel frames, "
+                            f"{modality} frames have {spec.channels}")
+    try:
+        return manifest_lib.Manifest(tuple(classes), seq_len, image_dim, channels,
+                                     modality, spec.dtype, False, {}, "")
+    except ValueError as error:
+        raise ActrecogError(f"{where}: {error}") from None
+
+
+def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
+                       modality: Optional[str] = None) -> manifest_lib.Manifest:
+    """Window shape, classes and modality of a model, as a Manifest without splits.
+
+    From ``manifest_dir/dataset.json`` when given (as score.py reads it), else
+    from the ``export.json`` of an exported model (export.py), else from the
+    ``run_config.json`` train.py wrote beside the weights; there the
+    modality is its ``modality`` key, else ``modality``, else colour for a
+    3-channel window.
+
+    Raises:
+        ActrecogError: no manifest and no run config, a run config without the
+            needed keys, or a modality that does not fit the window's channels.
+    """
+    if manifest_dir:
+        found = manifest_lib.load_manifest(manifest_dir)
+        if modality and modality != found.modality:
+            raise ActrecogError(f"--modality {modality}: the manifest's windows are "
+                                f"{found.modality} frames")
+        return found
+    if exported_model.is_exported_path(model_path):
+        info = exported_model.read_export_info(model_path)
+        if modality and modality != info.modality:
+            raise ActrecogError(f"--modality {modality}: {model_path} was exported for "
+                                f"{info.modality} frames")
+        return _window_manifest(info.classes, info.window_shape, info.modality, model_path)
+    folder = os.path.dirname(model_path) or "."
+    path = storage.join(folder, RUN_CONFIG_NAME)
+    if not storage.exists(path):
+        raise ActrecogError(f"{folder}: no {RUN_CONFIG_NAME} beside MODEL_PATH (train.py "
+                            f"writes it); give the DataSet folder with --manifest")
+    run_config = storage.read_json(path, "run configuration")
+    shape, classes = run_config.get("window_shape"), run_config.get("classes")
+    if (not isinstance(shape, list) or len(shape) != 4
+            or not all(isinstance(value, int) and value > 0 for value in shape)
+            or not isinstance(classes, list) or not classes
+            or not all(isinstance(name, str) for name in classes)):
+        raise ActrecogError(f"{path}: expected 'window_shape' [L, D, D, C] and a "
+                            f"'classes' list")
+    chosen = run_config.get("modality") or modality
+    if chosen is None:
+        if shape[3] != 3:
+            raise ActrecogError(f"{path}: a {shape[3]}-channel model; say which frames "
+                                f"it takes with --modality depth|confi or --manifest")
+        chosen = VIDEO_MODALITY
+    return _window_manifest(classes, shape, chosen, path)
