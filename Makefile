@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 DEMO_STYLE ?= pose
 
-.PHONY: install test demo gcs-test info bench clean-demo readme
+.PHONY: install test test-fast demo gcs-test info bench clean-demo readme
 
 install: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 test: install
 	$(PY) -m pytest -q tests
+
+# The edit-test loop: everything but the tests marked slow (training runs, kills, GCS).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" tests
 
 demo: install
 	DEMO_DIR=$(DEMO_DIR) DEMO_STYLE=$(DEMO_STYLE) $(PY) scripts/demo.py
@@ -37,6 +41,8 @@ bench: install
 	$(PY) bench/models.py
 	$(PY) bench/detect.py --litert
 	$(PY) bench/accuracy.py
+	$(PY) bench/legacy_open.py
+	@echo "not run here: bench/gpu_models.py (KERAS_BACKEND=jax on an accelerator; see docs)"
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -38,6 +38,9 @@ import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench_common  # noqa: E402
 
 CACHE_DIR = os.path.join(REPO_ROOT, "bench", ".cache")
 RESULTS_PATH = os.path.join(REPO_ROOT, "bench", "results", "preprocess.json")
@@ -243,6 +246,7 @@ def main(argv=None) -> int:
                         help="windows timed with the original method (x32 copies)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="raw-decode runs (median; default 3 quick, 2 full)")
+    parser.add_argument("--output", default=RESULTS_PATH, help="JSON file for the figures")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 2)
 
@@ -320,12 +324,7 @@ def main(argv=None) -> int:
         "peak_tree_rss": results["peak_tree_rss_gib"] < TARGET_PEAK_RSS_GIB,
         "speedup_over_original": results["speedup_over_original"] >= TARGET_SPEEDUP,
     }
-    os.makedirs(os.path.dirname(RESULTS_PATH), exist_ok=True)
-    temp = RESULTS_PATH + ".tmp"
-    with open(temp, "w") as handle:
-        json.dump(results, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    os.replace(temp, RESULTS_PATH)
+    bench_common.write_results(args.output, results)
 
     met = results["targets_met"]
     rows = [
@@ -357,7 +356,6 @@ def main(argv=None) -> int:
     value_width = max(len(row[1]) for row in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:<{value_width}}  {note}")
-    print(f"wrote {RESULTS_PATH}")
     return 0
 
 

@@ -15,6 +15,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench_common  # noqa: E402
 
 from coreLib.cli import (import_tensorflow_quietly, make_parser,  # noqa: E402
                          positive_int, run_main)
@@ -119,11 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=8, help="batch size")
     parser.add_argument("--models", default=",".join(name for name, _, _ in MODELS),
                         help="comma-separated models to time")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(
         __file__)), "results", "train_step.json"), help="JSON file for the figures")
     args = parser.parse_args(argv)
-    from coreLib import storage
-
     gpus = tf.config.list_logical_devices("GPU")
     device = gpus[0].name if gpus else f"CPU ({os.cpu_count()} cores), no accelerator"
     wanted = args.models.split(",")
@@ -140,10 +141,8 @@ def main(argv=None) -> int:
         window = "x".join(str(size) for size in row["window_shape"])
         print(f"{row['model']:<10} {window:<16} {row['records_sequences_per_second']:>14.1f} "
               f"{row['memory_sequences_per_second']:>13.1f} {row['pipeline_cost']:>13.1%}")
-    storage.makedirs(os.path.dirname(args.out))
-    storage.write_json_atomic(args.out, {"device": device, "tensorflow": tf.__version__,
-                                         "target_pipeline_cost": 0.05, "results": results})
-    print(f"wrote {args.out}")
+    bench_common.write_results(args.output, {"device": device, "tensorflow": tf.__version__,
+                                     "target_pipeline_cost": 0.05, "results": results})
     return 0
 
 

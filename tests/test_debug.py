@@ -115,6 +115,7 @@ def test_check_bad_record_exits_2_with_one_line(repo_root, tmp_path):
     assert not os.path.exists(os.path.join(folder, "check_Train.png"))
 
 
+@pytest.mark.slow
 def test_model_smoke_run_prints_losses(repo_root, tmp_path):
     folder = str(tmp_path / "DataSet")
     synthetic_dataset.write_dataset(folder, train_shards=(8,), eval_shards=(4,))

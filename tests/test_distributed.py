@@ -26,9 +26,11 @@ import time
 import numpy as np
 import pytest
 
+import synthetic_dataset
 from weight_files import h5_arrays
 
-import synthetic_dataset
+# Minutes of training and killed processes: outside `make test-fast`.
+pytestmark = pytest.mark.slow
 
 TOLERANCE = 1e-5
 EPOCHS = 2

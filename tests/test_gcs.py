@@ -19,6 +19,9 @@ from coreLib.cli import import_tensorflow_quietly
 
 tf = import_tensorflow_quietly()
 
+# Subprocesses against the emulator: outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 RECORD_SIZES = (0, 1, 5000, 70000, 3)
 
 
@@ -87,6 +90,7 @@ print(json.dumps(seen))
 CHECKPOINTS = """
 import json, sys
 import tensorflow as tf
+
 root = sys.argv[1]
 seen = {}
 weights = tf.Variable(tf.reshape(tf.range(12, dtype=tf.float32), (3, 4)))

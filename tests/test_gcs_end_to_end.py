@@ -20,7 +20,7 @@ import pytest
 
 from tool_runner import REPO_ROOT, ToolRunner, write_tiny_source
 
-pytestmark = pytest.mark.gcs
+pytestmark = [pytest.mark.gcs, pytest.mark.slow]
 
 MAIN_OPTIONS = ["--image-dim", 8, "--batch-size", 2, "--shard-size", 3, "--workers", 1]
 BATCH_SIZE = 2

@@ -8,6 +8,8 @@ decoding/shard-writing workers) must not pull in TensorFlow, which costs seconds
 import subprocess
 import sys
 
+import pytest
+
 TF_FREE_MODULES = (
     "coreLib", "coreLib.errors", "coreLib.cli", "coreLib.storage",
     "coreLib.data", "coreLib.data.labels", "coreLib.data.frames", "coreLib.data.windows",
@@ -49,6 +51,7 @@ assert storage.remove_temporaries(folder) == 0
     assert not loads_tensorflow(code, repo_root)
 
 
+@pytest.mark.slow
 def test_models_do_load_tensorflow(repo_root):
     # The check above is not vacuous: the model stage does pull TensorFlow in.
     assert loads_tensorflow("import coreLib.models", repo_root)

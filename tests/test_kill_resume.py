@@ -24,6 +24,9 @@ from coreLib.cli import import_tensorflow_quietly
 from file_trees import tree_bytes
 from tool_runner import ToolRunner, write_tiny_source
 
+# Minutes of training and killed processes: outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 tf = import_tensorflow_quietly()
 
 MAIN_OPTIONS = ["--image-dim", 16, "--batch-size", 2, "--shard-size", 4, "--workers", 1]

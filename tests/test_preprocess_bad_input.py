@@ -285,6 +285,7 @@ def test_bad_frame_found_by_a_worker_process(pristine, tmp_path, capfd):
     assert not dest.exists()
 
 
+@pytest.mark.slow
 def test_script_prints_exactly_one_line(pristine, tmp_path, repo_root):
     # A truncated PNG found by a worker process (OpenCV would warn about it).
     src = tmp_path / "src"

@@ -14,6 +14,9 @@ from coreLib.preprocessing import preprocess
 from tests.file_trees import tree_bytes
 from tests.tiny_dataset import make_dataset
 
+# Minutes of training and killed processes: outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 # Larger frames and longer sequences than the other tests, so that each phase
 # lasts long enough to be interrupted.
 LAYOUT = {

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def _readme(repo_root):
     with open(os.path.join(repo_root, "README.md"), encoding="utf-8") as handle:
@@ -23,6 +25,7 @@ def test_every_script_has_a_usage_block(repo_root):
                       "detect.py", "export.py", "coreLib.synthetic"]
 
 
+@pytest.mark.slow
 def test_usage_blocks_match_help(repo_root):
     result = subprocess.run([sys.executable, os.path.join("scripts", "readme_usage.py"),
                              "--check"], cwd=repo_root, capture_output=True, text=True)

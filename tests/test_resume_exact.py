@@ -26,6 +26,9 @@ from coreLib.training import trainer
 from test_kill_resume import kill_when, logged_steps, saved_steps
 from tool_runner import ToolRunner
 
+# Minutes of training and killed processes: outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 tf = trainer.tf
 
 HISTORY_VALUES = ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")

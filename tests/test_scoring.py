@@ -307,6 +307,7 @@ def test_bad_input_is_one_line_and_no_results(tmp_path, weights_dir, capsys, cas
     ("class_count", "weights for 4 classes, the manifest has 3"),
     ("missing_frame", "color_3.png: frame missing"),
 ])
+@pytest.mark.slow
 def test_bad_input_as_a_script(tmp_path, weights_dir, repo_root, case, message):
     json_path = make_dataset(tmp_path)
     weights = weights_dir / "DUMMY.weights.h5"

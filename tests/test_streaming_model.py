@@ -216,6 +216,7 @@ def moving_squares(count: int, seq_len: int, image_dim: int, rng):
     return windows, labels
 
 
+@pytest.mark.slow
 def test_learns_left_from_right_with_the_training_loop():
     from coreLib.training import optimizer as optimizer_lib
     from coreLib.training import trainer

@@ -56,6 +56,7 @@ def dummy_run(dataset_dir, tmp_path_factory):
     return model_dir, result
 
 
+@pytest.mark.slow
 def test_dummy_learns(dummy_run):
     _, result = dummy_run
     losses = [entry["train_loss"] for entry in result.history]
@@ -99,6 +100,7 @@ def test_model_dir_holds_weights_history_plot_and_logs(dummy_run):
     assert len(_scalars(os.path.join(model_dir, "logs", "train"), "step_loss")) == 8 * 2
 
 
+@pytest.mark.slow
 def test_resume_continues_with_the_same_history_and_best(dummy_run, dataset_dir,
                                                          tmp_path):
     model_dir, first = dummy_run
@@ -143,6 +145,7 @@ def test_batch_size_checks():
         trainer.check_batch_size(32, 1, {"Train": 48, "Eval": 16})
 
 
+@pytest.mark.slow
 def test_lrcn_learns(tmp_path):
     folder = str(tmp_path / "DataSet")
     synthetic_dataset.write_dataset(folder, image_dim=43, train_shards=(24,),
@@ -169,6 +172,7 @@ def _one_line_error(completed, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_2_with_one_line(repo_root, tmp_path, capsys):
     import train
     from coreLib.cli import run_main
@@ -328,6 +332,7 @@ def test_zoom_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
         _config(dataset_dir, tmp_path, zoom_jitter=1.0)
 
 
+@pytest.mark.slow
 def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     config = dict(epochs=2, steps_per_epoch=3, lr=5e-3, lr_schedule="cosine")
     straight = str(tmp_path / "straight")
