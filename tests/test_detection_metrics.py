@@ -73,16 +73,33 @@ def test_counts_are_summed_over_sequences():
         "num_frames", "frame_accuracy", "edit", "f1@10", "f1@25", "f1@50"}
 
 
-def test_match_takes_the_best_unmatched_true_segment():
-    # Truth: class 1 on 0-5 and on 8. Prediction: class 1 on 0-1, then on 3-8.
-    # The first takes 0-5 (IoU 2/6). The second overlaps 0-5 more (3/9) but that
-    # one is matched; against 8 alone its IoU is 1/6.
+def test_f1_follows_ms_tcn_matching_rule():
+    # MS-TCN (eval.py f_score): a predicted segment takes its best true segment
+    # over all of them and is a false positive when that one is already matched.
+    # Truth: class 1 on 0-5 (T1) and on 8 (T2). Prediction: class 1 on 0-1 (P1),
+    # then on 3-8 (P2).
     truth, prediction = labels("1111110010"), labels("1101111110")
-    assert dm.match_counts(truth, prediction, BACKGROUND, 0.10) == (2, 0, 0)
+    # P1: IoU with T1 = 2/6, with T2 0 -> T1.
+    assert dm.segment_iou(dm.Segment(0, 1, 1), dm.Segment(0, 5, 1)) == pytest.approx(1 / 3)
+    # P2: IoU with T1 = frames 3-5 / frames 0-8 = 3/9, with T2 = 1/6 -> T1 again.
+    assert dm.segment_iou(dm.Segment(3, 8, 1), dm.Segment(0, 5, 1)) == pytest.approx(1 / 3)
+    assert dm.segment_iou(dm.Segment(3, 8, 1), dm.Segment(8, 8, 1)) == pytest.approx(1 / 6)
+    # k=10 and 25: P1 matches T1 (1/3 >= k); P2's best, T1, is taken: FP, and T2
+    # stays unmatched: TP 1, FP 1, FN 1 -> F1 = 2/(2+1+1) = 50. (The rule "best
+    # *unmatched* true segment of its class" would give P2 T2 at k=10: F1 100.)
+    assert dm.match_counts(truth, prediction, BACKGROUND, 0.10) == (1, 1, 1)
     assert dm.match_counts(truth, prediction, BACKGROUND, 0.25) == (1, 1, 1)
+    # k=50: 1/3 < 1/2 for both: TP 0, FP 2, FN 2 -> 0.
     assert dm.match_counts(truth, prediction, BACKGROUND, 0.50) == (0, 2, 2)
     metrics = dm.sequence_metrics(truth, prediction, BACKGROUND, online=False)
-    assert (metrics["f1@10"], metrics["f1@25"], metrics["f1@50"]) == (100.0, 50.0, 0.0)
+    assert (metrics["f1@10"], metrics["f1@25"], metrics["f1@50"]) == (50.0, 50.0, 0.0)
+
+
+def test_f1_of_another_class_and_no_truth():
+    # A predicted class-2 segment over a class-1 truth: IoU 0 with it (another
+    # class), so FP; with no true segment at all every prediction is an FP.
+    assert dm.match_counts(labels("0111000"), labels("0222000"), BACKGROUND, 0.10) == (0, 1, 1)
+    assert dm.match_counts(labels("0000000"), labels("0110220"), BACKGROUND, 0.10) == (0, 2, 0)
 
 
 def test_a_missed_segment_is_counted_apart_from_latency():

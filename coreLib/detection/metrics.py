@@ -11,14 +11,15 @@ Definitions (after MS-TCN, Farha & Gall 2019, and the issue that asked for them)
 - ``edit``: segmental edit score, ``(1 - levenshtein(P, T) / max(|P|, |T|)) * 100``
   over the sequences of segment labels P (prediction) and T (truth); 100 when
   both are empty. Over several sequences: the mean of the per-sequence scores.
-- ``f1@k``: each predicted segment, in order, is a true positive when its IoU
-  with the best-overlapping still unmatched true segment of its class reaches
-  ``k / 100`` (that true segment is then matched), else a false positive;
-  unmatched true segments are false negatives. TP/FP/FN are summed over the
-  sequences before F1 is taken. With nothing to find and nothing found, 100.
-  (MS-TCN's code picks the best true segment among all of its class and counts
-  a false positive when that one is already matched; the two differ only when a
-  predicted segment overlaps two true segments of its class.)
+- ``f1@k``: MS-TCN's matching rule exactly (its ``eval.py`` ``f_score``): each
+  predicted segment, in order, takes the true segment with the highest IoU over
+  all true segments (a true segment of another class counts as IoU 0; the
+  earliest on a tie); it is a true positive when that IoU reaches ``k / 100``
+  and that true segment is not matched yet (it is then matched), else a false
+  positive - also when its best true segment was already matched, even if
+  another true segment of its class would have done. Unmatched true segments
+  are false negatives. TP/FP/FN are summed over the sequences before F1 is
+  taken. With nothing to find and nothing found, 100.
 - ``latency_frames`` (online mode): for each true segment, the frames from its
   start to the first frame inside it that is labelled with its action; a true
   segment whose action is never output inside it is a miss, counted apart. A
@@ -123,24 +124,24 @@ def segment_iou(first: Segment, second: Segment) -> float:
 
 def match_counts(truth: np.ndarray, prediction: np.ndarray, background: int,
                  threshold: float) -> Tuple[int, int, int]:
-    """``(TP, FP, FN)`` of one sequence at an IoU threshold in (0, 1].
+    """``(TP, FP, FN)`` of one sequence at an IoU threshold in (0, 1], by MS-TCN's
+    rule (see the module docstring).
 
-    Predicted segments are taken in frame order; each is matched to the unmatched
-    true segment of its class with the highest IoU (the earliest on a tie).
+    Predicted segments are taken in frame order; each looks only at its best true
+    segment over all of them (another class's IoU is 0, the earliest on a tie)
+    and is a true positive only when that one is unmatched and reaches the
+    threshold.
     """
     truth, prediction = _check_pair(truth, prediction)
     true_segments = action_segments(truth, background)
     matched = [False] * len(true_segments)
     true_positives = false_positives = 0
     for predicted in action_segments(prediction, background):
-        best, best_iou = None, 0.0
-        for number, true_segment in enumerate(true_segments):
-            if matched[number] or true_segment.label != predicted.label:
-                continue
-            iou = segment_iou(predicted, true_segment)
-            if iou > best_iou:
-                best, best_iou = number, iou
-        if best is not None and best_iou >= threshold:
+        ious = [segment_iou(predicted, true_segment)
+                if true_segment.label == predicted.label else 0.0
+                for true_segment in true_segments]
+        best = int(np.argmax(ious)) if ious else None
+        if best is not None and ious[best] >= threshold and not matched[best]:
             matched[best] = True
             true_positives += 1
         else:
