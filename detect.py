@@ -2,11 +2,18 @@
 """detect.py MODEL_NAME MODEL_PATH SOURCE: finds and labels hand actions in long sequences.
 
 SOURCE is one sequence folder, a split folder (SRC/Test, SRC/TestDetection,
-SRC/Train/<subject>: every sequence below it) or a video file. Writes per
-sequence <name>.segments.json, <name>.frames.csv and timeline_<name>.png, and
-summary.json (with --video also <name>.avi) into --out; prints a table per
-sequence and overall, and last the frame accuracy and F1@25.
+SRC/Train/<subject>: every sequence below it), a video file, or a live stream:
+- (raw frames on standard input, --raw-format), cam:N or /dev/videoN (a camera).
+Writes per sequence <name>.segments.json, <name>.frames.csv and
+timeline_<name>.png, and summary.json (with --video also <name>.avi) into --out;
+prints a table per sequence and overall, and last the frame accuracy and F1@25.
+Online, --events writes each start and end of an action the moment it is decided.
+A live run ends at the end of the stream or on Ctrl-C/SIGTERM, writing the
+outputs for the frames seen.
 """
+
+import argparse
+import sys
 
 from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
                          positive_float, positive_int, run_main, unit_fraction)
@@ -26,10 +33,25 @@ def parse_args(argv):
                              "export.py model (.tflite file, SavedModel folder or "
                              "OUT_DIR; online a stream step is used when it has one)")
     parser.add_argument("source", metavar="SOURCE",
-                        help="a sequence folder, a split folder or a video file")
+                        help="a sequence folder, a split folder, a video file, - (raw "
+                             "frames on standard input, see --raw-format), cam:N or "
+                             "/dev/videoN (a camera)")
     parser.add_argument("--out", default=detect_config.DEFAULT_OUT_DIR,
                         help="output folder, outside the dataset (default: "
                              "./detections)")
+    parser.add_argument("--events", default=None, metavar="PATH",
+                        help="online: one JSON line per start/end of an action, written "
+                             "the moment it is decided (- for standard output; the "
+                             "table then goes to standard error)")
+    parser.add_argument("--raw-format", default=None, metavar="FMT:WxH",
+                        help="SOURCE -: the raw frames' layout, FMT one of gray16le "
+                             "(depth/confi models), gray8, bgr24, rgb24 (colour "
+                             "models), e.g. gray16le:320x240")
+    parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                        help="live sources: when frames come faster than they are "
+                             "labelled, drop the oldest waiting ones (counted) instead "
+                             "of making the producer wait (default: on for cameras, "
+                             "off for standard input)")
     parser.add_argument("--mode", choices=detect_config.MODES, default=None,
                         help="offline: frame t from the windows around it; online: "
                              "causal, frames <= t only (default: online for a video "
@@ -60,7 +82,8 @@ def parse_args(argv):
     parser.add_argument("--video", action="store_true",
                         help="also write a labelled video <name>.avi per sequence")
     parser.add_argument("--fps", type=positive_float, default=15.0,
-                        help="frames per second of the labelled videos")
+                        help="frames per second of the labelled videos, and of a "
+                             "source without timestamps (events' time_s = frame / FPS)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars")
     return parser.parse_args(argv)
@@ -74,9 +97,11 @@ def main(argv=None) -> int:
         modality=args.modality, smooth=args.smooth, min_frames=args.min_frames,
         hysteresis=args.hysteresis, delay=args.delay,
         batch_size=args.batch_size, workers=args.workers,
-        video=args.video, fps=args.fps, progress=not args.no_progress)
+        video=args.video, fps=args.fps, progress=not args.no_progress,
+        events=args.events, raw_format=args.raw_format, realtime=args.realtime)
     result = driver.detect(config)
-    print("\n".join(outputs.summary_lines(result)))
+    table = sys.stderr if args.events == "-" else sys.stdout
+    print("\n".join(outputs.summary_lines(result)), file=table)
     return 0
 
 

@@ -35,8 +35,14 @@ class DetectConfig:
         batch_size: windows (frames, for PNG decoding) per model call.
         workers: frame-decoding threads.
         video: also write a labelled video per sequence.
-        fps: frames per second of the labelled videos.
+        fps: frames per second of the labelled videos, and of a stream without
+            timestamps (an event's time_s is its frame / fps).
         progress: a tqdm bar per sequence.
+        events: online only: write each event as a JSON line to this file
+            (``-``: standard output) the moment it is decided.
+        raw_format: SOURCE ``-`` only: ``FMT:WxH`` of the raw frames on stdin.
+        realtime: live sources: drop the oldest waiting frames when the model
+            falls behind (None: for cameras yes, for standard input no).
     """
     model_name: str
     model_path: str
@@ -54,6 +60,9 @@ class DetectConfig:
     video: bool = False
     fps: float = 15.0
     progress: bool = True
+    events: Optional[str] = None
+    raw_format: Optional[str] = None
+    realtime: Optional[bool] = None
 
     def __post_init__(self):
         if self.mode is not None and self.mode not in MODES:

@@ -22,7 +22,8 @@ import numpy as np
 
 from coreLib import storage
 from coreLib.data import manifest as manifest_lib
-from coreLib.detection import fusion, metrics as metrics_lib, outputs, segments as segments_lib
+from coreLib.detection import events as events_lib, fusion, live_sources, outputs
+from coreLib.detection import metrics as metrics_lib, segments as segments_lib
 from coreLib.detection.config import DetectConfig
 from coreLib.detection.results import DetectResult, SequenceDetection
 from coreLib.detection.sources import (SequenceSource, VideoFrames, discover_sources,
@@ -38,6 +39,31 @@ def _check_out_dir(out_dir: str, source: str) -> None:
     if out == root or out.startswith(root + os.sep):
         raise ActrecogError(f"--out {out_dir}: lies inside the dataset SOURCE {source}; "
                             f"choose a folder outside it")
+
+
+def _check_recorded_options(config: DetectConfig, mode: str) -> None:
+    """Options of live runs and online mode, refused where they do not apply."""
+    if config.raw_format:
+        raise ActrecogError(f"--raw-format: for SOURCE - (raw frames on standard input), "
+                            f"not {config.source}")
+    if config.events and mode != "online":
+        raise ActrecogError(f"--events: events are decided online; add --mode online "
+                            f"(offline sees the frames after each one)")
+    events_lib.check_events_path(config.events)
+
+
+def _recorded_events(detection: SequenceDetection, manifest: manifest_lib.Manifest,
+                     config: DetectConfig, name_sequence: bool) -> list:
+    """The events a live run over the recording's frames gives, in its order."""
+    if not config.events:
+        return []
+    found = events_lib.events_of_labels(detection.labels, detection.smoothed,
+                                        manifest.classes, config.delay,
+                                        events_lib.nominal_times(config.fps))
+    if name_sequence:
+        for event in found:
+            event["sequence"] = detection.source.name
+    return found
 
 
 def _model_probabilities(chunks, manifest: manifest_lib.Manifest, kind: str, runner,
@@ -133,6 +159,9 @@ def detect(config: DetectConfig) -> DetectResult:
             :func:`coreLib.detection.sources.discover_sources`,
             :func:`coreLib.inference.model_loading.load_model`, :func:`detect_sequence`).
     """
+    if live_sources.is_live_source(config.source):
+        from coreLib.detection import live_run
+        return live_run.detect_live(config)
     began = time.perf_counter()
     from coreLib import models
     models.get_model_builder(config.model_name)
@@ -141,18 +170,21 @@ def detect(config: DetectConfig) -> DetectResult:
     _check_out_dir(config.out_dir, config.source)
     sources = discover_sources(config.source, manifest)
     mode = config.mode or ("online" if sources[0].is_video else "offline")
+    _check_recorded_options(config, mode)
     config = dataclasses.replace(config, delay=fusion.resolve_delay(config.delay,
                                                                     manifest.seq_len, mode))
     _, kind, runner = runners.load_runner(config.model_name, config.model_path, manifest, mode)
     storage.check_writable(config.out_dir)
 
     detections = []
-    for sequence in sources:
-        detection = detect_sequence(sequence, manifest, kind, runner, mode, config)
-        if sequence.is_video:   # now the real frame count is known
-            sequence = dataclasses.replace(sequence, num_frames=len(detection.labels))
-            detection.source = sequence
-        detections.append(detection)
+    with events_lib.EventsFile(config.events) as events:
+        for sequence in sources:
+            detection = detect_sequence(sequence, manifest, kind, runner, mode, config)
+            if sequence.is_video:   # now the real frame count is known
+                sequence = dataclasses.replace(sequence, num_frames=len(detection.labels))
+                detection.source = sequence
+            detections.append(detection)
+            events.write(_recorded_events(detection, manifest, config, len(sources) > 1))
 
     summary = outputs.build_summary(config, manifest, mode, kind, detections)
     files = outputs.write_outputs(config, manifest, mode, detections, summary, began)

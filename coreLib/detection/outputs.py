@@ -26,7 +26,7 @@ import numpy as np
 
 from coreLib import storage
 from coreLib.data import manifest as manifest_lib
-from coreLib.detection import metrics as metrics_lib
+from coreLib.detection import live_sources, metrics as metrics_lib
 from coreLib.detection.config import DetectConfig
 from coreLib.detection.rendering import (PendingVideo, render_labelled_video,
                                          render_timeline_png)
@@ -46,6 +46,14 @@ def frames_csv(detection: SequenceDetection, classes: Tuple[str, ...]) -> bytes:
     for index, label in enumerate(detection.labels):
         writer.writerow([index, classes[label], scores[index], *formatted[index]])
     return buffer.getvalue().encode("utf-8")
+
+
+def source_name(source: str) -> str:
+    """A source as the outputs name it: a path made absolute, a live stream
+    (``-``, ``cam:0``, ``/dev/video0``) as given."""
+    if live_sources.is_live_source(source) or source == live_sources.API_SOURCE:
+        return source
+    return storage.absolute(source)
 
 
 def json_bytes(value) -> bytes:
@@ -68,7 +76,7 @@ def build_summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: s
     summary = {
         "model_name": config.model_name,
         "model_path": storage.absolute(config.model_path),
-        "source": storage.absolute(config.source),
+        "source": source_name(config.source),
         "mode": mode,
         "runner": kind,
         "smooth": config.smooth, "min_frames": config.min_frames,
@@ -83,7 +91,7 @@ def build_summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: s
         "frames_per_second": round(total_frames / detect_seconds, 2) if detect_seconds else None,
         "overall": round_metrics(overall) if overall else None,
         "sequences": {
-            d.source.name: {"source": storage.absolute(d.source.path),
+            d.source.name: {"source": source_name(d.source.path),
                             "label_file": d.source.label_path,
                             "num_frames": len(d.labels),
                             "num_segments": len(d.segments),
@@ -101,7 +109,7 @@ def rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode
     outputs: List[Tuple[str, Any]] = []
     for d in detections:
         name = d.source.name
-        segments_doc = {"name": name, "source": storage.absolute(d.source.path),
+        segments_doc = {"name": name, "source": source_name(d.source.path),
                         "mode": mode, "num_frames": len(d.labels),
                         "classes": list(manifest.classes), "segments": d.segments}
         outputs.append((f"{name}.segments.json", json_bytes(segments_doc)))

@@ -76,3 +76,22 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
                                 f"it takes with --modality depth|confi or --manifest")
         chosen = VIDEO_MODALITY
     return _window_manifest(classes, shape, chosen, path)
+
+
+def model_name_of(model_path: str) -> str:
+    """The model's builder name, from ``export.json`` (an export) or the
+    ``run_config.json`` beside the weights.
+
+    Raises:
+        ActrecogError: neither file, or one without ``model_name``.
+    """
+    if exported_model.is_exported_path(model_path):
+        return exported_model.read_export_info(model_path).model_name
+    path = storage.join(os.path.dirname(model_path) or ".", RUN_CONFIG_NAME)
+    if not storage.exists(path):
+        raise ActrecogError(f"{model_path}: no {RUN_CONFIG_NAME} beside it to name the "
+                            f"model; give the model name")
+    name = storage.read_json(path, "run configuration").get("model_name")
+    if not isinstance(name, str) or not name:
+        raise ActrecogError(f"{path}: no 'model_name'; give the model name")
+    return name

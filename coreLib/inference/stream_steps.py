@@ -136,10 +136,6 @@ STREAM_STEP_BUILDERS: Dict[str, Callable[..., StreamStep]] = {
 }
 
 
-def _scaled(pixels: np.ndarray, dtype: str) -> np.ndarray:
-    return records.scale_pixels(pixels, dtype).numpy()
-
-
 
 def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype: str,
                          bar=None) -> np.ndarray:
@@ -158,10 +154,52 @@ def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype
     state = stream.initial_state()
     rows = []
     for chunk in chunks:
-        scaled = chunk if stream.stored_pixels else _scaled(chunk, dtype)
+        scaled = chunk if stream.stored_pixels else scale_stored(chunk, dtype)
         for frame in scaled:
             probabilities, state = stream.step(frame[np.newaxis], state)
             rows.append(np.asarray(probabilities, np.float32).reshape(-1))
         if bar is not None:
             bar.update(len(chunk))
     return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+
+
+class WindowRunnerStep(StreamStep):
+    """A window runner (Keras or exported window model) behind the stream
+    interface for a live run: the state holds the last L stored frames; until L
+    frames have been seen the output is no-action (as ``--mode online`` gives the
+    frames before the first full window).
+
+    Args:
+        runner: a :class:`coreLib.inference.window_runners.WindowRunner`.
+        manifest: window shape and classes.
+    """
+
+    stored_pixels = True
+
+    def __init__(self, runner, manifest: manifest_lib.Manifest):
+        self.runner, self.manifest = runner, manifest
+        self.no_action = np.zeros((1, manifest.num_classes), np.float32)
+        self.no_action[0, -1] = 1.0
+
+    def initial_state(self):
+        shape = (1,) + tuple(self.manifest.window_shape)
+        return np.zeros(shape, np.dtype(self.manifest.dtype)), 0
+
+    def step(self, frame, state):
+        window, seen = state
+        window = np.concatenate([window[:, 1:], frame[:, np.newaxis]], axis=1)
+        seen += 1
+        if seen < self.manifest.seq_len:
+            return self.no_action, (window, seen)
+        items = self.runner.frame_items(window[0])
+        return self.runner.windows(items[np.newaxis]), (window, seen)
+
+
+def scale_stored(pixels: np.ndarray, dtype: str) -> np.ndarray:
+    """Stored pixels to the models' float32 input, in numpy: the same numbers as
+    :func:`coreLib.preprocessing.records.scale_pixels` (``min(x, scale) / scale``
+    in float32), without a TensorFlow call per frame."""
+    if dtype == "float32":
+        return np.asarray(pixels, np.float32)
+    scale = np.float32(records.PIXEL_SCALE[dtype])
+    return np.minimum(np.asarray(pixels, np.float32), scale) / scale

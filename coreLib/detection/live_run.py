@@ -1,0 +1,168 @@
+"""detect.py on a live source (``-``, ``cam:N``, ``/dev/videoN``): frames as they
+come through a :class:`coreLib.detection.live.LiveDetector`, events written the
+moment they are decided, and the usual outputs at the end.
+
+The run ends at the end of the stream, on SIGINT (Ctrl-C) or on SIGTERM: the
+outputs for the frames seen are then written, each file atomically, and the exit
+code is 0. A second signal ends the process at once; what it leaves is the
+outputs already renamed into place, never a half-written file (temporaries are
+removed first).
+"""
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from typing import Optional
+
+from coreLib import storage
+from coreLib.data import manifest as manifest_lib
+from coreLib.detection import fusion, live_sources, outputs
+from coreLib.detection.config import DetectConfig
+from coreLib.detection import events as events_lib
+from coreLib.detection.live import LiveDetector, load_stream_step
+from coreLib.detection.results import DetectResult
+from coreLib.errors import ActrecogError
+from coreLib.inference import model_spec
+
+# How often the loop looks at the stop flag while no frame comes (seconds).
+POLL_SECONDS = 0.1
+
+
+class StopSignals:
+    """SIGINT/SIGTERM: the first asks the run to stop; the second exits at once,
+    after removing the output folder's temporaries (no half-written file)."""
+
+    def __init__(self, out_dir: str, log):
+        self.out_dir, self.log = out_dir, log
+        self.requested: Optional[str] = None
+        self.previous = {}
+
+    def _handle(self, number, _frame):
+        name = signal.Signals(number).name
+        if self.requested is None:
+            self.requested = name
+            self.log(f"{name}: stopping; writing the outputs for the frames seen "
+                     f"(again to quit at once)")
+            return
+        with contextlib.suppress(Exception):
+            storage.remove_temporaries(self.out_dir)
+        os._exit(128 + number)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *_):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+def check_live_config(config: DetectConfig, manifest: manifest_lib.Manifest):
+    """The raw format (None for a camera), checked before anything is opened.
+
+    Raises:
+        ActrecogError: offline mode, --video, a missing or unfitting
+            --raw-format, a camera for a model of another modality, an events
+            file in a folder that does not exist.
+    """
+    source = config.source
+    if config.mode == "offline":
+        raise ActrecogError(f"--mode offline: {source} is a live stream; live runs are "
+                            f"online")
+    if config.video:
+        raise ActrecogError(f"--video: re-reads recorded frames; not for the live "
+                            f"source {source}")
+    events_lib.check_events_path(config.events)
+    if source != live_sources.STDIN_SOURCE:
+        if config.raw_format:
+            raise ActrecogError(f"--raw-format: for SOURCE - (raw frames on standard "
+                                f"input), not {source}")
+        if manifest.modality != model_spec.VIDEO_MODALITY:
+            raise ActrecogError(f"{source}: a camera gives colour frames, the model takes "
+                                f"{manifest.modality} frames")
+        return None
+    if not config.raw_format:
+        raise ActrecogError("-: raw frames on standard input need --raw-format FMT:WxH "
+                            "(e.g. gray16le:320x240)")
+    return live_sources.parse_raw_format(config.raw_format, manifest.modality)
+
+
+def _frames_of(raw_format, capture):
+    """``(frame, timestamp or None)`` pairs of the source, and the raw reader."""
+    if capture is not None:
+        return iter(live_sources.CameraFrames(capture)), None
+    reader = live_sources.RawFrames(sys.stdin.buffer, raw_format)
+    return ((frame, None) for frame in reader), reader
+
+
+def _follow(detector: LiveDetector, feed: live_sources.FrameFeed, stop: StopSignals,
+            events: events_lib.EventsFile, log) -> None:
+    """Pushes the feed's frames until it ends or a stop is asked for."""
+    reported, next_report = 0, time.monotonic() + 1.0
+    while stop.requested is None:
+        try:
+            item = feed.get(POLL_SECONDS)
+        except StopIteration:
+            return
+        if item is not None:
+            frame, stamp = item
+            events.write(detector.push(frame, stamp))
+        if feed.realtime and time.monotonic() >= next_report:
+            if feed.dropped > reported:
+                log(f"{feed.dropped - reported} frames dropped in the last second "
+                    f"({feed.dropped} in all): the model is slower than the source")
+                reported = feed.dropped
+            next_report = time.monotonic() + 1.0
+
+
+def detect_live(config: DetectConfig, log=lambda line: print(
+        f"detect.py: {line}", file=sys.stderr, flush=True)) -> DetectResult:
+    """Runs a live source to its end (or a signal) and writes the outputs.
+
+    Raises:
+        ActrecogError: bad input (see :func:`check_live_config`), a camera that
+            cannot be opened, a stream without one complete frame (then nothing
+            is left behind).
+    """
+    began = time.perf_counter()
+    from coreLib import models
+    models.get_model_builder(config.model_name)
+    manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
+                                             config.modality)
+    raw_format = check_live_config(config, manifest)
+    kind, step = load_stream_step(config.model_name, config.model_path, manifest)
+    capture = live_sources.open_camera(config.source) if raw_format is None else None
+    config = replace(config, mode="online",
+                     delay=fusion.resolve_delay(config.delay, manifest.seq_len, "online"))
+    out_dir_existed = storage.exists(config.out_dir)
+    storage.check_writable(config.out_dir)
+    detector = LiveDetector(config, manifest, kind, step, live_sources.live_name(config.source))
+    frames_iterable, reader = _frames_of(raw_format, capture)
+    realtime = config.realtime if config.realtime is not None else capture is not None
+    with StopSignals(config.out_dir, log) as stop, \
+            events_lib.EventsFile(config.events) as events:
+        feed = live_sources.FrameFeed(frames_iterable, realtime)
+        _follow(detector, feed, stop, events, log)
+        detector.dropped_frames = feed.dropped
+        if reader is not None and reader.partial_bytes:
+            log(f"warning: standard input ended inside a frame: {reader.partial_bytes} of "
+                f"{raw_format.frame_bytes} bytes dropped; {len(detector.rows)} complete "
+                f"frames kept")
+        try:
+            result = detector.close()
+        except ActrecogError:
+            if not out_dir_existed:
+                with contextlib.suppress(OSError):
+                    os.rmdir(config.out_dir)
+            raise
+        events.write(result.events)
+        result.summary["live"]["stopped_by"] = stop.requested or "end of stream"
+        files = outputs.write_outputs(config, manifest, "online", [result.detection],
+                                      result.summary, began)
+    return DetectResult((result.detection,), result.summary, tuple(files))
