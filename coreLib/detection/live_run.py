@@ -10,6 +10,7 @@ removed first).
 """
 
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -93,11 +94,22 @@ def check_live_config(config: DetectConfig, manifest: manifest_lib.Manifest):
     return live_sources.parse_raw_format(config.raw_format, manifest.modality)
 
 
+def _stdin_bytes():
+    """Standard input as an unbuffered binary stream of its own: the reading
+    thread may still wait in it at exit, and a raw file has no lock for the
+    interpreter's shutdown to wait for (``sys.stdin.buffer`` has one). A stream
+    without a descriptor (tests) is read as it is."""
+    try:
+        return io.FileIO(sys.stdin.fileno(), "rb", closefd=False)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return sys.stdin.buffer
+
+
 def _frames_of(raw_format, capture):
     """``(frame, timestamp or None)`` pairs of the source, and the raw reader."""
     if capture is not None:
         return iter(live_sources.CameraFrames(capture)), None
-    reader = live_sources.RawFrames(sys.stdin.buffer, raw_format)
+    reader = live_sources.RawFrames(_stdin_bytes(), raw_format)
     return ((frame, None) for frame in reader), reader
 
 
@@ -150,7 +162,7 @@ def detect_live(config: DetectConfig, log=lambda line: print(
         feed = live_sources.FrameFeed(frames_iterable, realtime)
         _follow(detector, feed, stop, events, log)
         detector.dropped_frames = feed.dropped
-        if reader is not None and reader.partial_bytes:
+        if reader is not None and reader.partial_bytes and detector.rows:
             log(f"warning: standard input ended inside a frame: {reader.partial_bytes} of "
                 f"{raw_format.frame_bytes} bytes dropped; {len(detector.rows)} complete "
                 f"frames kept")

@@ -155,7 +155,13 @@ def open_camera(source: str):
         if not index.isdigit():
             raise ActrecogError(f"{source}: expected cam:N with N a camera index")
         target = int(index)
-    capture = cv2.VideoCapture(target)
+    # OpenCV logs a failed open as warnings on stderr; the error line says it.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        capture = cv2.VideoCapture(target)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
         capture.release()
         raise ActrecogError(f"{source}: the camera cannot be opened")

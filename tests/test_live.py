@@ -1,0 +1,278 @@
+"""Live detection: detect.py on a stream (``-``), the LiveDetector API, events.
+
+One synthetic TestDetection sequence (60 depth frames, 48x40) and one depth
+CausalMobileNet whose labels follow the frames (tests/live_model.py) serve every
+test. The reference is ``detect.py --mode online --events`` on the sequence's
+folder; a live run over the same frames must give the same events, byte for
+byte, and the same per-frame CSV.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import live_model
+from coreLib.cli import run_main
+from coreLib.data import frames
+from coreLib.detection import events as events_lib, fusion, segments
+from coreLib.detection.live import LiveDetector
+from coreLib.synthetic import detection, generator
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = generator.SyntheticConfig(
+    train_subjects=("LN",), test_subjects=("alvin",), actions=live_model.CLASSES[:-1],
+    width=48, height=40, reps=1, min_len=6, max_len=10, min_gap=2, max_gap=4,
+    frames_per_sequence=16, detection_sequences=1, detection_frames=60,
+    detection_performances=4)
+RAW_FORMAT = "gray16le:48x40"
+DELAY = live_model.SEQ_LEN - 1
+# A watchdog: no live run here takes a fraction of this.
+PROCESS_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def live_case(tmp_path_factory):
+    """The sequence folder, its depth frames and the model's weights."""
+    root = str(tmp_path_factory.mktemp("live"))
+    plan = detection.plan_detection(CONFIG)[0]
+    detection.write_detection_sequence(root, CONFIG, plan)
+    folder = os.path.join(root, "TestDetection", plan.name)
+    depth = np.stack([frames.read_frame(folder, "depth", index)
+                      for index in range(plan.num_frames)])            # (N, H, W, 1)
+    resized = np.stack([frames.resize_frame(frame, live_model.IMAGE_DIM) for frame in depth])
+    scaled = np.minimum(resized.astype(np.float32), 4095) / np.float32(4095)
+    windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(
+        scaled, live_model.SEQ_LEN, axis=0), -1, 1)
+    model = live_model.build_spread_model(np.ascontiguousarray(windows))
+    weights = live_model.write_model_dir(os.path.join(root, "model"), model)
+    return {"root": root, "folder": folder, "depth": depth, "weights": weights}
+
+
+def run_detect(argv):
+    import detect
+    with pytest.raises(SystemExit) as stop:
+        run_main(detect.main, [str(arg) for arg in argv] + ["--no-progress"], prog="detect.py")
+    return stop.value.code
+
+
+@pytest.fixture(scope="module")
+def online(live_case, tmp_path_factory):
+    """``--mode online --events`` on the folder: events (JSON lines), the frame CSV."""
+    out = str(tmp_path_factory.mktemp("online"))
+    events_path = os.path.join(out, "events.jsonl")
+    code = run_detect(["CausalMobileNet", live_case["weights"], live_case["folder"],
+                       "--mode", "online", "--events", events_path, "--out", out])
+    assert code == 0
+    name = os.path.basename(live_case["folder"])
+    with open(events_path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    with open(os.path.join(out, f"{name}.frames.csv"), "rb") as handle:
+        csv_bytes = handle.read()
+    with open(os.path.join(out, f"{name}.segments.json"), encoding="utf-8") as handle:
+        segments_doc = json.load(handle)
+    # The reference has something to say: several segments, starts and ends.
+    assert len(segments_doc["segments"]) >= 3
+    assert len(lines) == 2 * len(segments_doc["segments"])
+    return {"lines": lines, "csv": csv_bytes, "segments": segments_doc["segments"]}
+
+
+def _watchdog(*processes):
+    timer = threading.Timer(PROCESS_TIMEOUT_S, lambda: [p.kill() for p in processes])
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _live_processes(live_case, out, producer_args):
+    producer = subprocess.Popen(
+        [sys.executable, os.path.join(REPO_ROOT, "scripts", "feed_frames.py"),
+         live_case["folder"], *producer_args], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    detector = subprocess.Popen(
+        [sys.executable, os.path.join(REPO_ROOT, "detect.py"), "CausalMobileNet",
+         live_case["weights"], "-", "--raw-format", RAW_FORMAT, "--events", "-",
+         "--out", out, "--no-progress"], stdin=producer.stdout, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    producer.stdout.close()     # the detector holds the pipe's read end
+    return producer, detector
+
+
+def _csv(out):
+    with open(os.path.join(out, "stdin.frames.csv"), "rb") as handle:
+        return handle.read()
+
+
+def test_live_stdin_equals_online_and_events_come_before_the_stream_ends(
+        live_case, online, tmp_path):
+    out = str(tmp_path / "out")
+    producer, detector = _live_processes(live_case, out, ["--fps", "120", "--hold-last"])
+    timer = _watchdog(producer, detector)
+    try:
+        lines = []
+        first_end = next(index for index, line in enumerate(online["lines"])
+                         if json.loads(line)["event"] == "end")
+        while len(lines) <= first_end:
+            lines.append(detector.stdout.readline().rstrip("\n"))
+        # The first segment has started and ended while the producer still holds
+        # the last frame back.
+        assert producer.poll() is None
+        producer.stdin.write(b"go\n")
+        producer.stdin.close()
+        lines += detector.stdout.read().splitlines()
+        assert detector.wait() == 0, detector.stderr.read()
+        assert producer.wait() == 0
+    finally:
+        timer.cancel()
+    assert lines == online["lines"]
+    assert _csv(out) == online["csv"]
+    with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+        summary = json.load(handle)
+    assert summary["live"] == {"frames": 60, "events": len(lines), "dropped_frames": 0,
+                               "stopped_by": "end of stream",
+                               "wall_seconds": summary["live"]["wall_seconds"]}
+    assert summary["source"] == "-" and summary["delay"] == DELAY
+
+
+def test_sigint_mid_stream_leaves_complete_outputs(live_case, online, tmp_path):
+    out = str(tmp_path / "out")
+    sent = 40
+    producer, detector = _live_processes(live_case, out,
+                                         ["--fps", "0", "--hold-after", str(sent)])
+    timer = _watchdog(producer, detector)
+    try:
+        first = json.loads(detector.stdout.readline())     # it is running
+        assert first == json.loads(online["lines"][0])
+        detector.send_signal(signal.SIGINT)
+        rest = detector.stdout.read().splitlines()
+        assert detector.wait() == 0, detector.stderr.read()
+    finally:
+        producer.kill()
+        producer.wait()
+        timer.cancel()
+    with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+        summary = json.load(handle)
+    seen = summary["live"]["frames"]
+    assert summary["live"]["stopped_by"] == "SIGINT" and 0 < seen <= sent
+    assert sorted(os.listdir(out)) == ["stdin.frames.csv", "stdin.segments.json",
+                                       "summary.json", "timeline_stdin.png"]
+    rows = _csv(out).decode().splitlines()
+    assert len(rows) == 1 + seen
+    # Frames whose lag was complete before the stop carry the labels of the
+    # whole recording's online run.
+    reference = online["csv"].decode().splitlines()
+    assert rows[:1 + seen - DELAY] == reference[:1 + seen - DELAY]
+    with open(os.path.join(out, "stdin.segments.json"), encoding="utf-8") as handle:
+        segments_doc = json.load(handle)
+    assert segments_doc["num_frames"] == seen
+    ends = [json.loads(line) for line in [json.dumps(first)] + rest]
+    ends = [(e["start_frame"], e["frame"], e["action"], e["score"])
+            for e in ends if e["event"] == "end"]
+    assert ends == [(s["start"], s["end"], s["action"], s["score"])
+                    for s in segments_doc["segments"]]
+
+
+def test_the_api_gives_the_cli_events(live_case, online):
+    detector = LiveDetector.open(live_case["weights"])
+    found = []
+    for depth in live_case["depth"]:
+        found += detector.push(depth[:, :, 0])           # (H, W) uint16 millimetres
+    result = detector.close()
+    found += result.events
+    assert [json.dumps(event) for event in found] == online["lines"]
+    assert result.summary["num_frames"] == 60
+    assert result.detection.segments == online["segments"]
+
+
+def test_frame_labeler_is_online_mode_exactly():
+    # Random outputs, every lag, smoothing, minimum duration and hysteresis: the
+    # frame-by-frame labels and smoothed rows are bit-identical to the batch ones.
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        count, classes = int(rng.integers(1, 40)), int(rng.integers(2, 5))
+        rows = rng.dirichlet(np.ones(classes) * 0.5, count).astype(np.float32)
+        delay = int(rng.integers(0, 6))
+        smoothing = segments.SmoothingConfig(int(rng.integers(1, 5)), int(rng.integers(1, 4)),
+                                             float(rng.choice([0.0, 0.2])), True)
+        smoothed, labels, _ = segments.label_frames(
+            fusion.delayed_probabilities(rows, delay), smoothing, classes - 1)
+        labeler = events_lib.FrameLabeler(classes, delay, smoothing, classes - 1)
+        decided = [item for row in rows for item in labeler.push(row)] + labeler.finish()
+        assert [item[0] for item in decided] == list(range(count))
+        np.testing.assert_array_equal([item[1] for item in decided], labels)
+        np.testing.assert_array_equal(np.stack([item[2] for item in decided]), smoothed)
+
+
+def _stdin(monkeypatch, data: bytes):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_a_partial_last_frame_is_dropped_with_a_warning(live_case, tmp_path, monkeypatch,
+                                                        capsys):
+    frames_bytes = live_case["depth"][:10].astype("<u2").tobytes()
+    _stdin(monkeypatch, frames_bytes + b"\x01" * 100)
+    out = str(tmp_path / "out")
+    assert run_detect(["CausalMobileNet", live_case["weights"], "-", "--raw-format",
+                       RAW_FORMAT, "--out", out]) == 0
+    err = capsys.readouterr().err
+    assert "standard input ended inside a frame: 100 of 3840 bytes dropped; 10 " in err
+    with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["num_frames"] == 10
+
+
+LIVE_BAD_INPUTS = {
+    "raw format that does not parse": (["-", "--raw-format", "gray16le:48"],
+                                       "--raw-format gray16le:48: expected FMT:WxH"),
+    "raw format of another modality": (["-", "--raw-format", "bgr24:48x40"],
+                                       "--raw-format bgr24:48x40: bgr24 frames do not fit "
+                                       "the model's depth frames (use gray16le)"),
+    "stdin without a raw format": (["-"], "-: raw frames on standard input need "
+                                          "--raw-format"),
+    "camera for a depth model": (["cam:0"], "cam:0: a camera gives colour frames"),
+    "no complete frame": (["-", "--raw-format", RAW_FORMAT],
+                          "-: no complete frame arrived"),
+    "events offline": ([None, "--mode", "offline", "--events", "-"],
+                       "--events: events are decided online"),
+    "raw format for a folder": ([None, "--raw-format", RAW_FORMAT],
+                                "--raw-format: for SOURCE -"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(LIVE_BAD_INPUTS))
+def test_live_bad_input_exits_2_with_one_line_and_no_output(live_case, tmp_path, monkeypatch,
+                                                            capsys, problem):
+    args, expected = LIVE_BAD_INPUTS[problem]
+    args = [live_case["folder"] if arg is None else arg for arg in args]
+    _stdin(monkeypatch, b"\x00" * 1000)     # less than one 48x40 gray16 frame
+    out = str(tmp_path / "out")
+    code = run_detect(["CausalMobileNet", live_case["weights"], *args, "--out", out])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("detect.py: error: "), lines
+    assert expected in lines[0], lines[0]
+    assert not os.path.exists(out)
+    assert captured.out == ""
+
+
+def test_a_camera_that_cannot_be_opened(tmp_path, capsys):
+    import channel_dummy
+    model = channel_dummy.channel_vote_dummy(3, 8, 3, gain=60.0)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weights = str(folder / "DUMMY.weights.h5")
+    model.save_weights(weights)
+    (folder / "run_config.json").write_text(json.dumps(
+        {"model_name": "DUMMY", "window_shape": [3, 8, 8, 3], "num_classes": 3,
+         "classes": ["red", "green", "no-action"]}))
+    out = str(tmp_path / "out")
+    code = run_detect(["DUMMY", weights, "cam:97", "--out", out])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and lines == ["detect.py: error: cam:97: the camera cannot be opened"]
+    assert not os.path.exists(out)
