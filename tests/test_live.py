@@ -109,6 +109,7 @@ def _csv(out):
         return handle.read()
 
 
+@pytest.mark.slow
 def test_live_stdin_equals_online_and_events_come_before_the_stream_ends(
         live_case, online, tmp_path):
     out = str(tmp_path / "out")
@@ -140,6 +141,7 @@ def test_live_stdin_equals_online_and_events_come_before_the_stream_ends(
     assert summary["source"] == "-" and summary["delay"] == DELAY
 
 
+@pytest.mark.slow
 def test_sigint_mid_stream_leaves_complete_outputs(live_case, online, tmp_path):
     out = str(tmp_path / "out")
     sent = 40
