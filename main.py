@@ -32,6 +32,11 @@ def parse_args(argv):
                         help="side of the stored square frames, in pixels")
     parser.add_argument("--modality", choices=("color", "depth", "confi"), default="color",
                         help="which frames to store")
+    parser.add_argument("--frames", choices=("full", "hand"), default="full",
+                        help="full: whole frames resized to the side (1.0.4's); hand: a "
+                             "square of 200 mm around the hand, found in each depth frame "
+                             "and followed causally (score.py, detect.py and export.py "
+                             "read this from the manifest and do the same)")
     parser.add_argument("--eval-subjects", type=_subject_list, default=("LN",),
                         help="comma-separated Train subjects whose windows form the Eval "
                              "split ('' for none)")
@@ -52,6 +57,9 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"argument --seed: {args.seed} must be >= 0")
+    if args.frames == "hand" and args.offline_augment:
+        parser.error("argument --frames: hand cannot be stored with --offline-augment "
+                     "(its 32 copies are 1.0.4's full frames)")
     return args
 
 
@@ -66,7 +74,7 @@ def main(argv=None) -> int:
         eval_subjects=args.eval_subjects, batch_size=args.batch_size,
         shard_size=args.shard_size, seed=args.seed,
         offline_augment=args.offline_augment, clip_intervals=args.clip_intervals,
-        workers=args.workers)
+        workers=args.workers, frames=args.frames)
     summary = preprocess.run_preprocessing(
         config, warn=lambda message: sys.stderr.write(f"main.py: warning: {message}\n"))
     print(summary.line())

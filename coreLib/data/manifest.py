@@ -15,9 +15,10 @@ Layout of ``DEST/DataSet/``::
 """
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from coreLib import storage
+from coreLib.data import hand_crop
 from coreLib.errors import ActrecogError
 
 MANIFEST_NAME = "dataset.json"
@@ -88,6 +89,10 @@ class Manifest:
         offline_augment: True when Train holds 32 stored copies per window.
         splits: ``Train``, ``Eval``, ``Test`` -> SplitInfo.
         source: the SRC folder the windows point at.
+        frames: ``full`` (whole frames resized, 1.0.4's) or ``hand`` (squares
+            around the hand, :mod:`coreLib.data.hand_crop`); every tool that
+            reads frames applies the same transform.
+        hand_crop: with ``hand``, the :class:`hand_crop.HandCropConfig` fields.
     """
     classes: Tuple[str, ...]
     seq_len: int
@@ -99,8 +104,19 @@ class Manifest:
     splits: Dict[str, SplitInfo]
     source: str
     format_version: int = FORMAT_VERSION
+    frames: str = hand_crop.FULL_FRAMES
+    hand_crop: Optional[dict] = None
 
     def __post_init__(self):
+        if self.frames not in hand_crop.FRAME_MODES:
+            raise ValueError(f"frames must be one of {', '.join(hand_crop.FRAME_MODES)}, "
+                             f"got {self.frames!r}")
+        if self.frames == hand_crop.HAND_FRAMES:
+            if self.hand_crop is None:
+                object.__setattr__(self, "hand_crop", asdict(hand_crop.HandCropConfig()))
+            self.hand_crop_config()  # checks the fields
+        elif self.hand_crop is not None:
+            raise ValueError("hand_crop settings given for full frames")
         if not self.classes or self.classes[-1] != NO_ACTION:
             raise ValueError(f"classes must end with {NO_ACTION!r}: {self.classes}")
         if self.seq_len < 1 or self.image_dim < 1 or self.channels not in (1, 3):
@@ -118,6 +134,12 @@ class Manifest:
         """``(L, D, D, C)``."""
         return (self.seq_len, self.image_dim, self.image_dim, self.channels)
 
+    def hand_crop_config(self) -> Optional[hand_crop.HandCropConfig]:
+        """The tracker's settings of hand-centred frames; None for full frames."""
+        if self.frames != hand_crop.HAND_FRAMES:
+            return None
+        return hand_crop.HandCropConfig(**self.hand_crop)
+
     def class_index(self, name: str) -> int:
         """Label index of a class name; ActrecogError for an unknown name."""
         try:
@@ -126,7 +148,11 @@ class Manifest:
             raise ActrecogError(f"class {name!r} is not in the manifest's classes") from None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        value = asdict(self)
+        if self.frames == hand_crop.FULL_FRAMES:
+            # Full frames' manifests stay as 1.0.x wrote them (same bytes).
+            del value["frames"], value["hand_crop"]
+        return value
 
     @staticmethod
     def from_json(value: dict) -> "Manifest":

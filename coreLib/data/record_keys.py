@@ -15,3 +15,6 @@ START_KEY = "start"
 ROTATION_KEY = "rotation"
 FLIP_KEY = "flip"
 LEGACY_FEATS_KEY = "feats"
+# Hand-centred records (main.py --frames hand): per frame the crop box, (L, 4)
+# little-endian float32 centre x, centre y, side (depth-frame pixels), depth (mm).
+CROP_KEY = "crop"

@@ -26,6 +26,7 @@ arrays (a few bytes per window) and at most one shard's worth of pixels.
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -41,7 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coreLib import storage
-from coreLib.data import frames, labels, manifest, window_lists, windows
+from coreLib.data import frames, hand_crop, labels, manifest, window_lists, windows
 from coreLib.preprocessing import augment, records, sequence_cache, tfrecord_io
 from coreLib.errors import ActrecogError
 
@@ -73,6 +74,10 @@ class PreprocessConfig:
         clip_intervals: clip label intervals past the last frame (with a warning)
             instead of failing.
         workers: decoding processes.
+        frames: ``full`` (whole frames resized) or ``hand`` (hand-centred
+            squares, :mod:`coreLib.data.hand_crop`; not with offline_augment,
+            whose 32 copies are 1.0.4's full frames).
+        hand_crop: the hand tracker's settings (with ``hand``).
     """
     src: str
     dest: str
@@ -86,6 +91,8 @@ class PreprocessConfig:
     offline_augment: bool = False
     clip_intervals: bool = False
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    frames: str = hand_crop.FULL_FRAMES
+    hand_crop: hand_crop.HandCropConfig = hand_crop.HandCropConfig()
 
     def __post_init__(self):
         object.__setattr__(self, "eval_subjects", tuple(self.eval_subjects))
@@ -101,6 +108,16 @@ class PreprocessConfig:
                              f"got {self.modality!r}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.frames not in hand_crop.FRAME_MODES:
+            raise ValueError(f"frames must be one of {', '.join(hand_crop.FRAME_MODES)}, "
+                             f"got {self.frames!r}")
+        if self.frames == hand_crop.HAND_FRAMES and self.offline_augment:
+            raise ValueError("--frames hand and --offline-augment: the stored copies "
+                             "are 1.0.4's full frames (use --frames full)")
+
+    @property
+    def tracks_hand(self) -> bool:
+        return self.frames == hand_crop.HAND_FRAMES
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,8 @@ class Plan:
             "sequences": [[s.source_split, s.subject, s.action, s.num_frames,
                            [[i.pos, i.len] for i in s.intervals]] for s in self.sequences],
         }
+        if config.tracks_hand:  # (full frames keep 1.0.x's keys)
+            value["hand_crop"] = dataclasses.asdict(config.hand_crop)
         return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
@@ -467,7 +486,8 @@ def decode_tasks(plan: Plan, folder: str) -> List[sequence_cache.DecodeTask]:
         tasks.append(sequence_cache.DecodeTask(
             sequence.path, plan.config.modality, sequence.num_frames,
             plan.config.image_dim, os.path.join(folder, name), store,
-            needed.get(index, ()) if store else None))
+            needed.get(index, ()) if store else None,
+            plan.config.hand_crop if plan.config.tracks_hand else None))
     return tasks
 
 
@@ -613,9 +633,12 @@ def write_shard(path: str, plan: Plan, reader: sequence_cache.CacheReader,
                     part.variant.tolist())):
                 origin = plan.sequences[sequence]
                 rotation, flip = pairs[variant]
+                boxes = reader.window_boxes(sequence, start, plan.seq_len)
+                if boxes is not None:
+                    boxes = tfrecord_io.little_endian_bytes(np.frombuffer(boxes, np.float32))
                 writer.write(tfrecord_io.window_record_parts(
                     tfrecord_io.little_endian_bytes(pixels[offset]), pixels[offset].shape,
-                    label, origin.subject, origin.action, start, rotation, flip))
+                    label, origin.subject, origin.action, start, rotation, flip, boxes))
             on_window(len(part))
 
     num_bytes, sha256 = tfrecord_io.write_record_file(path, write_records)
@@ -739,7 +762,8 @@ def write_outputs(plan: Plan, tasks: List[sequence_cache.DecodeTask], run_key: s
         classes=plan.classes, seq_len=plan.seq_len, image_dim=config.image_dim,
         channels=spec.channels, modality=config.modality, dtype=spec.dtype,
         offline_augment=config.offline_augment, splits=splits,
-        source=storage.absolute(config.src))
+        source=storage.absolute(config.src), frames=config.frames,
+        hand_crop=dataclasses.asdict(config.hand_crop) if config.tracks_hand else None)
     manifest.write_manifest(dataset_dir, result)
     _remove(state_path)
     return result, counts

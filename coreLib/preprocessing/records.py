@@ -16,12 +16,14 @@ The 2019 tool's records hold ``feats`` (float32 list of L*64*64*3 values in [0, 
 and ``label`` (int64); :func:`detect_format` tells the two apart from a record.
 """
 
+from typing import Optional
+
 import numpy as np
 
 from coreLib import storage
 from coreLib.data import frames
 from coreLib.data.record_keys import (  # noqa: F401  (re-exported: records.PIXELS_KEY, ...)
-    ACTION_KEY, FLIP_KEY, LABEL_KEY, LEGACY_FEATS_KEY, PIXELS_KEY, ROTATION_KEY,
+    ACTION_KEY, CROP_KEY, FLIP_KEY, LABEL_KEY, LEGACY_FEATS_KEY, PIXELS_KEY, ROTATION_KEY,
     SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
 tf = storage.tf
@@ -39,7 +41,8 @@ def _bytes(value: bytes) -> "tf.train.Feature":
 
 
 def serialize_window(pixels: np.ndarray, label: int, subject: str, action: str,
-                     start: int, rotation: int = 0, flip: int = 0) -> bytes:
+                     start: int, rotation: int = 0, flip: int = 0,
+                     crop: Optional[np.ndarray] = None) -> bytes:
     """Serialises one window.
 
     Args:
@@ -48,6 +51,8 @@ def serialize_window(pixels: np.ndarray, label: int, subject: str, action: str,
         subject, action: where the window came from.
         start: first frame index of the window.
         rotation, flip: augmentation already applied to ``pixels``.
+        crop: hand-centred windows: ``(L, 4)`` float32 crop boxes
+            (``CROP_KEY``); None for full frames.
 
     Returns:
         The serialised ``tf.train.Example``.
@@ -56,7 +61,7 @@ def serialize_window(pixels: np.ndarray, label: int, subject: str, action: str,
         raise ValueError(f"pixels must be (L, D, D, C) uint8/uint16, got "
                          f"{pixels.shape} {pixels.dtype}")
     raw = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<")).tobytes()
-    example = tf.train.Example(features=tf.train.Features(feature={
+    feature = {
         PIXELS_KEY: _bytes(raw),
         SHAPE_KEY: _int64(pixels.shape),
         LABEL_KEY: _int64([int(label)]),
@@ -65,7 +70,10 @@ def serialize_window(pixels: np.ndarray, label: int, subject: str, action: str,
         START_KEY: _int64([int(start)]),
         ROTATION_KEY: _int64([int(rotation)]),
         FLIP_KEY: _int64([int(flip)]),
-    }))
+    }
+    if crop is not None:
+        feature[CROP_KEY] = _bytes(np.ascontiguousarray(crop, "<f4").tobytes())
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString(deterministic=True)
 
 

@@ -28,11 +28,12 @@ import cv2
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import frames
+from coreLib.data import frames, hand_crop
 from coreLib.preprocessing import tfrecord_io
 from coreLib.errors import ActrecogError
 
 TEMP_MARKER = storage.TEMP_MARKER  # swept the same way
+_BOX_BYTES = 4 * len(hand_crop.BOX_FIELDS)  # float32 per field
 _MAX_OPEN_FILES = 128
 
 
@@ -52,6 +53,10 @@ class DecodeTask:
         needed: with ``store``, the half-open frame ranges that some window
             reads; the other frames are only checked (their cached pixels stay
             zero and are never read). None: every frame.
+        hand_crop: hand-centred frames (main.py --frames hand): every frame's
+            depth goes through a tracker with these settings and the stored
+            pixels are its crops; the boxes, ``(N, 4)`` float32, follow the
+            pixels in the cache file. None: whole frames resized.
     """
     sequence_dir: str
     modality: str
@@ -60,6 +65,7 @@ class DecodeTask:
     cache_file: str
     store: bool = True
     needed: Optional[Tuple[Tuple[int, int], ...]] = None
+    hand_crop: Optional[hand_crop.HandCropConfig] = None
 
     def needed_mask(self) -> np.ndarray:
         """``(N,)`` bool: the frames whose resized pixels are cached."""
@@ -79,12 +85,23 @@ class DecodeTask:
         return (self.num_frames, self.image_dim, self.image_dim, channels)
 
     @property
-    def cache_bytes(self) -> int:
-        """Size of a complete cache file."""
+    def pixel_bytes(self) -> int:
+        """Bytes of the cached pixels (the start of the cache file)."""
         if not self.store:
             return 0
         itemsize = np.dtype(frames.modality_spec(self.modality).dtype).itemsize
         return int(np.prod(self.shape)) * itemsize
+
+    @property
+    def tracks_hand(self) -> bool:
+        """Whether the cache file holds hand-centred frames and their boxes."""
+        return self.store and self.hand_crop is not None
+
+    @property
+    def cache_bytes(self) -> int:
+        """Size of a complete cache file: the pixels, then the boxes if any."""
+        boxes = self.num_frames * _BOX_BYTES if self.tracks_hand else 0
+        return self.pixel_bytes + boxes
 
 
 def quiet_opencv() -> None:
@@ -227,6 +244,10 @@ def decode_sequence(task: DecodeTask) -> int:
     """
     if is_cached(task):
         return 0
+    if task.tracks_hand:
+        pixels, boxes = _decode_hand_sequence(task)
+        _write_cache_file(task, [pixels, boxes])
+        return task.num_frames
     pixels: Optional[np.ndarray] = None
     first_size = None
     if task.store:
@@ -254,18 +275,74 @@ def decode_sequence(task: DecodeTask) -> int:
         if needed[index]:
             small = frames.resize_frame(frame, task.image_dim)
             pixels[index] = small[:, :, ::-1] if is_bgr else small
+    _write_cache_file(task, [] if pixels is None else [pixels])
+    return task.num_frames
+
+
+def _read_frame_checked(task: DecodeTask, modality: str, index: int,
+                        first_size: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, bool]:
+    """Frame ``index`` of a modality decoded (colour left BGR, see
+    :func:`_decode_unconverted`), checked to have the size of ``first_size``."""
+    path = frames.frame_path(task.sequence_dir, modality, index)
+    try:
+        data = frames.read_frame_bytes(path)
+    except OSError as error:
+        raise ActrecogError(f"{path}: cannot read frame ({error.strerror or error})") from None
+    frame, is_bgr = _decode_unconverted(data, modality, path)
+    size = frame.shape[:2]
+    if first_size is not None and size != first_size:
+        raise ActrecogError(
+            f"{path}: {size[1]}x{size[0]} pixels, but frame 0 of the sequence is "
+            f"{first_size[1]}x{first_size[0]}")
+    return frame, is_bgr
+
+
+def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray]:
+    """Hand-centred frames of a sequence: every depth frame, from the first, goes
+    through one :class:`hand_crop.HandTracker` (the box of frame i depends on
+    frames 0..i), and the needed frames of the task's modality are cut to their
+    boxes and resized.
+
+    Returns:
+        ``((N, D, D, C) pixels, (N, 4) float32 boxes)``; unneeded frames' pixels
+        stay zero.
+    """
+    spec = frames.modality_spec(task.modality)
+    pixels = np.zeros(task.shape, spec.dtype)
+    boxes = np.zeros((task.num_frames, len(hand_crop.BOX_FIELDS)), np.float32)
+    tracker = hand_crop.HandTracker(task.hand_crop)
+    needed = task.needed_mask().tolist()
+    sizes = {}
+    for index in range(task.num_frames):
+        frame, is_bgr = _read_frame_checked(task, task.modality, index,
+                                            sizes.get(task.modality))
+        sizes.setdefault(task.modality, frame.shape[:2])
+        depth = frame
+        if task.modality != hand_crop.LOCATING_MODALITY:
+            depth, _ = _read_frame_checked(task, hand_crop.LOCATING_MODALITY, index,
+                                           sizes.get(hand_crop.LOCATING_MODALITY))
+            sizes.setdefault(hand_crop.LOCATING_MODALITY, depth.shape[:2])
+        box = tracker.push(depth)
+        boxes[index] = box.as_array()
+        if needed[index]:
+            small = hand_crop.crop_frame(frame, box, depth.shape, task.image_dim)
+            pixels[index] = small[:, :, ::-1] if is_bgr else small
+    return pixels, boxes
+
+
+def _write_cache_file(task: DecodeTask, arrays) -> None:
+    """Writes the arrays' bytes, one after the other, as the task's cache file
+    (under a temporary name, then renamed: never a partial file)."""
     temp = f"{task.cache_file}{TEMP_MARKER}{os.getpid()}"
     try:
-        if pixels is not None:
-            pixels.tofile(temp)
-        else:
-            open(temp, "wb").close()
+        with open(temp, "wb") as handle:
+            for array in arrays:
+                array.tofile(handle)
         os.replace(temp, task.cache_file)
     except BaseException:
         if os.path.exists(temp):
             os.remove(temp)
         raise
-    return task.num_frames
 
 
 def remove_temporaries(folder: str) -> None:
@@ -298,7 +375,7 @@ class CacheReader:
         size = self._frame_sizes.get(sequence)
         if size is None:
             task = self._tasks[sequence]
-            size = self._frame_sizes[sequence] = task.cache_bytes // task.num_frames
+            size = self._frame_sizes[sequence] = task.pixel_bytes // task.num_frames
         return size
 
     def _descriptor(self, sequence: int) -> int:
@@ -318,6 +395,19 @@ class CacheReader:
         frame_bytes = self._frame_bytes(sequence)
         size = frame_bytes * seq_len
         data = os.pread(self._descriptor(sequence), size, frame_bytes * start)
+        if len(data) != size:
+            raise OSError(f"{task.cache_file}: cache file shorter than expected")
+        return data
+
+    def window_boxes(self, sequence: int, start: int, seq_len: int) -> Optional[bytes]:
+        """The crop boxes of frames ``start .. start+seq_len-1`` (``(L, 4)``
+        float32, native byte order), or None for a full-frame cache."""
+        task = self._tasks[sequence]
+        if not task.tracks_hand:
+            return None
+        size = _BOX_BYTES * seq_len
+        data = os.pread(self._descriptor(sequence), size,
+                        task.pixel_bytes + _BOX_BYTES * start)
         if len(data) != size:
             raise OSError(f"{task.cache_file}: cache file shorter than expected")
         return data
@@ -386,11 +476,14 @@ def write_records(writer: tfrecord_io.RecordWriter, task: ShardTask) -> None:
         for source, start, label in zip(task.source.tolist(), task.start.tolist(),
                                         task.label.tolist()):
             data = reader.window_bytes(source, start, task.seq_len)
+            boxes = reader.window_boxes(source, start, task.seq_len)
             if swap and dtypes[source].itemsize > 1:
                 data = tfrecord_io.little_endian_bytes(np.frombuffer(data, dtypes[source]))
+            if swap and boxes is not None:
+                boxes = tfrecord_io.little_endian_bytes(np.frombuffer(boxes, np.float32))
             writer.write(tfrecord_io.window_record_parts(
                 data, shapes[source], label, task.subjects[source], task.actions[source],
-                start))
+                start, crop=boxes))
 
 
 def write_shard(task: ShardTask) -> ShardResult:

@@ -24,13 +24,13 @@ import functools
 import hashlib
 import struct
 import sys
-from typing import BinaryIO, Callable, List, Sequence, Tuple
+from typing import BinaryIO, Callable, List, Optional, Sequence, Tuple
 
 import google_crc32c
 import numpy as np
 
 from coreLib import storage
-from coreLib.data.record_keys import (ACTION_KEY, FLIP_KEY, LABEL_KEY, PIXELS_KEY,
+from coreLib.data.record_keys import (ACTION_KEY, CROP_KEY, FLIP_KEY, LABEL_KEY, PIXELS_KEY,
                                  ROTATION_KEY, SHAPE_KEY, START_KEY, SUBJECT_KEY)
 
 _LENGTH_DELIMITED = 2
@@ -148,7 +148,7 @@ def _merge_small(pieces: List[bytes]) -> List[bytes]:
 
 def window_record_parts(raw_pixels: bytes, shape: Tuple[int, int, int, int], label: int,
                         subject: str, action: str, start: int, rotation: int = 0,
-                        flip: int = 0) -> List[bytes]:
+                        flip: int = 0, crop: Optional[bytes] = None) -> List[bytes]:
     """The pieces of ``records.serialize_window`` for one window, without TensorFlow.
 
     Args:
@@ -156,11 +156,13 @@ def window_record_parts(raw_pixels: bytes, shape: Tuple[int, int, int, int], lab
             little-endian uint16 (see :func:`little_endian_bytes`).
         shape: ``(L, D, D, C)``.
         label, subject, action, start, rotation, flip: as serialize_window.
+        crop: hand-centred windows' crop boxes, ``(L, 4)`` little-endian float32
+            bytes (see ``record_keys.CROP_KEY``); None for full frames.
 
     Returns:
         Pieces whose concatenation equals ``records.serialize_window(...)``.
     """
-    return example_parts({
+    features = {
         PIXELS_KEY: raw_pixels,
         SHAPE_KEY: tuple(int(value) for value in shape),
         LABEL_KEY: (int(label),),
@@ -169,7 +171,10 @@ def window_record_parts(raw_pixels: bytes, shape: Tuple[int, int, int, int], lab
         START_KEY: (int(start),),
         ROTATION_KEY: (int(rotation),),
         FLIP_KEY: (int(flip),),
-    })
+    }
+    if crop is not None:
+        features[CROP_KEY] = bytes(crop)
+    return example_parts(features)
 
 
 def little_endian_bytes(pixels: np.ndarray) -> bytes:

@@ -65,6 +65,10 @@ TEST_SPLIT = "Test"
 SPLITS = (TRAIN_SPLIT, TEST_SPLIT)
 DETECTION_SPLIT = "TestDetection"
 STYLES = ("pose", "trajectory")
+# How large the hands are: ``large`` (drawn larger than life, the default and the
+# 1.0.x figures) or ``real`` (a head-worn camera model: hands at arm's length, 40-60
+# pixels of a 320x240 frame).
+HAND_SIZES = ("large", "real")
 # At most this many default-named TestDetection sequences (the published names).
 MAX_DETECTION_SEQUENCES = 10
 
@@ -87,6 +91,18 @@ _SUBPIXEL_BITS = 4  # cv2 drawing with fixed-point coordinates: smooth motion
 _SUBPIXEL = 1 << _SUBPIXEL_BITS
 _REFERENCE_DISTANCE_MM = 600.0
 _SCALED_HAND_DROP = 2.0  # unscaled hand units per unit of hand_scale above 1
+# The ``real`` camera model: a head-worn depth camera of this horizontal field of
+# view (a SoftKinetic DS325's), hands ARM_SHIFT nearer than the large drawing's
+# action distances (430-530 mm at rest: arm's length), one hand unit this many
+# millimetres (hands 40-60 pixels across in 320x240), the hand's place in
+# the view spread POSITION_SPREAD times wider (an ego-centric view does not keep
+# the hand in the middle) and the background boxes pulled to CLUTTER_FACTOR of
+# their distance (a table or a second object behind the hand, within reach).
+_REAL_FIELD_OF_VIEW_DEG = 74.0
+_REAL_ARM_SHIFT_MM = 150.0
+_REAL_HAND_UNIT_MM = 25.0
+_REAL_POSITION_SPREAD = 3.0
+_REAL_CLUTTER_FACTOR = 0.75
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,11 @@ class SyntheticConfig:
             poses stay readable in frames resized to 16x16 (the demo).
         style: the family, ``pose`` (each action its own hand pose and motion) or
             ``trajectory`` (one hand shape; each action its own motion).
+        hand_size: ``large`` (drawn larger than life, as in 1.0.x) or ``real``: a
+            camera model (see :func:`real_hand_unit`) puts the hand at arm's
+            length, 40-60 pixels of a 320x240 frame, anywhere in the lower
+            two thirds of the view, and the motions keep their size relative to
+            the hand; ``hand_scale`` must then be 1.
         detection_sequences: TestDetection sequences (0: none), named after the
             published ones (see :mod:`coreLib.synthetic.detection`).
         detection_frames: frames of each of those sequences.
@@ -141,6 +162,7 @@ class SyntheticConfig:
     sequence_frames: Tuple[Tuple[str, str, int], ...] = ()
     hand_scale: float = 1.0
     style: str = "pose"
+    hand_size: str = "large"
     detection_sequences: int = 2
     detection_frames: int = 300
     detection_performances: int = 10
@@ -181,6 +203,12 @@ class SyntheticConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.hand_scale, (int, float)) or not 0.25 <= self.hand_scale <= 4:
             raise ValueError(f"hand_scale must be between 0.25 and 4, got {self.hand_scale!r}")
+        if self.hand_size not in HAND_SIZES:
+            raise ValueError(f"hand_size must be one of {', '.join(HAND_SIZES)}, "
+                             f"got {self.hand_size!r}")
+        if self.hand_size == "real" and self.hand_scale != 1:
+            raise ValueError("hand_scale applies to the large hands only (hand_size "
+                             "'real' draws them through the camera model)")
         if self.max_len < self.min_len:
             raise ValueError(f"max_len {self.max_len} is below min_len {self.min_len}")
         if self.max_gap < self.min_gap:
@@ -642,6 +670,8 @@ def _background(config: SyntheticConfig, person: _Subject):
                       for tint in person.background], axis=-1)
     reflectance = np.full((height, width), 900.0, np.float32)
     for x, y, box_width, box_height, distance in person.clutter:
+        if config.hand_size == "real":
+            distance = distance * _REAL_CLUTTER_FACTOR
         left, top = int(x * width), int(y * height)
         right, bottom = int((x + box_width) * width), int((y + box_height) * height)
         depth[top:bottom, left:right] = distance
@@ -689,23 +719,46 @@ def hand_canvas(images, center_x: float, center_y: float, unit: float, angle: fl
     return to_image, paint
 
 
-def _draw_hand(images, config: SyntheticConfig, person: _Subject, style: _ActionStyle,
-               performance: Dict[str, float], phase: float) -> None:
-    """Draws the hand of one frame into ``(depth, confi, color)`` in place."""
-    motion = _motion(style.motion, style.cycles, phase)
-    distance = style.distance + motion.ddistance
+def real_hand_unit(config: SyntheticConfig, distance_mm: float) -> float:
+    """Pixels per hand unit of the ``real`` camera model at a distance: the focal
+    length (from the frame width and the field of view) times the unit's size
+    over the distance."""
+    focal = (config.width / 2.0) / math.tan(math.radians(_REAL_FIELD_OF_VIEW_DEG) / 2.0)
+    return focal * _REAL_HAND_UNIT_MM / distance_mm
+
+
+def _placement(config: SyntheticConfig, person: _Subject, performance: Dict[str, float],
+               distance: float) -> Tuple[float, float, float, float]:
+    """``(distance, unit, center_x, center_y)`` of a pose-family hand before its
+    motion: the large drawing, or the ``real`` camera model."""
+    if config.hand_size == "real":
+        distance -= _REAL_ARM_SHIFT_MM
+        unit = real_hand_unit(config, distance) * person.hand_scale * performance["scale"]
+        spread = _REAL_POSITION_SPREAD
+        return (distance, unit,
+                config.width * (0.5 + spread * (person.offset[0] + performance["dx"])),
+                config.height * (0.52 + spread * (person.offset[1] + performance["dy"])))
     unit = (0.13 * config.height * config.hand_scale * person.hand_scale
             * performance["scale"]
             * _REFERENCE_DISTANCE_MM / distance)
-    # The motion is measured in the hand units of an unscaled hand, so a larger
-    # hand (config.hand_scale) moves along the same path.
-    amplitude = person.amplitude * performance["amplitude"] / config.hand_scale
     center_x = config.width * (0.5 + person.offset[0] + performance["dx"])
     center_y = config.height * (0.52 + person.offset[1] + performance["dy"])
     # A larger hand's palm sits lower: raised fingers reach about 2.5 hand units
     # above the palm centre and the palm 1.1 below, so without this shift the
     # fingertips of a scaled hand leave the top of the frame. No shift at scale 1.
     center_y += _SCALED_HAND_DROP * (config.hand_scale - 1) * 0.13 * config.height
+    return distance, unit, center_x, center_y
+
+
+def _draw_hand(images, config: SyntheticConfig, person: _Subject, style: _ActionStyle,
+               performance: Dict[str, float], phase: float) -> None:
+    """Draws the hand of one frame into ``(depth, confi, color)`` in place."""
+    motion = _motion(style.motion, style.cycles, phase)
+    distance, unit, center_x, center_y = _placement(
+        config, person, performance, style.distance + motion.ddistance)
+    # The motion is measured in the hand units of an unscaled hand, so a larger
+    # hand (config.hand_scale) moves along the same path.
+    amplitude = person.amplitude * performance["amplitude"] / config.hand_scale
     center_x += motion.dx * amplitude * unit
     center_y -= motion.dy * amplitude * unit
     angle = math.radians(style.hand_angle + person.angle + performance["angle"]
@@ -1099,6 +1152,11 @@ def build_parser():
     parser.add_argument("--hand-scale", type=float, default=SyntheticConfig.hand_scale,
                         help="draw every hand this much larger (0.25 to 4), as if "
                              "closer to the camera")
+    parser.add_argument("--hand-size", choices=HAND_SIZES, default=SyntheticConfig.hand_size,
+                        help="large: hands drawn larger than life (1.0.x); real: a "
+                             "head-worn camera model, hands at arm's length (430-530 mm), "
+                             "40-60 pixels of a 320x240 frame, anywhere in the middle "
+                             "of the view")
     parser.add_argument("--style", choices=STYLES, default=SyntheticConfig.style,
                         help="pose: each action its own hand pose and motion; "
                              "trajectory: one hand shape, each action its own motion")
@@ -1144,7 +1202,7 @@ def main(argv=None) -> int:
                 min_gap=args.min_gap, max_gap=args.max_gap,
                 frames_per_sequence=args.frames_per_sequence,
                 test_frames_per_sequence=args.test_frames_per_sequence,
-                hand_scale=args.hand_scale, style=args.style,
+                hand_scale=args.hand_scale, style=args.style, hand_size=args.hand_size,
                 detection_sequences=args.detection_sequences,
                 detection_frames=args.detection_frames,
                 detection_performances=args.detection_performances)

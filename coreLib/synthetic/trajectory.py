@@ -224,12 +224,32 @@ def hand_pose(config, person, habits: TrajectorySubject, performance: Dict[str, 
     x, y = x * scale, y * scale
     x, y = x * math.cos(tilt) - y * math.sin(tilt), x * math.sin(tilt) + y * math.cos(tilt)
     distance = habits.rest_mm + performance["depth"] + depth_mm
+    if config.hand_size == "real":
+        return _real_pose(config, person, habits, performance, (x, y, distance, angle))
     unit = (_HAND_UNIT * config.height * config.hand_scale * person.hand_scale
             * performance["size"] * generator._REFERENCE_DISTANCE_MM / distance)
     center_x = config.width * (0.5 + habits.rest[0] + performance["dx"]) + x * config.height
     center_y = config.height * (_REST_Y + habits.rest[1] + performance["dy"]) - y * config.height
     # As in the pose family: a larger hand sits lower, so its fingertips stay inside.
     center_y += generator._SCALED_HAND_DROP * (config.hand_scale - 1) * _HAND_UNIT * config.height
+    return center_x, center_y, unit, habits.hand_tilt + performance["tilt"] + angle, distance
+
+
+def _real_pose(config, person, habits: TrajectorySubject, performance: Dict[str, float],
+               where: Tuple[float, float, float, float]):
+    """:func:`hand_pose` through the ``real`` camera model: the hand at arm's length,
+    its rest spread wider over the view, the path measured in hand units (the
+    large drawing's path over its unit, ``_HAND_UNIT``) so that it keeps its size
+    relative to the hand and grows as the hand comes nearer."""
+    x, y, distance, angle = where
+    distance -= generator._REAL_ARM_SHIFT_MM
+    path_unit = generator.real_hand_unit(config, distance)
+    unit = path_unit * person.hand_scale * performance["size"]
+    spread = generator._REAL_POSITION_SPREAD
+    center_x = (config.width * (0.5 + spread * (habits.rest[0] + performance["dx"]))
+                + x / _HAND_UNIT * path_unit)
+    center_y = (config.height * (_REST_Y + spread * (habits.rest[1] + performance["dy"]))
+                - y / _HAND_UNIT * path_unit)
     return center_x, center_y, unit, habits.hand_tilt + performance["tilt"] + angle, distance
 
 

@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from coreLib.data import hand_crop
 from coreLib.data import manifest as manifest_lib
 from coreLib import models, storage
 from coreLib.preprocessing import augment, legacy_records, shards
@@ -244,13 +245,19 @@ def check_batch_size(batch_size: int, num_replicas: int, split_sizes: Dict[str, 
 
 def run_config_of(config: TrainConfig, manifest: manifest_lib.Manifest) -> dict:
     """What must not change between a run and its resumption."""
-    return {"model_name": config.model_name,
-            "window_shape": list(manifest.window_shape),
-            "num_classes": manifest.num_classes,
-            "classes": list(manifest.classes),
-            # What export.py needs besides the shape (not compared on resume).
-            "modality": manifest.modality,
-            "dtype": manifest.dtype}
+    value = {"model_name": config.model_name,
+             "window_shape": list(manifest.window_shape),
+             "num_classes": manifest.num_classes,
+             "classes": list(manifest.classes),
+             # What export.py needs besides the shape (not compared on resume).
+             "modality": manifest.modality,
+             "dtype": manifest.dtype}
+    if manifest.frames != hand_crop.FULL_FRAMES:
+        # How score.py, detect.py and export.py must turn frames into windows
+        # (absent: full frames, as 1.0.x's run configs).
+        value["frames"] = manifest.frames
+        value["hand_crop"] = manifest.hand_crop
+    return value
 
 
 def check_not_exported_model(dataset_dir: str, model_dir: str) -> None:
@@ -284,8 +291,8 @@ def check_model_dir(model_dir: str, wanted: dict) -> bool:
         return False
     stored = storage.read_json(path, "run configuration")
     # The class order too: scoring maps the Test JSON's names by run_config.json's.
-    for key in ("model_name", "window_shape", "num_classes", "classes"):
-        if stored.get(key) != wanted[key]:
+    for key in ("model_name", "window_shape", "num_classes", "classes", "frames"):
+        if stored.get(key) != wanted.get(key):
             raise ActrecogError(
                 f"{model_dir}: holds checkpoints of model {stored.get('model_name')} with "
                 f"window {stored.get('window_shape')} and {stored.get('num_classes')} "
