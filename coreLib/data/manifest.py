@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, Optional, Tuple
 
 from coreLib import storage
-from coreLib.data import hand_crop
+from coreLib.data import hand_crop as hand_crop_lib
 from coreLib.errors import ActrecogError
 
 MANIFEST_NAME = "dataset.json"
@@ -104,16 +104,16 @@ class Manifest:
     splits: Dict[str, SplitInfo]
     source: str
     format_version: int = FORMAT_VERSION
-    frames: str = hand_crop.FULL_FRAMES
+    frames: str = hand_crop_lib.FULL_FRAMES
     hand_crop: Optional[dict] = None
 
     def __post_init__(self):
-        if self.frames not in hand_crop.FRAME_MODES:
-            raise ValueError(f"frames must be one of {', '.join(hand_crop.FRAME_MODES)}, "
+        if self.frames not in hand_crop_lib.FRAME_MODES:
+            raise ValueError(f"frames must be one of {', '.join(hand_crop_lib.FRAME_MODES)}, "
                              f"got {self.frames!r}")
-        if self.frames == hand_crop.HAND_FRAMES:
+        if self.frames == hand_crop_lib.HAND_FRAMES:
             if self.hand_crop is None:
-                object.__setattr__(self, "hand_crop", asdict(hand_crop.HandCropConfig()))
+                object.__setattr__(self, "hand_crop", asdict(hand_crop_lib.HandCropConfig()))
             self.hand_crop_config()  # checks the fields
         elif self.hand_crop is not None:
             raise ValueError("hand_crop settings given for full frames")
@@ -134,11 +134,11 @@ class Manifest:
         """``(L, D, D, C)``."""
         return (self.seq_len, self.image_dim, self.image_dim, self.channels)
 
-    def hand_crop_config(self) -> Optional[hand_crop.HandCropConfig]:
+    def hand_crop_config(self) -> Optional[hand_crop_lib.HandCropConfig]:
         """The tracker's settings of hand-centred frames; None for full frames."""
-        if self.frames != hand_crop.HAND_FRAMES:
+        if self.frames != hand_crop_lib.HAND_FRAMES:
             return None
-        return hand_crop.HandCropConfig(**self.hand_crop)
+        return hand_crop_lib.HandCropConfig(**self.hand_crop)
 
     def class_index(self, name: str) -> int:
         """Label index of a class name; ActrecogError for an unknown name."""
@@ -149,7 +149,7 @@ class Manifest:
 
     def to_json(self) -> dict:
         value = asdict(self)
-        if self.frames == hand_crop.FULL_FRAMES:
+        if self.frames == hand_crop_lib.FULL_FRAMES:
             # Full frames' manifests stay as 1.0.x wrote them (same bytes).
             del value["frames"], value["hand_crop"]
         return value
@@ -162,6 +162,21 @@ class Manifest:
             splits[name] = SplitInfo(**{**split, "shards": shards,
                                         "subjects": tuple(split["subjects"])})
         return Manifest(**{**value, "classes": tuple(value["classes"]), "splits": splits})
+
+
+def frame_json(manifest: Manifest) -> dict:
+    """The ``frames`` and ``hand_crop`` keys a run_config.json or export.json
+    records for a manifest (none for full frames: 1.0.x's files)."""
+    if manifest.frames == hand_crop_lib.FULL_FRAMES:
+        return {}
+    return {"frames": manifest.frames, "hand_crop": dict(manifest.hand_crop)}
+
+
+def frame_fields(value: dict) -> dict:
+    """:class:`Manifest` keyword arguments ``frames`` and ``hand_crop`` from a
+    run_config.json or export.json (absent: full frames)."""
+    return {"frames": value.get("frames", hand_crop_lib.FULL_FRAMES),
+            "hand_crop": value.get("hand_crop")}
 
 
 def manifest_path(dataset_dir: str) -> str:

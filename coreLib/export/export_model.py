@@ -196,11 +196,12 @@ def window_description(model_name: str, model_path: str,
         manifest = manifest_lib.load_manifest(manifest_dir)
         if run_config is not None:
             if (list(run_config.get("window_shape", ())) != list(manifest.window_shape)
-                    or list(run_config.get("classes", ())) != list(manifest.classes)):
+                    or list(run_config.get("classes", ())) != list(manifest.classes)
+                    or manifest_lib.frame_fields(run_config)["frames"] != manifest.frames):
                 raise ActrecogError(
-                    f"{run_config_path}: window {run_config.get('window_shape')} and classes "
-                    f"differ from {manifest_lib.manifest_path(manifest_dir)}'s "
-                    f"{list(manifest.window_shape)}")
+                    f"{run_config_path}: window {run_config.get('window_shape')}, classes "
+                    f"or frames differ from {manifest_lib.manifest_path(manifest_dir)}'s "
+                    f"{list(manifest.window_shape)} ({manifest.frames} frames)")
         return manifest
     if run_config is None:
         raise ActrecogError(f"{model_path}: no {RUN_CONFIG_NAME} beside it; pass --manifest "
@@ -216,7 +217,8 @@ def window_description(model_name: str, model_path: str,
                                 f"(depth or confi) was trained; pass --manifest DATASET_DIR")
         dtype = run_config.get("dtype") or frames.modality_spec(modality).dtype
         return manifest_lib.Manifest(classes, seq_len, image_dim, channels, modality, dtype,
-                                     False, {}, source="")
+                                     False, {}, source="",
+                                     **manifest_lib.frame_fields(run_config))
     except (KeyError, TypeError, ValueError) as error:
         raise ActrecogError(f"{run_config_path}: not a train.py run configuration "
                             f"({error})") from None
@@ -725,6 +727,7 @@ def _export_description(config: ExportConfig, manifest: manifest_lib.Manifest,
     """``export.json`` without its stream part: what the files hold and how they
     compare with the Keras model."""
     return {
+        **manifest_lib.frame_json(manifest),
         "format_version": exported_model.EXPORT_FORMAT_VERSION,
         "model_name": config.model_name,
         "classes": list(manifest.classes),

@@ -5,18 +5,23 @@ every frame again for every window. Here the windows are grouped by sequence, ea
 needed frame is decoded and resized once by decoder threads that run a batch ahead
 of the consumer, and the windows are gathered from the frames in memory. OpenCV
 releases the GIL while decoding, so the threads overlap with the model.
-TensorFlow-free.
+
+Hand-centred frames (the manifest's ``frames`` is ``hand``): the box of frame i
+depends on the depth frames 0..i, so every frame of a sequence from the first is
+decoded (in the threads, with its depth frame) and pushed through one
+:class:`coreLib.data.hand_crop.HandTracker` in order (here, in the caller's
+thread) - the same boxes and pixels as main.py's. TensorFlow-free.
 """
 
 import collections
 import concurrent.futures
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import frames
+from coreLib.data import frames, hand_crop
 from coreLib.data.manifest import Manifest
 from coreLib.data.window_lists import ListedWindow
 from coreLib.errors import ActrecogError
@@ -64,6 +69,62 @@ def read_resized_frame(path: str, modality: str, index: int, image_dim: int) -> 
     return frames.resize_frame(frames.decode_frame(data, modality, frame_file), image_dim)
 
 
+def read_frame_and_depth(path: str, modality: str, index: int
+                         ) -> Tuple[np.ndarray, np.ndarray]:
+    """Frame ``index`` of a modality and the depth frame that locates the hand in
+    it, both decoded at full size (the same array for depth)."""
+    frame = frames.read_frame(path, modality, index)
+    if modality == hand_crop.LOCATING_MODALITY:
+        return frame, frame
+    return frame, frames.read_frame(path, hand_crop.LOCATING_MODALITY, index)
+
+
+class SequenceCropper:
+    """Hand-centred frames of the sequences a reader goes through, frame by frame.
+
+    Frames must come in order, every frame of a sequence from its first; a new
+    sequence path starts a new tracker.
+
+    Args:
+        config: the tracker's settings (the manifest's).
+        image_dim: D.
+        boxes: a dict that receives each frame's CropBox by ``(path, index)``
+            (detect.py writes them out), or None.
+
+    Attributes:
+        frames_without_hand: over every sequence so far.
+    """
+
+    def __init__(self, config: hand_crop.HandCropConfig, image_dim: int,
+                 boxes: Optional[dict] = None):
+        self.config, self.image_dim, self.boxes = config, image_dim, boxes
+        self._path: Optional[str] = None
+        self._tracker: Optional[hand_crop.HandTracker] = None
+        self._next_index = 0
+        self.frames_without_hand = 0
+
+    def crop(self, key: Tuple[str, int], decoded: Tuple[np.ndarray, np.ndarray]
+             ) -> np.ndarray:
+        """The ``(D, D, C)`` crop of frame ``key`` from :func:`read_frame_and_depth`."""
+        path, index = key
+        if path != self._path:
+            self._path, self._next_index = path, 0
+            self._tracker = hand_crop.HandTracker(self.config)
+        if index != self._next_index:
+            raise ValueError(f"{path}: frame {index} came before frame {self._next_index}")
+        frame, depth = decoded
+        try:
+            box = self._tracker.push(depth)
+        except ValueError as error:
+            raise ActrecogError(f"{frames.frame_path(path, hand_crop.LOCATING_MODALITY, index)}"
+                                f": {error}") from None
+        self._next_index += 1
+        self.frames_without_hand += int(not box.found)
+        if self.boxes is not None:
+            self.boxes[key] = box
+        return hand_crop.crop_frame(frame, box, depth.shape, self.image_dim)
+
+
 @dataclass(frozen=True)
 class ReadPlan:
     """In which order windows are scored and frames decoded.
@@ -82,14 +143,23 @@ class ReadPlan:
     last_use: Dict[Tuple[str, int], int]
 
 
-def make_read_plan(windows: Sequence[ListedWindow]) -> ReadPlan:
-    """See :class:`ReadPlan`."""
+def make_read_plan(windows: Sequence[ListedWindow], from_start: bool = False) -> ReadPlan:
+    """See :class:`ReadPlan`.
+
+    With ``from_start`` (hand-centred frames), every frame of a sequence from
+    index 0 up to a window is a frame key too, first used with that window and
+    dropped after it unless a window covers it.
+    """
     order = tuple(number for numbers in group_by_sequence(windows).values()
                   for number in numbers)
     first_use: Dict[Tuple[str, int], int] = {}
     last_use: Dict[Tuple[str, int], int] = {}
     for position, number in enumerate(order):
         window = windows[number]
+        if from_start:
+            for index in range(window.start):
+                if first_use.setdefault((window.path, index), position) == position:
+                    last_use[(window.path, index)] = position
         for index in range(window.start, window.stop + 1):
             key = (window.path, index)
             first_use.setdefault(key, position)
@@ -98,7 +168,7 @@ def make_read_plan(windows: Sequence[ListedWindow]) -> ReadPlan:
 
 
 def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
-                    batch_size: int, workers: int = 2
+                    batch_size: int, workers: int = 2, boxes: Optional[dict] = None
                     ) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Yields batches of windows' stored pixels, decoding each frame once.
 
@@ -113,6 +183,8 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
         manifest: modality, image_dim, seq_len and dtype.
         batch_size: windows per batch (the last one may be smaller).
         workers: decoding threads.
+        boxes: hand-centred frames: a dict that receives every frame's
+            :class:`coreLib.data.hand_crop.CropBox` by ``(path, index)``.
 
     Yields:
         ``(numbers, pixels, rotations, flips)``: ``(B,)`` int64 window positions in
@@ -122,12 +194,15 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
     Raises:
         ActrecogError: a frame that cannot be read or decoded.
     """
-    plan = make_read_plan(windows)
+    hand_config = manifest.hand_crop_config()
+    cropper = (None if hand_config is None
+               else SequenceCropper(hand_config, manifest.image_dim, boxes))
+    plan = make_read_plan(windows, from_start=cropper is not None)
     order = plan.order
     dtype = np.dtype(manifest.dtype)
     pending: Dict[Tuple[str, int], concurrent.futures.Future] = {}
     decoded: Dict[Tuple[str, int], np.ndarray] = {}
-    submitted = 0
+    submitted = cropped = 0
     pool = concurrent.futures.ThreadPoolExecutor(workers)
     try:
         for begin in range(0, len(order), batch_size):
@@ -137,9 +212,19 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
             while (submitted < len(plan.frame_keys)
                    and plan.first_use[plan.frame_keys[submitted]] < horizon):
                 key = plan.frame_keys[submitted]
-                pending[key] = pool.submit(read_resized_frame, key[0], manifest.modality,
-                                           key[1], manifest.image_dim)
+                if cropper is None:
+                    pending[key] = pool.submit(read_resized_frame, key[0],
+                                               manifest.modality, key[1], manifest.image_dim)
+                else:
+                    pending[key] = pool.submit(read_frame_and_depth, key[0],
+                                               manifest.modality, key[1])
                 submitted += 1
+            # Hand-centred: this batch's frames through the tracker, in order.
+            while (cropper is not None and cropped < submitted
+                   and plan.first_use[plan.frame_keys[cropped]] < end):
+                key = plan.frame_keys[cropped]
+                decoded[key] = cropper.crop(key, pending.pop(key).result())
+                cropped += 1
             numbers = np.array(order[begin:end], np.int64)
             pixels = np.empty((end - begin,) + manifest.window_shape, dtype)
             for row, number in enumerate(numbers):

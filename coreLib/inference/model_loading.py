@@ -195,7 +195,13 @@ def manifest_for_model(dataset_dir: str, model_path: str) -> manifest_lib.Manife
         classes = tuple(run_config["classes"])
         window_shape = tuple(int(size) for size in run_config["window_shape"])
         if has_manifest:
-            return replace(manifest_lib.load_manifest(dataset_dir), classes=classes)
+            found = manifest_lib.load_manifest(dataset_dir)
+            trained = manifest_lib.frame_fields(run_config)["frames"]
+            if trained != found.frames:
+                raise ActrecogError(f"{config_path}: the model was trained on {trained} "
+                                    f"frames, {manifest_lib.manifest_path(dataset_dir)} "
+                                    f"holds {found.frames} frames")
+            return replace(found, classes=classes)
         if len(window_shape) != 4 or window_shape[3] != legacy_records.LEGACY_CHANNELS:
             raise ActrecogError(f"{config_path}: a model of window {window_shape}; without "
                                 f"a {manifest_lib.MANIFEST_NAME} only colour (C = 3) "

@@ -17,7 +17,10 @@ RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
 VIDEO_MODALITY = "color"
 
 
-def _window_manifest(classes, window_shape, modality: str, where: str) -> manifest_lib.Manifest:
+def _window_manifest(classes, window_shape, modality: str, where: str,
+                     described: dict) -> manifest_lib.Manifest:
+    """The window a model takes; ``described`` is its run_config.json or export.json
+    (which may say the frames are hand-centred)."""
     spec = frames.modality_spec(modality)
     seq_len, image_dim, _, channels = window_shape
     if channels != spec.channels:
@@ -25,8 +28,9 @@ def _window_manifest(classes, window_shape, modality: str, where: str) -> manife
                             f"{modality} frames have {spec.channels}")
     try:
         return manifest_lib.Manifest(tuple(classes), seq_len, image_dim, channels,
-                                     modality, spec.dtype, False, {}, "")
-    except ValueError as error:
+                                     modality, spec.dtype, False, {}, "",
+                                     **manifest_lib.frame_fields(described))
+    except (TypeError, ValueError) as error:
         raise ActrecogError(f"{where}: {error}") from None
 
 
@@ -55,7 +59,8 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
         if modality and modality != info.modality:
             raise ActrecogError(f"--modality {modality}: {model_path} was exported for "
                                 f"{info.modality} frames")
-        return _window_manifest(info.classes, info.window_shape, info.modality, model_path)
+        return _window_manifest(info.classes, info.window_shape, info.modality, model_path,
+                                info.content)
     folder = os.path.dirname(model_path) or "."
     path = storage.join(folder, RUN_CONFIG_NAME)
     if not storage.exists(path):
@@ -75,7 +80,7 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
             raise ActrecogError(f"{path}: a {shape[3]}-channel model; say which frames "
                                 f"it takes with --modality depth|confi or --manifest")
         chosen = VIDEO_MODALITY
-    return _window_manifest(classes, shape, chosen, path)
+    return _window_manifest(classes, shape, chosen, path, run_config)
 
 
 def model_name_of(model_path: str) -> str:

@@ -42,7 +42,8 @@ import numpy as np
 from tqdm import tqdm
 
 from coreLib import storage
-from coreLib.data import frames, hand_crop, labels, manifest, window_lists, windows
+from coreLib.data import frames, labels, manifest, window_lists, windows
+from coreLib.data import hand_crop as hand_crop_lib
 from coreLib.preprocessing import augment, records, sequence_cache, tfrecord_io
 from coreLib.errors import ActrecogError
 
@@ -91,8 +92,8 @@ class PreprocessConfig:
     offline_augment: bool = False
     clip_intervals: bool = False
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    frames: str = hand_crop.FULL_FRAMES
-    hand_crop: hand_crop.HandCropConfig = hand_crop.HandCropConfig()
+    frames: str = hand_crop_lib.FULL_FRAMES
+    hand_crop: hand_crop_lib.HandCropConfig = hand_crop_lib.HandCropConfig()
 
     def __post_init__(self):
         object.__setattr__(self, "eval_subjects", tuple(self.eval_subjects))
@@ -108,16 +109,16 @@ class PreprocessConfig:
                              f"got {self.modality!r}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        if self.frames not in hand_crop.FRAME_MODES:
-            raise ValueError(f"frames must be one of {', '.join(hand_crop.FRAME_MODES)}, "
+        if self.frames not in hand_crop_lib.FRAME_MODES:
+            raise ValueError(f"frames must be one of {', '.join(hand_crop_lib.FRAME_MODES)}, "
                              f"got {self.frames!r}")
-        if self.frames == hand_crop.HAND_FRAMES and self.offline_augment:
+        if self.frames == hand_crop_lib.HAND_FRAMES and self.offline_augment:
             raise ValueError("--frames hand and --offline-augment: the stored copies "
                              "are 1.0.4's full frames (use --frames full)")
 
     @property
     def tracks_hand(self) -> bool:
-        return self.frames == hand_crop.HAND_FRAMES
+        return self.frames == hand_crop_lib.HAND_FRAMES
 
 
 @dataclass(frozen=True)

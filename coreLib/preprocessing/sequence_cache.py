@@ -28,12 +28,13 @@ import cv2
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import frames, hand_crop
+from coreLib.data import frames
+from coreLib.data import hand_crop as hand_crop_lib
 from coreLib.preprocessing import tfrecord_io
 from coreLib.errors import ActrecogError
 
 TEMP_MARKER = storage.TEMP_MARKER  # swept the same way
-_BOX_BYTES = 4 * len(hand_crop.BOX_FIELDS)  # float32 per field
+_BOX_BYTES = 4 * len(hand_crop_lib.BOX_FIELDS)  # float32 per field
 _MAX_OPEN_FILES = 128
 
 
@@ -65,7 +66,7 @@ class DecodeTask:
     cache_file: str
     store: bool = True
     needed: Optional[Tuple[Tuple[int, int], ...]] = None
-    hand_crop: Optional[hand_crop.HandCropConfig] = None
+    hand_crop: Optional[hand_crop_lib.HandCropConfig] = None
 
     def needed_mask(self) -> np.ndarray:
         """``(N,)`` bool: the frames whose resized pixels are cached."""
@@ -309,8 +310,8 @@ def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray]:
     """
     spec = frames.modality_spec(task.modality)
     pixels = np.zeros(task.shape, spec.dtype)
-    boxes = np.zeros((task.num_frames, len(hand_crop.BOX_FIELDS)), np.float32)
-    tracker = hand_crop.HandTracker(task.hand_crop)
+    boxes = np.zeros((task.num_frames, len(hand_crop_lib.BOX_FIELDS)), np.float32)
+    tracker = hand_crop_lib.HandTracker(task.hand_crop)
     needed = task.needed_mask().tolist()
     sizes = {}
     for index in range(task.num_frames):
@@ -318,14 +319,14 @@ def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray]:
                                             sizes.get(task.modality))
         sizes.setdefault(task.modality, frame.shape[:2])
         depth = frame
-        if task.modality != hand_crop.LOCATING_MODALITY:
-            depth, _ = _read_frame_checked(task, hand_crop.LOCATING_MODALITY, index,
-                                           sizes.get(hand_crop.LOCATING_MODALITY))
-            sizes.setdefault(hand_crop.LOCATING_MODALITY, depth.shape[:2])
+        if task.modality != hand_crop_lib.LOCATING_MODALITY:
+            depth, _ = _read_frame_checked(task, hand_crop_lib.LOCATING_MODALITY, index,
+                                           sizes.get(hand_crop_lib.LOCATING_MODALITY))
+            sizes.setdefault(hand_crop_lib.LOCATING_MODALITY, depth.shape[:2])
         box = tracker.push(depth)
         boxes[index] = box.as_array()
         if needed[index]:
-            small = hand_crop.crop_frame(frame, box, depth.shape, task.image_dim)
+            small = hand_crop_lib.crop_frame(frame, box, depth.shape, task.image_dim)
             pixels[index] = small[:, :, ::-1] if is_bgr else small
     return pixels, boxes
 

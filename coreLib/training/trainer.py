@@ -39,7 +39,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from coreLib.data import hand_crop
 from coreLib.data import manifest as manifest_lib
 from coreLib import models, storage
 from coreLib.preprocessing import augment, legacy_records, shards
@@ -252,11 +251,9 @@ def run_config_of(config: TrainConfig, manifest: manifest_lib.Manifest) -> dict:
              # What export.py needs besides the shape (not compared on resume).
              "modality": manifest.modality,
              "dtype": manifest.dtype}
-    if manifest.frames != hand_crop.FULL_FRAMES:
-        # How score.py, detect.py and export.py must turn frames into windows
-        # (absent: full frames, as 1.0.x's run configs).
-        value["frames"] = manifest.frames
-        value["hand_crop"] = manifest.hand_crop
+    # How score.py, detect.py and export.py must turn frames into windows
+    # (absent: full frames, as 1.0.x's run configs).
+    value.update(manifest_lib.frame_json(manifest))
     return value
 
 
