@@ -165,7 +165,11 @@ def main():
                         help="also the demo's large-hand datasets")
     parser.add_argument("--large-frames", nargs="+", type=parse_setting,
                         default=[("hand", 32)])
-    parser.add_argument("--no-detection", action="store_true")
+    parser.add_argument("--detect", choices=("hand", "all", "none"), default="hand",
+                        help="which real-size settings detect.py runs on (default: the "
+                             "hand-centred ones)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --output and run only the others")
     parser.add_argument("--montage", default=None, help="write the montage picture here")
     parser.add_argument("--work-dir", default=None,
                         help="keep datasets and models here (default: a temporary folder)")
@@ -175,19 +179,27 @@ def main():
     results = {"model": MODEL, "budget": " ".join(demo.TRAIN_ARGS),
                "real_dataset": " ".join(REAL_ARGS), "cpu_count": os.cpu_count(),
                "load_average_1min_start": os.getloadavg()[0], "rows": []}
+    if args.resume and os.path.exists(args.output):
+        with open(args.output, encoding="utf-8") as handle:
+            results["rows"] = json.load(handle)["rows"]
+    done = {(row["hands"], row["family"], row["frames"]) for row in results["rows"]}
     with tempfile.TemporaryDirectory() as scratch:
         work_dir = os.path.abspath(args.work_dir or scratch)
         os.makedirs(work_dir, exist_ok=True)
         log_path = os.path.join(work_dir, "hand_crop.log")
         if args.montage:
             write_montage(work_dir, log_path, args.montage)
-        plan = [("real", style, setting) for style in args.families for setting in args.frames]
+        # Setting by setting, both families each: a cut-short run still compares.
+        plan = [("real", style, setting) for setting in args.frames for style in args.families]
         if args.large:
-            plan += [("large", style, setting) for style in args.families
-                     for setting in args.large_frames]
+            plan += [("large", style, setting) for setting in args.large_frames
+                     for style in args.families]
         for kind, style, setting in plan:
-            row = run_setting(kind, style, setting, work_dir, log_path,
-                              not args.no_detection and kind == "real")
+            if (kind, style, f"{setting[0]}:{setting[1]}") in done:
+                continue
+            detecting = kind == "real" and (args.detect == "all" or (
+                args.detect == "hand" and setting[0] == "hand"))
+            row = run_setting(kind, style, setting, work_dir, log_path, detecting)
             results["rows"].append({"hands": kind, "family": style,
                                     "frames": f"{setting[0]}:{setting[1]}", **row})
             bench_common.write_results(args.output, results)

@@ -177,6 +177,8 @@ MAIN_CASES = {
     "main-image-dim-zero": _main_case(None, "--image-dim", 0, expect=("--image-dim",)),
     "main-unknown-modality": _main_case(None, "--modality", "infrared",
                                         expect=("--modality",)),
+    "main-hand-frames-with-offline-augment": _main_case(
+        None, "--frames", "hand", "--offline-augment", expect=("--frames",)),
 }
 
 

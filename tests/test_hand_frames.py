@@ -114,3 +114,60 @@ def test_hand_crops_centre_the_hand(real_source, tmp_path):
 def test_frames_hand_with_offline_augment_is_refused():
     with pytest.raises(ValueError, match="offline-augment"):
         preprocess.PreprocessConfig(src="a", dest="b", frames="hand", offline_augment=True)
+
+
+def _hand_manifest(modality: str = "depth") -> manifest_lib.Manifest:
+    return manifest_lib.Manifest(("a", "no-action"), 6, 32, 1, modality, "uint16", False,
+                                 {}, "", frames=hand_crop.HAND_FRAMES)
+
+
+def test_every_record_of_the_model_says_its_frames(tmp_path):
+    """run_config.json, export.json and the manifest carry ``frames``; full frames
+    keep 1.0.x's keys (none); every tool's model spec reads it back."""
+    from coreLib.export import export_model
+    from coreLib.inference import model_loading, model_spec
+    from coreLib.training import trainer
+
+    hand = _hand_manifest()
+    config = trainer.TrainConfig(dataset_dir="d", model_name="CausalMobileNet",
+                                 model_dir=str(tmp_path))
+    run_config = trainer.run_config_of(config, hand)
+    assert (run_config["frames"], run_config["hand_crop"]) == ("hand", hand.hand_crop)
+    full = manifest_lib.Manifest(**{**hand.__dict__, "frames": "full", "hand_crop": None})
+    assert "frames" not in trainer.run_config_of(config, full)
+    assert "frames" not in full.to_json() and hand.to_json()["frames"] == "hand"
+    assert manifest_lib.Manifest.from_json(hand.to_json()) == hand
+
+    with open(tmp_path / manifest_lib.RUN_CONFIG_NAME, "w") as handle:
+        json.dump(run_config, handle)
+    weights = str(tmp_path / "CausalMobileNet.weights.h5")
+    assert model_spec.resolve_model_spec(weights).frames == "hand"
+    assert export_model.window_description("CausalMobileNet", weights, None).frames == "hand"
+    # A DataSet of the other kind of frames is refused by score.py.
+    dataset_dir = tmp_path / "DataSet"
+    dataset_dir.mkdir()
+    manifest_lib.write_manifest(str(dataset_dir), full)
+    with pytest.raises(Exception, match="trained on hand frames"):
+        model_loading.manifest_for_model(str(dataset_dir), weights)
+
+
+def test_detection_refuses_a_video_for_a_hand_model(tmp_path):
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"not looked at")
+    colour = manifest_lib.Manifest(("a", "no-action"), 6, 32, 3, "color", "uint8", False,
+                                   {}, "", frames=hand_crop.HAND_FRAMES)
+    with pytest.raises(Exception, match="hand-centred windows, which need depth frames"):
+        sources.discover_sources(str(video), colour)
+
+
+def test_frames_csv_holds_the_crop_boxes():
+    from coreLib.detection import outputs, results
+    source = sources.SequenceSource("s", "/x", False, 2)
+    detection = results.SequenceDetection(
+        source, np.zeros((2, 2), np.float32), np.array([[0.25, 0.75], [1, 0]], np.float32),
+        np.array([1, 0]), np.array([0.75, 1.0], np.float32), [], 0.0, 2,
+        crop_boxes=np.array([[80, 60, 94.25, 451.5], [81, 61, 94, 450]], np.float32))
+    assert outputs.frames_csv(detection, ("a", "no-action")).decode().splitlines() == [
+        "frame,label,score,a,no-action,crop_x,crop_y,crop_side,crop_depth_mm",
+        "0,no-action,0.750000,0.250000,0.750000,80.00,60.00,94.25,451.50",
+        "1,a,1.000000,1.000000,0.000000,81.00,61.00,94.00,450.00"]

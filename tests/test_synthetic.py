@@ -301,3 +301,35 @@ def test_scaled_hands_keep_their_fingertips_inside_the_frame():
         if frame in labelled:
             # The raised fingers (asl-blue: four up) end below the top row.
             assert hand.any() and not hand[0].any(), frame
+
+
+@pytest.mark.parametrize("style", ["pose", "trajectory"])
+def test_real_hand_size_puts_40_to_60_pixel_hands_at_arms_length(style):
+    """--hand-size real: the camera model's hands span 40-60 pixels of 320x240 (the
+    median over performances), lie 400-550 mm away (the median; taps and pushes come
+    nearer),
+    and the background boxes stay behind the arm's reach."""
+    import dataclasses
+    real = dataclasses.replace(TINY, width=320, height=240, hand_size="real", style=style,
+                               actions=("asl-blue", "ui-swipe", "ui-click", "asl-z"),
+                               train_subjects=("LN",), test_subjects=("alvin",))
+    extents, depths = [], []
+    for plan in generator.plan_dataset(real):
+        for depth, _, _ in generator.render_sequence(real, plan):
+            hand = (depth > 0) & (depth < 700)
+            if hand.sum() > 30:
+                rows, cols = np.nonzero(hand)
+                extents.append(max(np.ptp(rows), np.ptp(cols)) + 1)
+                depths.append(int(np.median(depth[hand])))
+            background = depth[(depth > 0) & ~hand]
+            assert background.min() >= 850
+    assert 40 <= np.median(extents) <= 60
+    assert 400 <= np.median(depths) <= 550 and min(depths) > 250
+
+
+def test_real_hand_size_takes_no_hand_scale():
+    import dataclasses
+    with pytest.raises(ValueError, match="hand_scale applies to the large hands only"):
+        dataclasses.replace(TINY, hand_size="real", hand_scale=1.5)
+    with pytest.raises(ValueError, match="hand_size"):
+        dataclasses.replace(TINY, hand_size="small")

@@ -128,10 +128,12 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
             decode_count[0] += len(chunk)
             yield chunk
 
+    boxes = None if manifest.frames == "full" else {}
     if sequence.is_video:
         chunks = VideoFrames(sequence.path, manifest.image_dim).chunks(config.batch_size)
     else:
-        chunks = png_frame_chunks(sequence, manifest, config.batch_size, config.workers)
+        chunks = png_frame_chunks(sequence, manifest, config.batch_size, config.workers,
+                                  boxes)
     chunks = prefetch(counted(chunks))
     bar = tqdm(total=sequence.num_frames or None, unit="frame", desc=sequence.name,
                disable=not config.progress, leave=True)
@@ -144,8 +146,13 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
     finally:
         bar.close()
     seconds = time.perf_counter() - began
-    return label_sequence(sequence, probabilities, manifest, mode, config, seconds,
-                          decode_count[0])
+    detection = label_sequence(sequence, probabilities, manifest, mode, config, seconds,
+                               decode_count[0])
+    if boxes is not None:
+        ordered = [boxes[(sequence.path, index)] for index in range(len(boxes))]
+        detection.crop_boxes = np.stack([box.as_array() for box in ordered])
+        detection.frames_without_hand = sum(not box.found for box in ordered)
+    return detection
 
 
 def detect(config: DetectConfig) -> DetectResult:

@@ -36,15 +36,25 @@ SUMMARY_NAME = "summary.json"
 CSV_DIGITS = 6
 
 
+# Hand-centred frames: the crop box of each frame, after the class columns.
+CROP_COLUMNS = ("crop_x", "crop_y", "crop_side", "crop_depth_mm")
+
+
 def frames_csv(detection: SequenceDetection, classes: Tuple[str, ...]) -> bytes:
-    """``frame,label,score,<class>...`` per frame (smoothed probabilities)."""
+    """``frame,label,score,<class>...`` per frame (smoothed probabilities), and for
+    hand-centred frames the crop box (:data:`CROP_COLUMNS`, depth-frame pixels
+    and millimetres)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["frame", "label", "score", *classes])
+    boxes = detection.crop_boxes
+    writer.writerow(["frame", "label", "score", *classes]
+                    + (list(CROP_COLUMNS) if boxes is not None else []))
     formatted = np.char.mod(f"%.{CSV_DIGITS}f", detection.smoothed)
     scores = np.char.mod(f"%.{CSV_DIGITS}f", detection.scores)
+    crops = np.char.mod("%.2f", boxes) if boxes is not None else None
     for index, label in enumerate(detection.labels):
-        writer.writerow([index, classes[label], scores[index], *formatted[index]])
+        writer.writerow([index, classes[label], scores[index], *formatted[index]]
+                        + (list(crops[index]) if crops is not None else []))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -84,6 +94,9 @@ def build_summary(config: DetectConfig, manifest: manifest_lib.Manifest, mode: s
         "classes": list(manifest.classes),
         "window_shape": list(manifest.window_shape),
         "modality": manifest.modality,
+        **({} if manifest.frames == "full" else {
+            "frames": manifest.frames,
+            "frames_without_hand": sum(d.frames_without_hand for d in detections)}),
         "num_sequences": len(detections),
         "num_frames": total_frames,
         "decoded_frames": sum(d.decoded_frames for d in detections),

@@ -23,6 +23,8 @@ class SequenceDetection:
     decoded_frames: int
     metrics: Optional[dict] = None                          # None without truth
     counts: Optional[metrics_lib.SequenceCounts] = None     # what the overall figures sum
+    crop_boxes: Optional[np.ndarray] = None   # (N, 4) float32 hand-centred frames' boxes
+    frames_without_hand: int = 0              # of those, frames whose box was held
 
 
 @dataclass(frozen=True)

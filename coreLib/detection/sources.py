@@ -109,6 +109,9 @@ def discover_sources(source: str, manifest: manifest_lib.Manifest) -> List[Seque
         if manifest.modality != VIDEO_MODALITY:
             raise ActrecogError(f"{source}: a video gives colour frames, the model takes "
                                 f"{manifest.modality} windows")
+        if manifest.frames != "full":
+            raise ActrecogError(f"{source}: the model takes hand-centred windows, which "
+                                f"need depth frames to find the hand; a video has none")
         if storage.is_remote(source):
             raise ActrecogError(f"{source}: video files are read from local paths only")
         capture = open_video(source)
@@ -143,11 +146,16 @@ def discover_sources(source: str, manifest: manifest_lib.Manifest) -> List[Seque
 
 
 def png_frame_chunks(sequence: SequenceSource, manifest: manifest_lib.Manifest,
-                     chunk_frames: int, workers: int) -> Iterator[np.ndarray]:
+                     chunk_frames: int, workers: int,
+                     boxes: Optional[dict] = None) -> Iterator[np.ndarray]:
     """The frames of a PNG sequence in order, each decoded once.
 
     ``inference.frame_reader``'s threaded reader, over windows of one frame: ``workers`` threads
     decode and resize a chunk ahead of the caller.
+
+    Hand-centred frames (the manifest's ``frames``) come through the same tracker
+    as main.py's and score.py's; ``boxes`` (a dict) then receives each frame's
+    crop box by ``(path, index)``.
 
     Yields:
         ``(T, D, D, C)`` arrays of the manifest's dtype, ``T <= chunk_frames``.
@@ -158,7 +166,8 @@ def png_frame_chunks(sequence: SequenceSource, manifest: manifest_lib.Manifest,
     single = dataclasses.replace(manifest, seq_len=1)
     windows = [window_lists.ListedWindow(sequence.path, index, index, 0)
                for index in range(sequence.num_frames)]
-    for _, pixels, _, _ in frame_reader.iterate_batches(windows, single, chunk_frames, workers):
+    for _, pixels, _, _ in frame_reader.iterate_batches(windows, single, chunk_frames, workers,
+                                                        boxes):
         yield pixels[:, 0]
 
 
