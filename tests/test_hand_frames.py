@@ -171,3 +171,57 @@ def test_frames_csv_holds_the_crop_boxes():
         "frame,label,score,a,no-action,crop_x,crop_y,crop_side,crop_depth_mm",
         "0,no-action,0.750000,0.250000,0.750000,80.00,60.00,94.25,451.50",
         "1,a,1.000000,1.000000,0.000000,81.00,61.00,94.00,450.00"]
+
+
+@pytest.mark.slow
+def test_live_equals_online_for_a_hand_centred_model(tmp_path):
+    """A hand-centred depth model: the LiveDetector API, fed the frames one by one,
+    gives detect.py --mode online's per-frame CSV (labels, probabilities and crop
+    boxes) byte for byte."""
+    import live_model
+    from coreLib.cli import run_main
+    from coreLib.data import frames
+    from coreLib.detection import outputs
+    from coreLib.detection.live import LiveDetector
+    from coreLib.synthetic import detection
+    import detect
+
+    config = generator.SyntheticConfig(
+        train_subjects=("LN",), test_subjects=("alvin",), actions=live_model.CLASSES[:-1],
+        width=96, height=72, reps=1, min_len=6, max_len=10, min_gap=2, max_gap=4,
+        frames_per_sequence=16, detection_sequences=1, detection_frames=40,
+        detection_performances=3, hand_size="real")
+    plan = detection.plan_detection(config)[0]
+    detection.write_detection_sequence(str(tmp_path), config, plan)
+    folder = os.path.join(str(tmp_path), "TestDetection", plan.name)
+    depth = [frames.read_frame(folder, "depth", index) for index in range(plan.num_frames)]
+    tracker = hand_crop.HandTracker()
+    crops = np.stack([hand_crop.crop_frame(frame, tracker.push(frame), frame.shape,
+                                           live_model.IMAGE_DIM) for frame in depth])
+    scaled = np.minimum(crops.astype(np.float32), 4095) / np.float32(4095)
+    windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(
+        scaled, live_model.SEQ_LEN, axis=0), -1, 1)
+    weights = live_model.write_model_dir(str(tmp_path / "model"),
+                                         live_model.build_spread_model(
+                                             np.ascontiguousarray(windows)))
+    run_config_path = tmp_path / "model" / manifest_lib.RUN_CONFIG_NAME
+    run_config = json.loads(run_config_path.read_text())
+    run_config.update(frames="hand", hand_crop=__import__("dataclasses").asdict(
+        hand_crop.HandCropConfig()))
+    run_config_path.write_text(json.dumps(run_config))
+
+    out = str(tmp_path / "online")
+    with pytest.raises(SystemExit) as stop:
+        run_main(detect.main, ["CausalMobileNet", weights, folder, "--mode", "online",
+                               "--out", out, "--no-progress"], prog="detect.py")
+    assert stop.value.code == 0
+    with open(os.path.join(out, f"{plan.name}.frames.csv"), "rb") as handle:
+        online_csv = handle.read()
+    assert b"crop_x,crop_y,crop_side,crop_depth_mm" in online_csv.splitlines()[0]
+
+    live = LiveDetector.open(weights)
+    for frame in depth:
+        live.push(frame[:, :, 0])
+    result = live.close()
+    assert outputs.frames_csv(result.detection, live_model.CLASSES) == online_csv
+    assert result.summary["frames_without_hand"] == tracker.frames_without_hand > 0

@@ -18,7 +18,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from coreLib.data import frames, manifest as manifest_lib
+from coreLib.data import frames, hand_crop, manifest as manifest_lib
 from coreLib.detection import driver, events as events_lib, fusion, live_sources, outputs
 from coreLib.detection import segments as segments_lib
 from coreLib.detection.config import DetectConfig
@@ -90,6 +90,10 @@ class LiveDetector:
         self.event_count, self.dropped_frames = 0, 0
         self.began, self.seconds = time.perf_counter(), 0.0
         self.closed = False
+        # Hand-centred models: the same causal tracker as main.py's, frame by frame.
+        hand_config = manifest.hand_crop_config()
+        self.tracker = None if hand_config is None else hand_crop.HandTracker(hand_config)
+        self.boxes: List[np.ndarray] = []
 
     @classmethod
     def open(cls, model_path: str, model_name: Optional[str] = None, *,
@@ -129,13 +133,16 @@ class LiveDetector:
     def _time_of(self, frame: int) -> float:
         return self.stamps(frame) if self.stamps.first is not None else self.nominal(frame)
 
-    def prepared(self, frame: np.ndarray) -> np.ndarray:
+    def prepared(self, frame: np.ndarray, depth: Optional[np.ndarray] = None) -> np.ndarray:
         """``(H, W)`` or ``(H, W, C)`` pixels of the model's modality (uint16
         millimetres for depth/confi, uint8 RGB for colour) -> ``(1, D, D, C)`` as the
-        stream step takes them.
+        stream step takes them; hand-centred models cut the frame to the box the
+        tracker finds in the depth frame (``depth``, or the frame itself for a
+        depth model).
 
         Raises:
-            ActrecogError: another dtype or channel count.
+            ActrecogError: another dtype or channel count, or a hand-centred
+                confi/colour model without its depth frame.
         """
         frame = np.asarray(frame)
         if frame.ndim == 2:
@@ -145,12 +152,37 @@ class LiveDetector:
             raise ActrecogError(f"frame {len(self.rows)}: {frame.dtype} of shape "
                                 f"{frame.shape}; {self.manifest.modality} frames are "
                                 f"(H, W, {self.spec.channels}) {self.spec.dtype}")
-        pixels = frames.resize_frame(frame, self.manifest.image_dim)[np.newaxis]
+        if self.tracker is None:
+            pixels = frames.resize_frame(frame, self.manifest.image_dim)[np.newaxis]
+        else:
+            pixels = self._hand_centred(frame, depth)[np.newaxis]
         if self.step.stored_pixels:
             return np.ascontiguousarray(pixels)
         return stream_steps.scale_stored(pixels, self.manifest.dtype)
 
-    def push(self, frame: np.ndarray, timestamp: Optional[float] = None) -> List[dict]:
+    def _hand_centred(self, frame: np.ndarray, depth: Optional[np.ndarray]) -> np.ndarray:
+        """``(D, D, C)``: the frame cut to the tracker's box for this frame."""
+        if depth is None:
+            if self.manifest.modality != hand_crop.LOCATING_MODALITY:
+                raise ActrecogError(f"frame {len(self.rows)}: the model takes hand-centred "
+                                    f"{self.manifest.modality} frames; give each frame's "
+                                    f"depth frame too (push(frame, depth=...))")
+            depth = frame
+        depth = np.asarray(depth)
+        if depth.ndim == 2:
+            depth = depth[:, :, np.newaxis]
+        if depth.ndim != 3 or depth.shape[2] != 1 or depth.dtype != np.uint16:
+            raise ActrecogError(f"frame {len(self.rows)}: depth frames are (H, W, 1) "
+                                f"uint16, got {depth.dtype} of shape {depth.shape}")
+        try:
+            box = self.tracker.push(depth)
+        except ValueError as error:
+            raise ActrecogError(f"frame {len(self.rows)}: {error}") from None
+        self.boxes.append(box)
+        return hand_crop.crop_frame(frame, box, depth.shape, self.manifest.image_dim)
+
+    def push(self, frame: np.ndarray, timestamp: Optional[float] = None,
+             depth: Optional[np.ndarray] = None) -> List[dict]:
         """One frame; returns the events it decides (often none).
 
         Args:
@@ -158,6 +190,8 @@ class LiveDetector:
                 RGB (colour), any size (resized as main.py stores frames).
             timestamp: its time in seconds (any clock); None: ``frame / fps``.
                 Give all frames a timestamp or none.
+            depth: hand-centred confi/colour models: the depth frame of the same
+                moment, ``(H, W)`` uint16 (where the hand is found).
 
         Returns:
             Event dicts (see :mod:`coreLib.detection.events`), in order.
@@ -168,7 +202,7 @@ class LiveDetector:
         index = len(self.rows)
         if timestamp is not None:
             self.stamps.add(index, float(timestamp))
-        probabilities, self.state = self.step.step(self.prepared(frame), self.state)
+        probabilities, self.state = self.step.step(self.prepared(frame, depth), self.state)
         row = np.asarray(probabilities, np.float32).reshape(-1)
         self.rows.append(row)
         decided = [self.maker.label(frame_index, label, smoothed, index)
@@ -204,6 +238,9 @@ class LiveDetector:
         config = replace(self.config, delay=self.delay)
         detection = driver.label_sequence(sequence, probabilities, self.manifest, "online",
                                           config, self.seconds, len(self.rows))
+        if self.tracker is not None:
+            detection.crop_boxes = np.stack([box.as_array() for box in self.boxes])
+            detection.frames_without_hand = self.tracker.frames_without_hand
         summary = outputs.build_summary(config, self.manifest, "online", self.kind, [detection])
         summary["live"] = {"frames": len(self.rows), "events": self.event_count,
                            "dropped_frames": self.dropped_frames,

@@ -80,6 +80,11 @@ def check_live_config(config: DetectConfig, manifest: manifest_lib.Manifest):
         raise ActrecogError(f"--video: re-reads recorded frames; not for the live "
                             f"source {source}")
     events_lib.check_events_path(config.events)
+    if manifest.frames != "full" and manifest.modality != "depth":
+        raise ActrecogError(f"{source}: the model takes hand-centred {manifest.modality} "
+                            f"frames, which need a depth stream beside them; a live "
+                            f"source gives one stream (use the Python API's "
+                            f"push(frame, depth=...))")
     if source != live_sources.STDIN_SOURCE:
         if config.raw_format:
             raise ActrecogError(f"--raw-format: for SOURCE - (raw frames on standard "
