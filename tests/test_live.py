@@ -135,9 +135,11 @@ def test_live_stdin_equals_online_and_events_come_before_the_stream_ends(
     assert _csv(out) == online["csv"]
     with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
         summary = json.load(handle)
-    assert summary["live"] == {"frames": 60, "events": len(lines), "dropped_frames": 0,
-                               "stopped_by": "end of stream",
-                               "wall_seconds": summary["live"]["wall_seconds"]}
+    live = summary["live"]
+    assert {key: live[key] for key in ("frames", "events", "dropped_frames", "stopped_by")} \
+        == {"frames": 60, "events": len(lines), "dropped_frames": 0,
+            "stopped_by": "end of stream"}
+    assert 0 < live["latency_ms_p50"] <= live["latency_ms_p99"] <= live["latency_ms_max"]
     assert summary["source"] == "-" and summary["delay"] == DELAY
 
 
@@ -190,6 +192,41 @@ def test_the_api_gives_the_cli_events(live_case, online):
     assert [json.dumps(event) for event in found] == online["lines"]
     assert result.summary["num_frames"] == 60
     assert result.detection.segments == online["segments"]
+
+
+def test_timestamps_give_the_events_times(live_case, online):
+    detector = LiveDetector.open(live_case["weights"])
+    found = []
+    for index, depth in enumerate(live_case["depth"]):
+        found += detector.push(depth, timestamp=100.0 + 0.25 * index)
+    found += detector.close().events
+    expected = [json.loads(line) for line in online["lines"]]
+    assert [event["time_s"] for event in found] == [0.25 * event["frame"]
+                                                     for event in expected]
+    for event in expected:
+        event.pop("time_s")
+    assert [{k: v for k, v in event.items() if k != "time_s"} for event in found] == expected
+
+
+def test_realtime_feed_drops_the_oldest_frames():
+    from coreLib.detection import live_sources
+    feed = live_sources.FrameFeed(((index, None) for index in range(10)), realtime=True)
+    feed.thread.join()      # everything has arrived while nobody took a frame
+    taken = []
+    while True:
+        try:
+            taken.append(feed.get(1.0)[0])
+        except StopIteration:
+            break
+    assert taken == [8, 9] and feed.dropped == 8
+    waiting = live_sources.FrameFeed(((index, None) for index in range(10)), realtime=False)
+    taken = []
+    while True:
+        try:
+            taken.append(waiting.get(1.0)[0])
+        except StopIteration:
+            break
+    assert taken == list(range(10)) and waiting.dropped == 0
 
 
 def test_frame_labeler_is_online_mode_exactly():
@@ -278,3 +315,51 @@ def test_a_camera_that_cannot_be_opened(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and lines == ["detect.py: error: cam:97: the camera cannot be opened"]
     assert not os.path.exists(out)
+
+
+def _readme_api_example() -> str:
+    with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    block = text.split("<!-- live api example -->", 1)[1]
+    return block.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_the_wheel_runs_the_readme_example_outside_the_repository(live_case, online,
+                                                                  tmp_path):
+    # The wheel, built from the project's files (pyproject.toml) by pip; installed
+    # into a folder of its own; the README's example run from a folder outside
+    # the repository, with only that folder on the path for coreLib.
+    example = _readme_api_example()
+    assert len([line for line in example.splitlines() if line.strip()]) <= 10
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+        with open(os.path.join(REPO_ROOT, name), "rb") as handle:
+            (source / name).write_bytes(handle.read())
+    import shutil
+    shutil.copytree(os.path.join(REPO_ROOT, "coreLib"), source / "coreLib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", ".", "--no-deps", "--no-build-isolation", "-w",
+                          str(tmp_path / "dist")], cwd=source, check=True)
+    (wheel,) = (tmp_path / "dist").iterdir()
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"),
+                          str(wheel)], check=True)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "example.py").write_text(example)
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "site"),
+                   "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run(
+        [sys.executable, "-s", "example.py", live_case["weights"],
+         live_case["folder"]], cwd=app, env=environment, capture_output=True, text=True,
+        timeout=PROCESS_TIMEOUT_S)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.splitlines() == online["lines"]
+    from importlib import metadata
+    requirements = [line.strip() for line in open(os.path.join(REPO_ROOT, "requirements.txt"))
+                    if line.strip() and not line.startswith("#")]
+    wheel_metadata = metadata.PathDistribution(
+        next((tmp_path / "site").glob("*.dist-info"))).requires
+    assert wheel_metadata == requirements

@@ -5,6 +5,10 @@
 applies the fixed lag; ``segments`` smooths them into labels and segments;
 ``metrics`` scores them (frame accuracy, edit score, F1@k, latency); ``outputs``
 and ``rendering`` write the files and pictures; ``driver`` wires them for
-detect.py (``config`` its settings, ``results`` what it found). The model runners
-live in :mod:`coreLib.inference`. May import every stage above it.
+detect.py (``config`` its settings, ``results`` what it found, ``runtime`` the
+runner for a model file). Live: ``events`` labels frame by frame and makes the
+events, ``live`` is the LiveDetector API, ``live_sources`` reads a pipe or a
+camera, ``live_run`` is detect.py on a stream. The model runners live in
+:mod:`coreLib.inference`. May import every stage above it, and
+:mod:`coreLib.export.litert_cache` (the LiteRT stream step of train.py's weights).
 """

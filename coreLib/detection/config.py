@@ -43,6 +43,9 @@ class DetectConfig:
         raw_format: SOURCE ``-`` only: ``FMT:WxH`` of the raw frames on stdin.
         realtime: live sources: drop the oldest waiting frames when the model
             falls behind (None: for cameras yes, for standard input no).
+        stream_runtime: online, a streaming model's weights: ``litert`` runs its
+            stream step converted to LiteRT once (cached beside the weights),
+            ``keras`` the Keras step.
     """
     model_name: str
     model_path: str
@@ -63,6 +66,7 @@ class DetectConfig:
     events: Optional[str] = None
     raw_format: Optional[str] = None
     realtime: Optional[bool] = None
+    stream_runtime: str = "litert"
 
     def __post_init__(self):
         if self.mode is not None and self.mode not in MODES:
@@ -74,4 +78,7 @@ class DetectConfig:
         if self.delay is not None and (not isinstance(self.delay, int) or self.delay < 0):
             raise ValueError(f"delay must be None or an integer >= 0, got {self.delay!r}")
         segments_lib.SmoothingConfig(self.smooth, self.min_frames, self.hysteresis)
+        if self.stream_runtime not in ("litert", "keras"):
+            raise ValueError(f"stream_runtime must be litert or keras, got "
+                             f"{self.stream_runtime!r}")
 

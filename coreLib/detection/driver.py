@@ -24,12 +24,13 @@ from coreLib import storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import events as events_lib, fusion, live_sources, outputs
 from coreLib.detection import metrics as metrics_lib, segments as segments_lib
+from coreLib.detection import runtime
 from coreLib.detection.config import DetectConfig
 from coreLib.detection.results import DetectResult, SequenceDetection
 from coreLib.detection.sources import (SequenceSource, VideoFrames, discover_sources,
                                        png_frame_chunks, prefetch)
 from coreLib.errors import ActrecogError
-from coreLib.inference import model_spec, runners, stream_steps, window_runners
+from coreLib.inference import model_spec, stream_steps, window_runners
 
 
 def _check_out_dir(out_dir: str, source: str) -> None:
@@ -180,7 +181,7 @@ def detect(config: DetectConfig) -> DetectResult:
     _check_recorded_options(config, mode)
     config = dataclasses.replace(config, delay=fusion.resolve_delay(config.delay,
                                                                     manifest.seq_len, mode))
-    _, kind, runner = runners.load_runner(config.model_name, config.model_path, manifest, mode)
+    _, kind, runner = runtime.load_runner(config, manifest, mode)
     storage.check_writable(config.out_dir)
 
     detections = []

@@ -20,12 +20,13 @@ import numpy as np
 
 from coreLib.data import frames, hand_crop, manifest as manifest_lib
 from coreLib.detection import driver, events as events_lib, fusion, live_sources, outputs
+from coreLib.detection import runtime
 from coreLib.detection import segments as segments_lib
 from coreLib.detection.config import DetectConfig
 from coreLib.detection.results import SequenceDetection
 from coreLib.detection.sources import SequenceSource
 from coreLib.errors import ActrecogError
-from coreLib.inference import model_spec, runners, stream_steps
+from coreLib.inference import model_spec, stream_steps
 
 LIVE_SOURCE = live_sources.API_SOURCE
 
@@ -46,12 +47,12 @@ class LiveResult:
     detection: SequenceDetection
 
 
-def load_stream_step(model_name: str, model_path: str, manifest: manifest_lib.Manifest):
+def load_stream_step(config: DetectConfig, manifest: manifest_lib.Manifest):
     """``(kind, StreamStep)`` for a live run: the model's stream step when it
-    streams (for train.py's weights the LiteRT one of
-    :mod:`coreLib.inference.litert_cache`), else its window runner over the last L
+    streams (for train.py's weights by default the LiteRT one of
+    :mod:`coreLib.export.litert_cache`), else its window runner over the last L
     frames."""
-    _, kind, runner = runners.load_runner(model_name, model_path, manifest, "online")
+    _, kind, runner = runtime.load_runner(config, manifest, "online")
     if kind == "stream":
         return kind, runner
     return kind, stream_steps.WindowRunnerStep(runner, manifest)
@@ -99,7 +100,8 @@ class LiveDetector:
     def open(cls, model_path: str, model_name: Optional[str] = None, *,
              delay: Optional[int] = None, smooth: int = 1, min_frames: int = 1,
              hysteresis: float = 0.0, fps: float = 15.0, manifest_dir: Optional[str] = None,
-             modality: Optional[str] = None, source: str = LIVE_SOURCE,
+             modality: Optional[str] = None, stream_runtime: str = "litert",
+             source: str = LIVE_SOURCE,
              name: str = LIVE_SOURCE) -> "LiveDetector":
         """A detector for a model file.
 
@@ -113,6 +115,8 @@ class LiveDetector:
                 :class:`coreLib.detection.segments.SmoothingConfig`.
             fps: frames per second of frames pushed without a timestamp.
             manifest_dir, modality: as detect.py's ``--manifest``/``--modality``.
+            stream_runtime: ``litert`` (a streaming model's weights run as LiteRT,
+                converted once and cached beside them) or ``keras``.
             source: what the stream is, for the summary (``-``, ``cam:0``).
             name: the stream's output name (``<name>.segments.json``).
 
@@ -125,9 +129,9 @@ class LiveDetector:
         config = DetectConfig(name, model_path, source, mode="online",
                               manifest_dir=manifest_dir, modality=modality, smooth=smooth,
                               min_frames=min_frames, hysteresis=hysteresis, delay=delay,
-                              fps=fps, progress=False)
+                              fps=fps, progress=False, stream_runtime=stream_runtime)
         manifest = model_spec.resolve_model_spec(model_path, manifest_dir, modality)
-        kind, step = load_stream_step(name, model_path, manifest)
+        kind, step = load_stream_step(config, manifest)
         return cls(config, manifest, kind, step, name)
 
     def _time_of(self, frame: int) -> float:

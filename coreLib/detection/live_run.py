@@ -19,6 +19,8 @@ import time
 from dataclasses import replace
 from typing import Optional
 
+import numpy as np
+
 from coreLib import storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import fusion, live_sources, outputs
@@ -119,8 +121,9 @@ def _frames_of(raw_format, capture):
 
 
 def _follow(detector: LiveDetector, feed: live_sources.FrameFeed, stop: StopSignals,
-            events: events_lib.EventsFile, log) -> None:
-    """Pushes the feed's frames until it ends or a stop is asked for."""
+            events: events_lib.EventsFile, latencies: list, log) -> None:
+    """Pushes the feed's frames until it ends or a stop is asked for; appends each
+    frame's seconds from its arrival to its events being written to ``latencies``."""
     reported, next_report = 0, time.monotonic() + 1.0
     while stop.requested is None:
         try:
@@ -128,14 +131,26 @@ def _follow(detector: LiveDetector, feed: live_sources.FrameFeed, stop: StopSign
         except StopIteration:
             return
         if item is not None:
-            frame, stamp = item
+            frame, stamp, arrival = item
             events.write(detector.push(frame, stamp))
+            latencies.append(time.perf_counter() - arrival)
         if feed.realtime and time.monotonic() >= next_report:
             if feed.dropped > reported:
                 log(f"{feed.dropped - reported} frames dropped in the last second "
                     f"({feed.dropped} in all): the model is slower than the source")
                 reported = feed.dropped
             next_report = time.monotonic() + 1.0
+
+
+def latency_figures(latencies: list) -> dict:
+    """p50/p99/max of the seconds from a frame's arrival to its events being out
+    (the fixed lag not counted: the label decided is frame t - delay's), in ms."""
+    if not latencies:
+        return {}
+    values = np.asarray(latencies) * 1e3
+    return {"latency_ms_p50": round(float(np.percentile(values, 50)), 3),
+            "latency_ms_p99": round(float(np.percentile(values, 99)), 3),
+            "latency_ms_max": round(float(values.max()), 3)}
 
 
 def detect_live(config: DetectConfig, log=lambda line: print(
@@ -153,7 +168,7 @@ def detect_live(config: DetectConfig, log=lambda line: print(
     manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
                                              config.modality)
     raw_format = check_live_config(config, manifest)
-    kind, step = load_stream_step(config.model_name, config.model_path, manifest)
+    kind, step = load_stream_step(config, manifest)
     capture = live_sources.open_camera(config.source) if raw_format is None else None
     config = replace(config, mode="online",
                      delay=fusion.resolve_delay(config.delay, manifest.seq_len, "online"))
@@ -165,7 +180,8 @@ def detect_live(config: DetectConfig, log=lambda line: print(
     with StopSignals(config.out_dir, log) as stop, \
             events_lib.EventsFile(config.events) as events:
         feed = live_sources.FrameFeed(frames_iterable, realtime)
-        _follow(detector, feed, stop, events, log)
+        latencies = []
+        _follow(detector, feed, stop, events, latencies, log)
         detector.dropped_frames = feed.dropped
         if reader is not None and reader.partial_bytes and detector.rows:
             log(f"warning: standard input ended inside a frame: {reader.partial_bytes} of "
@@ -180,6 +196,7 @@ def detect_live(config: DetectConfig, log=lambda line: print(
             raise
         events.write(result.events)
         result.summary["live"]["stopped_by"] = stop.requested or "end of stream"
+        result.summary["live"].update(latency_figures(latencies))
         files = outputs.write_outputs(config, manifest, "online", [result.detection],
                                       result.summary, began)
     return DetectResult((result.detection,), result.summary, tuple(files))

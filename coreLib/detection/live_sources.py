@@ -228,15 +228,16 @@ class FrameFeed:
 
     def _read(self, frames_iterable) -> None:
         try:
-            for item in frames_iterable:
-                self._put(item)
+            for frame, stamp in frames_iterable:
+                self._put((frame, stamp, time.perf_counter()))
         except BaseException as error:   # handed to the caller's thread
             self.error = error
         self._put(self._END)
 
     def get(self, timeout: float):
-        """The next ``(frame, timestamp)``; None when none came within ``timeout``
-        seconds; raises StopIteration at the end (re-raising a reader error)."""
+        """The next ``(frame, timestamp, arrival)`` (arrival: ``time.perf_counter()``
+        when it was read whole); None when none came within ``timeout`` seconds;
+        raises StopIteration at the end (re-raising a reader error)."""
         with self.condition:
             if not self.queue:
                 self.condition.wait(timeout)

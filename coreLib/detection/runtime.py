@@ -1,0 +1,34 @@
+"""Which runner detection uses for a model file, with the LiteRT stream step of
+train.py's weights (:mod:`coreLib.export.litert_cache`) when the config asks for
+it (``stream_runtime="litert"``, detect.py's default): online detection is as fast
+from the weights as from the export."""
+
+import sys
+
+from coreLib.data import manifest as manifest_lib
+from coreLib.detection.config import DetectConfig
+from coreLib.inference import exported_model, runners, stream_steps
+
+STREAM_RUNTIMES = ("litert", "keras")
+
+
+def _log(line: str) -> None:
+    print(f"detect.py: {line}", file=sys.stderr, flush=True)
+
+
+def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, log=_log):
+    """``(model, kind, runner)`` as :func:`coreLib.inference.runners.load_runner`,
+    the Keras stream step of a streaming model's weights replaced by its cached
+    LiteRT one when ``config.stream_runtime`` is ``litert``."""
+    model, kind, runner = runners.load_runner(config.model_name, config.model_path,
+                                              manifest, mode)
+    if (kind != "stream" or config.stream_runtime != "litert"
+            or exported_model.is_exported_path(config.model_path)):
+        return model, kind, runner
+    from coreLib.export import litert_cache
+    cached = litert_cache.cached_stream_model(config.model_name, config.model_path, log)
+    if cached is None:
+        return model, kind, runner
+    exported_model.check_matches(cached, config.model_name, manifest.classes,
+                                 manifest.window_shape, manifest.dtype)
+    return cached, kind, stream_steps.ExportedStreamStep(cached)
