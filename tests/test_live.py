@@ -33,6 +33,9 @@ CONFIG = generator.SyntheticConfig(
     detection_performances=4)
 RAW_FORMAT = "gray16le:48x40"
 DELAY = live_model.SEQ_LEN - 1
+# The Keras stream step: these tests pin live == online, whichever runtime; the
+# LiteRT conversion (tens of seconds) is tested once, apart.
+RUNTIME = "keras"
 # A watchdog: no live run here takes a fraction of this.
 PROCESS_TIMEOUT_S = 180
 
@@ -68,7 +71,8 @@ def online(live_case, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("online"))
     events_path = os.path.join(out, "events.jsonl")
     code = run_detect(["CausalMobileNet", live_case["weights"], live_case["folder"],
-                       "--mode", "online", "--events", events_path, "--out", out])
+                       "--mode", "online", "--events", events_path, "--out", out,
+                       "--stream-runtime", RUNTIME])
     assert code == 0
     name = os.path.basename(live_case["folder"])
     with open(events_path, encoding="utf-8") as handle:
@@ -98,8 +102,9 @@ def _live_processes(live_case, out, producer_args):
     detector = subprocess.Popen(
         [sys.executable, os.path.join(REPO_ROOT, "detect.py"), "CausalMobileNet",
          live_case["weights"], "-", "--raw-format", RAW_FORMAT, "--events", "-",
-         "--out", out, "--no-progress"], stdin=producer.stdout, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+         "--out", out, "--no-progress", "--stream-runtime", RUNTIME],
+        stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT)
     producer.stdout.close()     # the detector holds the pipe's read end
     return producer, detector
 
@@ -183,19 +188,20 @@ def test_sigint_mid_stream_leaves_complete_outputs(live_case, online, tmp_path):
 
 
 def test_the_api_gives_the_cli_events(live_case, online):
-    detector = LiveDetector.open(live_case["weights"])
+    detector = LiveDetector.open(live_case["weights"], stream_runtime=RUNTIME)
     found = []
     for depth in live_case["depth"]:
         found += detector.push(depth[:, :, 0])           # (H, W) uint16 millimetres
     result = detector.close()
     found += result.events
     assert [json.dumps(event) for event in found] == online["lines"]
-    assert result.summary["num_frames"] == 60
+    assert result.summary["num_frames"] == 60 and result.summary["source"] == "live"
+    assert result.detection.source.name == "live"
     assert result.detection.segments == online["segments"]
 
 
 def test_timestamps_give_the_events_times(live_case, online):
-    detector = LiveDetector.open(live_case["weights"])
+    detector = LiveDetector.open(live_case["weights"], stream_runtime=RUNTIME)
     found = []
     for index, depth in enumerate(live_case["depth"]):
         found += detector.push(depth, timestamp=100.0 + 0.25 * index)
@@ -258,7 +264,7 @@ def test_a_partial_last_frame_is_dropped_with_a_warning(live_case, tmp_path, mon
     _stdin(monkeypatch, frames_bytes + b"\x01" * 100)
     out = str(tmp_path / "out")
     assert run_detect(["CausalMobileNet", live_case["weights"], "-", "--raw-format",
-                       RAW_FORMAT, "--out", out]) == 0
+                       RAW_FORMAT, "--out", out, "--stream-runtime", RUNTIME]) == 0
     err = capsys.readouterr().err
     assert "standard input ended inside a frame: 100 of 3840 bytes dropped; 10 " in err
     with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
@@ -290,7 +296,8 @@ def test_live_bad_input_exits_2_with_one_line_and_no_output(live_case, tmp_path,
     args = [live_case["folder"] if arg is None else arg for arg in args]
     _stdin(monkeypatch, b"\x00" * 1000)     # less than one 48x40 gray16 frame
     out = str(tmp_path / "out")
-    code = run_detect(["CausalMobileNet", live_case["weights"], *args, "--out", out])
+    code = run_detect(["CausalMobileNet", live_case["weights"], *args, "--out", out,
+                       "--stream-runtime", RUNTIME])
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code == 2
@@ -317,6 +324,47 @@ def test_a_camera_that_cannot_be_opened(tmp_path, capsys):
     assert not os.path.exists(out)
 
 
+@pytest.fixture(scope="module")
+def litert_online(live_case, tmp_path_factory):
+    """``--mode online --events`` with the default runtime: the stream step
+    converted to LiteRT once and cached beside the weights."""
+    out = str(tmp_path_factory.mktemp("online-litert"))
+    events_path = os.path.join(out, "events.jsonl")
+    model_dir = os.path.dirname(live_case["weights"])
+    assert not [name for name in os.listdir(model_dir) if name.startswith(".litert-")]
+    code = run_detect(["CausalMobileNet", live_case["weights"], live_case["folder"],
+                       "--mode", "online", "--events", events_path, "--out", out])
+    assert code == 0
+    with open(events_path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    return {"lines": lines, "out": out}
+
+
+@pytest.mark.slow
+def test_weights_run_online_through_the_cached_litert_step(live_case, online, litert_online,
+                                                           capsys):
+    from coreLib.export import litert_cache
+    model_dir = os.path.dirname(live_case["weights"])
+    (cached,) = [name for name in os.listdir(model_dir) if name.startswith(".litert-")]
+    assert cached == os.path.basename(litert_cache.cache_dir(live_case["weights"]))
+    assert sorted(os.listdir(os.path.join(model_dir, cached))) == [
+        "CausalMobileNet.tflite", "CausalMobileNet_stream.tflite", "export.json"]
+    with open(os.path.join(litert_online["out"], "summary.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["runner"] == "stream"
+    # Float32 LiteRT against the Keras step: the same segments, scores within 1e-4.
+    litert_events = [json.loads(line) for line in litert_online["lines"]]
+    keras_events = [json.loads(line) for line in online["lines"]]
+    assert [{k: v for k, v in e.items() if k != "score"} for e in litert_events] == \
+        [{k: v for k, v in e.items() if k != "score"} for e in keras_events]
+    np.testing.assert_allclose([e["score"] for e in litert_events],
+                               [e["score"] for e in keras_events], atol=1e-4)
+    # Opened again: the cached file, no second conversion.
+    capsys.readouterr()
+    detector = LiveDetector.open(live_case["weights"])
+    assert "converting" not in capsys.readouterr().err
+    assert detector.step.model.path.startswith(os.path.join(model_dir, cached))
+
+
 def _readme_api_example() -> str:
     with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as handle:
         text = handle.read()
@@ -325,7 +373,7 @@ def _readme_api_example() -> str:
 
 
 @pytest.mark.slow
-def test_the_wheel_runs_the_readme_example_outside_the_repository(live_case, online,
+def test_the_wheel_runs_the_readme_example_outside_the_repository(live_case, litert_online,
                                                                   tmp_path):
     # The wheel, built from the project's files (pyproject.toml) by pip; installed
     # into a folder of its own; the README's example run from a folder outside
@@ -356,7 +404,8 @@ def test_the_wheel_runs_the_readme_example_outside_the_repository(live_case, onl
          live_case["folder"]], cwd=app, env=environment, capture_output=True, text=True,
         timeout=PROCESS_TIMEOUT_S)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.splitlines() == online["lines"]
+    # The example opens the weights as applications do: the LiteRT stream step.
+    assert completed.stdout.splitlines() == litert_online["lines"]
     from importlib import metadata
     requirements = [line.strip() for line in open(os.path.join(REPO_ROOT, "requirements.txt"))
                     if line.strip() and not line.startswith("#")]

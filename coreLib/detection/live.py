@@ -123,10 +123,10 @@ class LiveDetector:
         Raises:
             ActrecogError: a model that cannot be read or does not fit.
         """
-        name = model_name or model_spec.model_name_of(model_path)
+        model_name = model_name or model_spec.model_name_of(model_path)
         from coreLib import models
-        models.get_model_builder(name)
-        config = DetectConfig(name, model_path, source, mode="online",
+        models.get_model_builder(model_name)
+        config = DetectConfig(model_name, model_path, source, mode="online",
                               manifest_dir=manifest_dir, modality=modality, smooth=smooth,
                               min_frames=min_frames, hysteresis=hysteresis, delay=delay,
                               fps=fps, progress=False, stream_runtime=stream_runtime)
