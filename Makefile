@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 DEMO_STYLE ?= pose
 
-.PHONY: install test test-fast demo gcs-test info bench clean-demo readme
+.PHONY: install test test-fast demo gcs-test info bench bench-peers clean-demo readme
 
 install: $(STAMP)
 
@@ -43,6 +43,20 @@ bench: install
 	$(PY) bench/accuracy.py
 	$(PY) bench/legacy_open.py
 	@echo "not run here: bench/gpu_models.py (KERAS_BACKEND=jax on an accelerator; see docs)"
+
+# bench/peers.py: MoViNet-A0-Stream (TensorFlow Model Garden, TF 2.20 + tf-keras) in an
+# environment of its own; the project's runtime never imports it.
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+PEERS_WORK_DIR ?= bench/.cache/peers
+
+$(PEERS_STAMP): bench/requirements-peers.txt
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements-peers.txt
+	touch $(PEERS_STAMP)
+
+bench-peers: install $(PEERS_STAMP)
+	$(PY) bench/peers.py --work-dir $(PEERS_WORK_DIR)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
