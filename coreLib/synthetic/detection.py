@@ -25,30 +25,20 @@ name) only.
 """
 
 import os
-import re
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
 from coreLib.data import labels
-from coreLib.synthetic import generator
-
-# The published split: sequence names and frame counts (19,537 frames), and its
-# 139 performances.
-FULL_SIZE_DETECTION_FRAMES = (
-    ("alvin_test", 1064), ("connie", 1894), ("dale0", 2386), ("dale1", 2455),
-    ("lam", 2313), ("nguyen", 1634), ("prashanth", 1432), ("vishnu", 2503),
-    ("xiaowei_test", 1727), ("zhaohe", 2129))
-FULL_SIZE_DETECTION_PERFORMANCES = 139
-DETECTION_NAMES = tuple(name for name, _ in FULL_SIZE_DETECTION_FRAMES)
-# Performances per published-size sequence.
-DETECTION_PERFORMANCES_RANGE = (10, 20)
-
-
-def detection_subject(name: str) -> str:
-    """The subject of a TestDetection sequence: its name without trailing digits."""
-    return re.sub(r"\d+$", "", name) or name
+from coreLib.synthetic.config import (DETECTION_PERFORMANCES_RANGE, DETECTION_SPLIT,
+                                      FULL_SIZE_DETECTION_FRAMES,
+                                      FULL_SIZE_DETECTION_PERFORMANCES, SyntheticConfig,
+                                      detection_subject)
+from coreLib.synthetic.families import family_of
+from coreLib.synthetic.plans import apportion, fit_total
+from coreLib.synthetic.randomness import seeded_rng, subject
+from coreLib.synthetic.writing import write_frames
 
 
 def full_size_detection_plan() -> Tuple[Tuple[str, int, int], ...]:
@@ -60,8 +50,7 @@ def full_size_detection_plan() -> Tuple[Tuple[str, int, int], ...]:
     """
     low, high = DETECTION_PERFORMANCES_RANGE
     frames = [count for _, count in FULL_SIZE_DETECTION_FRAMES]
-    extra = generator._apportion(FULL_SIZE_DETECTION_PERFORMANCES
-                                 - low * len(frames), frames)
+    extra = apportion(FULL_SIZE_DETECTION_PERFORMANCES - low * len(frames), frames)
     plan = tuple((name, count, low + more)
                  for (name, count), more in zip(FULL_SIZE_DETECTION_FRAMES, extra))
     assert all(low <= performances <= high for _, _, performances in plan)
@@ -69,6 +58,8 @@ def full_size_detection_plan() -> Tuple[Tuple[str, int, int], ...]:
 
 
 @dataclass(frozen=True)
+
+
 class DetectionPlan:
     """One TestDetection sequence to write.
 
@@ -105,7 +96,7 @@ def _action_order(actions: Sequence[str], count: int,
     return order[:count]
 
 
-def plan_detection_sequence(config, name: str, num_frames: int,
+def plan_detection_sequence(config: SyntheticConfig, name: str, num_frames: int,
                             performances: int) -> DetectionPlan:
     """Draws the actions and where the performances of one sequence lie.
 
@@ -114,7 +105,7 @@ def plan_detection_sequence(config, name: str, num_frames: int,
     take the remaining frames in random shares, each at least ``min_gap``.
 
     Args:
-        config: a :class:`coreLib.synthetic.SyntheticConfig`.
+        config: the dataset settings.
         name: the sequence.
         num_frames: N, exactly.
         performances: how many.
@@ -122,55 +113,55 @@ def plan_detection_sequence(config, name: str, num_frames: int,
     Returns:
         The plan.
     """
-    rng = generator._rng(config.seed, "detection-plan", name)
-    subject = detection_subject(name)
+    rng = seeded_rng(config.seed, "detection-plan", name)
+    subject_name = detection_subject(name)
     actions = _action_order(config.actions, performances, rng)
-    person = generator._subject(config.seed, subject)
+    person = subject(config.seed, subject_name)
     mean_len = (config.min_len + config.max_len) / 2
-    factors = np.array([generator.length_factor(config, action) for action in actions])
+    length_factor = family_of(config).length_factor
+    factors = np.array([length_factor(action) for action in actions])
     drawn = mean_len * factors * person.speed * rng.uniform(0.75, 1.25, performances)
     lengths = np.clip(np.rint(drawn), config.min_len, config.max_len).astype(np.int64)
     room = num_frames - (performances + 1) * config.min_gap
     if lengths.sum() > room:
         # Too long for the frame count: shrink them, keep minimum gaps.
         scaled = np.maximum(np.rint(lengths * room / lengths.sum()), config.min_len)
-        lengths = generator._fit_total(scaled.astype(np.int64),
-                                       np.full(performances, config.min_len),
-                                       np.zeros(performances, bool), room, rng)
+        lengths = fit_total(scaled.astype(np.int64), np.full(performances, config.min_len),
+                            np.zeros(performances, bool), room, rng)
     spare = num_frames - int(lengths.sum())
     shares = rng.uniform(0.3, 1.7, performances + 1)
     gaps = np.maximum(np.rint(shares * spare / shares.sum()), config.min_gap)
-    gaps = generator._fit_total(gaps.astype(np.int64),
-                                np.full(performances + 1, config.min_gap),
-                                np.zeros(performances + 1, bool), spare, rng)
+    gaps = fit_total(gaps.astype(np.int64), np.full(performances + 1, config.min_gap),
+                     np.zeros(performances + 1, bool), spare, rng)
     intervals = []
     position = int(gaps[0])
     for length, gap in zip(lengths, gaps[1:]):
         intervals.append((position, int(length)))
         position += int(length) + int(gap)
     assert position == num_frames
-    return DetectionPlan(name, subject, num_frames, tuple(intervals), tuple(actions))
+    return DetectionPlan(name, subject_name, num_frames, tuple(intervals), tuple(actions))
 
 
-def plan_detection(config) -> List[DetectionPlan]:
+def plan_detection(config: SyntheticConfig) -> List[DetectionPlan]:
     """Plans of every TestDetection sequence of a config, in its order."""
     return [plan_detection_sequence(config, name, frames, performances)
             for name, frames, performances in config.detection_entries()]
 
 
-def render_detection_sequence(config, plan: DetectionPlan):
+def render_detection_sequence(config: SyntheticConfig, plan: DetectionPlan):
     """Yields ``(depth, confi, color)`` per frame of one sequence, as
-    :func:`coreLib.synthetic.render_sequence`."""
-    rng = generator._rng(config.seed, "frames", generator.DETECTION_SPLIT, plan.name)
-    return generator.render_frames(config, plan.subject, plan.num_frames, plan.intervals,
-                                   plan.actions, rng)
+    :func:`coreLib.synthetic.writing.render_sequence`."""
+    rng = seeded_rng(config.seed, "frames", DETECTION_SPLIT, plan.name)
+    return family_of(config).render_frames(config, plan.subject, plan.num_frames,
+                                           plan.intervals, plan.actions, rng)
 
 
-def write_detection_sequence(dest: str, config, plan: DetectionPlan) -> int:
+def write_detection_sequence(dest: str, config: SyntheticConfig,
+                             plan: DetectionPlan) -> int:
     """Renders and writes one sequence under ``dest/TestDetection``; the label file
     comes last. Returns the number of frames."""
-    split_dir = os.path.join(dest, generator.DETECTION_SPLIT)
-    generator.write_frames(os.path.join(split_dir, plan.name),
-                           render_detection_sequence(config, plan))
+    split_dir = os.path.join(dest, DETECTION_SPLIT)
+    write_frames(os.path.join(split_dir, plan.name),
+                 render_detection_sequence(config, plan))
     labels.write_label_file(os.path.join(split_dir, f"{plan.name}.xml"), plan.label_items)
     return plan.num_frames

@@ -2,6 +2,8 @@
 
 In the ``pose`` family (:mod:`coreLib.synthetic`) every action has its own hand
 pose, so one frame nearly tells the class. Here the hand looks the same in every
+
+
 class - an open hand, four fingers spread and the thumb out to the left, as seen
 by a head-mounted camera - and only its *motion* tells the action apart, as in
 the real gestures defined by motion (ui-swipe, ui-circle, asl-j, asl-z, ...).
@@ -55,10 +57,12 @@ import math
 from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from coreLib.synthetic import generator
+from coreLib.synthetic import drawing
+from coreLib.synthetic.config import ACTIONS, SyntheticConfig
+from coreLib.synthetic.drawing import THUMB_OUT, together
+from coreLib.synthetic.randomness import Subject, name_key, seeded_rng, subject
 
 # Path sizes in fractions of the frame height (x right, y up), so a path keeps its
 # shape whatever the aspect ratio; depth offsets in millimetres (negative: nearer).
@@ -77,6 +81,8 @@ _REST_Y = 0.55            # the palm rests a little below the centre: fingers go
 
 
 @dataclass(frozen=True)
+
+
 class Trajectory:
     """One motion of the trajectory family.
 
@@ -109,14 +115,14 @@ MOTIONS: Dict[str, Trajectory] = {
     "asl-j": Trajectory("turn", "a quarter turn clockwise", 1.0),
     "asl-you": Trajectory("dive", "stroke down while pushing towards the camera", 1.0),
 }
-_FALLBACK_MOTIONS = tuple(MOTIONS[name] for name in generator.ACTIONS)
+_FALLBACK_MOTIONS = tuple(MOTIONS[name] for name in ACTIONS)
 
 
 def motion_of(action: str) -> Trajectory:
     """The motion of an action (a known one, or one picked by the name's hash)."""
     if action in MOTIONS:
         return MOTIONS[action]
-    return _FALLBACK_MOTIONS[generator._name_key(action) % len(_FALLBACK_MOTIONS)]
+    return _FALLBACK_MOTIONS[name_key(action) % len(_FALLBACK_MOTIONS)]
 
 
 def _zigzag(phase: float) -> float:
@@ -175,14 +181,15 @@ def path(kind: str, phase: float) -> Tuple[float, float, float, float]:
 
 # The one hand of the family: palm, four spread fingers, the thumb to the left.
 _PALM = (1.0, 1.1)
-_FINGERS = (generator._together((1.5, 1.75, 1.7, 1.4), 0.42, 5.0)
-            + (generator._THUMB_OUT,))
+_FINGERS = together((1.5, 1.75, 1.7, 1.4), 0.42, 5.0) + (THUMB_OUT,)
 
 
 @dataclass(frozen=True)
+
+
 class TrajectorySubject:
-    """How one subject performs the motions (besides :class:`generator._Subject`'s
-    speed, hand size, skin, background and noise).
+    """How one subject performs the motions (besides the speed, hand size, skin,
+    background and noise of its :class:`coreLib.synthetic.randomness.Subject`).
 
     Attributes:
         rest: where the palm rests, fractions of (width, height) from the centre.
@@ -200,13 +207,13 @@ class TrajectorySubject:
 
 def trajectory_subject(seed: int, name: str) -> TrajectorySubject:
     """The subject's motion habits (from its name and the seed only)."""
-    rng = generator._rng(seed, "trajectory-subject", name)
+    draw = seeded_rng(seed, "trajectory-subject", name)
     return TrajectorySubject(
-        rest=(float(rng.uniform(-0.07, 0.07)), float(rng.uniform(-0.05, 0.05))),
-        path_tilt=float(rng.uniform(-12, 12)),
-        hand_tilt=float(rng.uniform(-8, 8)),
-        path_scale=float(rng.uniform(0.85, 1.15)),
-        rest_mm=float(rng.uniform(560, 660)))
+        rest=(float(draw.uniform(-0.07, 0.07)), float(draw.uniform(-0.05, 0.05))),
+        path_tilt=float(draw.uniform(-12, 12)),
+        hand_tilt=float(draw.uniform(-8, 8)),
+        path_scale=float(draw.uniform(0.85, 1.15)),
+        rest_mm=float(draw.uniform(560, 660)))
 
 
 def hand_pose(config, person, habits: TrajectorySubject, performance: Dict[str, float],
@@ -227,11 +234,11 @@ def hand_pose(config, person, habits: TrajectorySubject, performance: Dict[str, 
     if config.hand_size == "real":
         return _real_pose(config, person, habits, performance, (x, y, distance, angle))
     unit = (_HAND_UNIT * config.height * config.hand_scale * person.hand_scale
-            * performance["size"] * generator._REFERENCE_DISTANCE_MM / distance)
+            * performance["size"] * drawing.REFERENCE_DISTANCE_MM / distance)
     center_x = config.width * (0.5 + habits.rest[0] + performance["dx"]) + x * config.height
     center_y = config.height * (_REST_Y + habits.rest[1] + performance["dy"]) - y * config.height
     # As in the pose family: a larger hand sits lower, so its fingertips stay inside.
-    center_y += generator._SCALED_HAND_DROP * (config.hand_scale - 1) * _HAND_UNIT * config.height
+    center_y += drawing.SCALED_HAND_DROP * (config.hand_scale - 1) * _HAND_UNIT * config.height
     return center_x, center_y, unit, habits.hand_tilt + performance["tilt"] + angle, distance
 
 
@@ -242,10 +249,10 @@ def _real_pose(config, person, habits: TrajectorySubject, performance: Dict[str,
     large drawing's path over its unit, ``_HAND_UNIT``) so that it keeps its size
     relative to the hand and grows as the hand comes nearer."""
     x, y, distance, angle = where
-    distance -= generator._REAL_ARM_SHIFT_MM
-    path_unit = generator.real_hand_unit(config, distance)
+    distance -= drawing.REAL_ARM_SHIFT_MM
+    path_unit = drawing.real_hand_unit(config, distance)
     unit = path_unit * person.hand_scale * performance["size"]
-    spread = generator._REAL_POSITION_SPREAD
+    spread = drawing.REAL_POSITION_SPREAD
     center_x = (config.width * (0.5 + spread * (habits.rest[0] + performance["dx"]))
                 + x / _HAND_UNIT * path_unit)
     center_y = (config.height * (_REST_Y + spread * (habits.rest[1] + performance["dy"]))
@@ -253,50 +260,35 @@ def _real_pose(config, person, habits: TrajectorySubject, performance: Dict[str,
     return center_x, center_y, unit, habits.hand_tilt + performance["tilt"] + angle, distance
 
 
-def _draw_hand(images, person, center_x: float, center_y: float, unit: float,
-               angle_degrees: float, distance: float) -> None:
+def draw_hand(images, person: Subject, center_x: float, center_y: float, unit: float,
+              angle_degrees: float, distance: float) -> None:
     """Draws the family's hand into ``(depth, confi, color)`` in place."""
-    to_image, paint = generator.hand_canvas(images, center_x, center_y, unit,
-                                            math.radians(angle_degrees))
-
-    bits = generator._SUBPIXEL_BITS
-    finger_values = generator._hand_values(person, distance + 15, 1.06)
-    for finger in _FINGERS:
-        finger_angle = math.radians(finger.angle)
-        direction = (math.sin(finger_angle), math.cos(finger_angle))
-        start = to_image(finger.base[0] - 0.3 * direction[0],
-                         finger.base[1] - 0.3 * direction[1])
-        tip = to_image(finger.base[0] + finger.length * direction[0],
-                       finger.base[1] + finger.length * direction[1])
-        thickness = max(1, int(round(finger.width * unit)))
-        paint(finger_values, lambda image, value: cv2.line(
-            image, start, tip, value, thickness, cv2.LINE_8, bits))
-    axes = (int(round(_PALM[0] * unit * generator._SUBPIXEL)), int(round(_PALM[1] * unit * generator._SUBPIXEL)))
-    palm_center = to_image(0.0, 0.0)
-    paint(generator._hand_values(person, distance, 1.0), lambda image, value: cv2.ellipse(
-        image, palm_center, axes, -angle_degrees, 0, 360, value, -1, cv2.LINE_8, bits))
+    to_image, paint = drawing.hand_canvas(images, center_x, center_y, unit,
+                                          math.radians(angle_degrees))
+    drawing.draw_fingers(to_image, paint, _FINGERS,
+                         drawing.hand_values(person, distance + 15, 1.06), unit)
+    drawing.draw_palm(to_image, paint, _PALM, drawing.hand_values(person, distance, 1.0),
+                      unit, -angle_degrees)
 
 
-def render_frames(config, subject: str, num_frames: int,
+def length_factor(action: str) -> float:
+    """How long a performance of ``action`` is relative to the mean."""
+    return motion_of(action).length_factor
+
+
+def render_frames(config: SyntheticConfig, subject_name: str, num_frames: int,
                   intervals: Sequence[Tuple[int, int]], actions: Sequence[str],
                   rng: np.random.Generator):
-    """Yields the frames of ``subject`` moving the hand as ``actions[k]`` during
+    """Yields the frames of ``subject_name`` moving the hand as ``actions[k]`` during
     ``intervals[k]`` (no hand elsewhere).
 
-    Args:
-        config: a :class:`coreLib.synthetic.SyntheticConfig`.
-        subject: who performs.
-        num_frames: N.
-        intervals: ``(pos, len)`` per performance, inside ``[0, N)``.
-        actions: the action of each performance.
-        rng: the sequence's generator (per-performance jitter, then noise).
-
-    Yields:
-        ``(depth, confi, color)`` per frame: ``(H, W) uint16`` millimetres,
-        ``(H, W) uint16`` IR return, ``(H, W, 3) uint8`` BGR.
+    The family interface (:mod:`coreLib.synthetic.families`): ``rng`` is the
+    sequence's generator (per-performance jitter first, then noise); yields
+    ``(depth, confi, color)`` per frame, ``(H, W) uint16`` millimetres, ``(H, W)
+    uint16`` IR return, ``(H, W, 3) uint8`` BGR.
     """
-    person = generator._subject(config.seed, subject)
-    habits = trajectory_subject(config.seed, subject)
+    person = subject(config.seed, subject_name)
+    habits = trajectory_subject(config.seed, subject_name)
     motions = [motion_of(action) for action in actions]
     performances = [dict(path_scale=float(rng.uniform(0.92, 1.08)),
                          dx=float(rng.uniform(-0.015, 0.015)),
@@ -305,11 +297,11 @@ def render_frames(config, subject: str, num_frames: int,
                          size=float(rng.uniform(0.96, 1.04)),
                          depth=float(rng.uniform(-15, 15)))
                     for _ in intervals]
-    for images, index, phase in generator.performance_frames(config, person, num_frames,
-                                                             intervals):
+    for images, index, phase in drawing.performance_frames(config, person, num_frames,
+                                                           intervals):
         if index >= 0:
-            _draw_hand(images, person,
-                       *hand_pose(config, person, habits, performances[index],
-                                  motions[index], phase))
-        generator._add_noise(*images, person, rng)
+            draw_hand(images, person,
+                      *hand_pose(config, person, habits, performances[index],
+                                 motions[index], phase))
+        drawing.add_noise(*images, person, rng)
         yield images
