@@ -13,7 +13,8 @@ import sys
 
 # Only the light CLI helpers at module level: the decoding worker processes
 # (multiprocessing "spawn") import this file again and must not load TensorFlow.
-from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, run_main
+from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list, positive_int,
+                         run_main)
 
 
 def _subject_list(text: str):
@@ -52,6 +53,10 @@ def parse_args(argv):
     parser.add_argument("--clip-intervals", action="store_true",
                         help="clip label intervals that run past the last frame, with a "
                              "warning, instead of failing")
+    parser.add_argument("--actions", type=name_list, default=None, metavar="NAME,...",
+                        help="the only action names allowed, comma-separated (default: "
+                             "any, with a warning for names outside BII's 16 and for "
+                             "names only some subjects have)")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help="processes decoding frames")
     args = parser.parse_args(argv)
@@ -74,10 +79,11 @@ def main(argv=None) -> int:
         eval_subjects=args.eval_subjects, batch_size=args.batch_size,
         shard_size=args.shard_size, seed=args.seed,
         offline_augment=args.offline_augment, clip_intervals=args.clip_intervals,
-        workers=args.workers, frames=args.frames)
+        workers=args.workers, frames=args.frames, actions=args.actions)
     summary = preprocess.run_preprocessing(
         config, warn=lambda message: sys.stderr.write(f"main.py: warning: {message}\n"))
     print(summary.line())
+    print(summary.classes_line())
     return 0
 
 

@@ -2,8 +2,9 @@
 """score.py MODEL_NAME MODEL_PATH JSON_PATH: scores a trained model on the Test windows.
 
 Prints the original's accuracy line, a per-class precision/recall/F1 table and
-macro F1, and writes video_sec_<model>.json, metrics_<model>.json and
-confusion_<model>.png into <json dir>/Results/.
+macro F1, and writes video_sec_<name>.json, metrics_<name>.json and
+confusion_<name>.png into <json dir>/Results/: <name> is MODEL_NAME for Keras
+weights, the file's name for an exported model (CausalMobileNet.tflite).
 """
 
 from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, run_main

@@ -65,6 +65,18 @@ def absolute(path: str) -> str:
     return path if is_remote(path) else os.path.abspath(path)
 
 
+def is_within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (links resolved; a path that
+    does not exist yet is judged by the part that does; URIs by their text)."""
+    if is_remote(path) != is_remote(folder):
+        return False
+    if is_remote(path):
+        path, folder = path.rstrip("/"), folder.rstrip("/")
+        return path == folder or path.startswith(folder + "/")
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
 def exists(path: str) -> bool:
     return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
 

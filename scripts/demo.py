@@ -182,7 +182,7 @@ def main() -> int:
 
     metrics_path = os.path.join(results_dir, f"metrics_{MODEL_NAME}.json")
     metrics = _read_json(metrics_path)
-    # The float32 LiteRT file must score the same; its run rewrites the Results.
+    # The float32 LiteRT file must score the same (its Results are named after it).
     export_dir = os.path.join(out_dir, "export")
     seconds["export"] = run("export", [python, "export.py", MODEL_NAME, weights, export_dir,
                                        "--formats", "float32", "--manifest", dataset_dir],
@@ -190,7 +190,8 @@ def main() -> int:
     litert_file = os.path.join(export_dir, f"{MODEL_NAME}.tflite")
     seconds["score_litert"] = run("score LiteRT", [python, "score.py", MODEL_NAME,
                                                    litert_file, test_json], log_path)
-    litert_metrics = _read_json(metrics_path)
+    litert_metrics = _read_json(os.path.join(results_dir,
+                                             f"metrics_{MODEL_NAME}.tflite.json"))
     detection = {}
     for mode in DETECT_MODES:
         detections_dir = os.path.join(out_dir, f"detections_{mode}")

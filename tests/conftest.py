@@ -24,3 +24,19 @@ def repo_root() -> str:
 
 # The local GCS fixtures (tests/gcs_fixture.py), registered once for the session.
 from gcs_fixture import gcs_bucket, local_gcs  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def script_runner(tmp_path_factory):
+    """One zygote for the session's script runs (tests/tool_runner.py)."""
+    from tool_runner import ToolRunner
+    with ToolRunner(str(tmp_path_factory.mktemp("script-runs"))) as zygote:
+        yield zygote
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(script_runner, tmp_path_factory):
+    """A finished tiny SRC -> main.py -> train.py -> score.py run (read-only: copy
+    what a test damages); see tool_runner.build_tiny_pipeline."""
+    from tool_runner import build_tiny_pipeline
+    return build_tiny_pipeline(script_runner, str(tmp_path_factory.mktemp("tiny-pipeline")))

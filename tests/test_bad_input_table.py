@@ -20,42 +20,19 @@ import numpy as np
 import pytest
 
 import tool_runner
-from tool_runner import REPO_ROOT, ToolRunner, run_fresh, write_tiny_source
+from tool_runner import REPO_ROOT, run_fresh, write_tiny_source
 
-IMAGE_DIM = 8
-BATCH_SIZE = 2
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory):
-    with ToolRunner(str(tmp_path_factory.mktemp("bad-input-runs"))) as zygote:
-        yield zygote
+from tool_runner import PIPELINE_BATCH_SIZE as BATCH_SIZE, PIPELINE_IMAGE_DIM as IMAGE_DIM
 
 
 @pytest.fixture(scope="module")
-def pipeline(runner, tmp_path_factory):
-    """Paths of a finished tiny run: SRC, DataSet, model folder, Results."""
-    root = tmp_path_factory.mktemp("bad-input-pipeline")
-    src = write_tiny_source(str(root / "SRC"))
-    dataset = str(root / "out" / "DataSet")
-    model_dir = str(root / "model")
-    steps = [
-        ("main.py", [src, str(root / "out"), "--image-dim", IMAGE_DIM,
-                     "--batch-size", BATCH_SIZE, "--shard-size", 3, "--workers", 1]),
-        ("train.py", [dataset, "DUMMY", model_dir, "--epochs", 1,
-                      "--batch-size", BATCH_SIZE, "--quiet"]),
-    ]
-    for script, args in steps:
-        completed = runner.run(script, args)
-        assert completed.returncode == 0, completed.stderr[-2000:]
-    manifest = json.load(open(os.path.join(dataset, "dataset.json")))
-    test_json = os.path.join(dataset, manifest["splits"]["Test"]["json_name"])
-    completed = runner.run("score.py", ["DUMMY", os.path.join(model_dir, "DUMMY.weights.h5"),
-                                        test_json])
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return {"src": src, "dataset": dataset, "model_dir": model_dir, "test_json": test_json,
-            "manifest": manifest,
-            "video_sec": os.path.join(dataset, "Results", "video_sec_DUMMY.json")}
+def runner(script_runner):
+    return script_runner
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_pipeline):
+    return tiny_pipeline
 
 
 # ---------------------------------------------------------------------------

@@ -226,6 +226,47 @@ def write_tiny_source(root: str, frames: int = TINY_FRAMES, size=TINY_SIZE) -> s
 
 
 # ---------------------------------------------------------------------------
+# A finished tiny pipeline: SRC -> main.py -> train.py -> score.py.
+
+PIPELINE_IMAGE_DIM = 8
+PIPELINE_BATCH_SIZE = 2
+
+
+def build_tiny_pipeline(runner: "ToolRunner", root: str) -> dict:
+    """Runs main.py, train.py (DUMMY, one epoch) and score.py on the tiny source.
+
+    Returns:
+        Paths (``src``, ``dataset``, ``model_dir``, ``test_json``, ``video_sec``),
+        the ``manifest`` and ``runs``: script name -> its :class:`Completed` run
+        (stderr is a file, so their progress reports are plain lines).
+    """
+    src = write_tiny_source(os.path.join(root, "SRC"))
+    dataset = os.path.join(root, "out", "DataSet")
+    model_dir = os.path.join(root, "model")
+    steps = [
+        ("main.py", [src, os.path.join(root, "out"), "--image-dim", PIPELINE_IMAGE_DIM,
+                     "--batch-size", PIPELINE_BATCH_SIZE, "--shard-size", 3,
+                     "--workers", 1]),
+        ("train.py", [dataset, "DUMMY", model_dir, "--epochs", 1,
+                      "--batch-size", PIPELINE_BATCH_SIZE]),
+    ]
+    runs = {}
+    for script, args in steps:
+        runs[script] = runner.run(script, args)
+        assert runs[script].returncode == 0, runs[script].stderr[-2000:]
+    with open(os.path.join(dataset, "dataset.json")) as handle:
+        manifest = json.load(handle)
+    test_json = os.path.join(dataset, manifest["splits"]["Test"]["json_name"])
+    runs["score.py"] = runner.run("score.py", ["DUMMY", os.path.join(model_dir,
+                                                                     "DUMMY.weights.h5"),
+                                               test_json])
+    assert runs["score.py"].returncode == 0, runs["score.py"].stderr[-2000:]
+    return {"src": src, "dataset": dataset, "model_dir": model_dir, "test_json": test_json,
+            "manifest": manifest, "runs": runs,
+            "video_sec": os.path.join(dataset, "Results", "video_sec_DUMMY.json")}
+
+
+# ---------------------------------------------------------------------------
 # The zygote process.
 
 def _child(request: dict) -> None:

@@ -12,10 +12,11 @@ Pixels are scaled exactly as the training input pipeline scales the stored recor
 ``uint8 / 255`` or ``min(uint16, 4095) / 4095`` as float32, after the same rotation/flip
 (:func:`coreLib.preprocessing.augment.transform_windows`) when an entry asks for one.
 
-Results go to ``<json dir>/Results/``:
-    video_sec_<model>.json   [{"path", "truth", "prediction", "score"}], JSON order
-    metrics_<model>.json     accuracy, F1s, per-class figures, confusion matrix
-    confusion_<model>.png    row-normalised confusion matrix
+Results go to ``<json dir>/Results/``, named after MODEL_NAME for Keras weights and
+after the file scored for an exported model (:func:`results_stem`):
+    video_sec_<name>.json    [{"path", "truth", "prediction", "score"}], JSON order
+    metrics_<name>.json      accuracy, F1s, per-class figures, confusion matrix
+    confusion_<name>.png     row-normalised confusion matrix
 Every input is checked before the model runs and every file is rendered before the
 first is written, so bad input leaves no Results file behind.
 """
@@ -47,7 +48,7 @@ class ScoreConfig:
         manifest_dir: folder holding ``dataset.json`` (default: the JSON's folder).
         batch_size: windows per model call.
         workers: frame-decoding threads.
-        progress: show a tqdm progress bar.
+        progress: report progress (a bar on a terminal, else plain lines).
         jit_compile: compile the model call with XLA; None decides by the number
             of windows (see :data:`coreLib.inference.forward.JIT_MIN_WINDOWS`).
     """
@@ -181,10 +182,20 @@ def render_confusion_png(matrix: np.ndarray, classes: Sequence[str], title: str)
     return buffer.getvalue()
 
 
-def results_names(model_name: str) -> Tuple[str, str, str]:
-    """File names of the three Results files."""
-    return (f"video_sec_{model_name}.json", f"metrics_{model_name}.json",
-            f"confusion_{model_name}.png")
+def results_stem(model_name: str, model_path: str) -> str:
+    """What the Results files are named after: MODEL_NAME for Keras weights (the
+    1.0.4 names), the file scored for an exported model (``CausalMobileNet.tflite``,
+    ``<MODEL_NAME>_<folder>`` for a SavedModel or OUT_DIR), so that scoring an
+    export never overwrites the Keras run's Results."""
+    if not exported_model.is_exported_path(model_path):
+        return model_name
+    base = os.path.basename(model_path.rstrip("/"))
+    return base if model_path.endswith(exported_model.TFLITE_SUFFIX) else f"{model_name}_{base}"
+
+
+def results_names(stem: str) -> Tuple[str, str, str]:
+    """File names of the three Results files (``stem`` from :func:`results_stem`)."""
+    return (f"video_sec_{stem}.json", f"metrics_{stem}.json", f"confusion_{stem}.png")
 
 
 def video_sec_entries(windows: Sequence[ListedWindow], probabilities: np.ndarray,
@@ -239,7 +250,7 @@ def score(config: ScoreConfig) -> ScoreResult:
                     "seconds": round(time.perf_counter() - began, 3)})
 
     # Render everything first: a failure here leaves no Results file.
-    names = results_names(config.model_name)
+    names = results_names(results_stem(config.model_name, config.model_path))
     contents = [
         _json_bytes(video_sec_entries(windows, probabilities, manifest.classes)),
         _json_bytes(metrics),

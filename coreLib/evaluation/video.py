@@ -36,6 +36,7 @@ import numpy as np
 from coreLib import storage
 from coreLib.data import frames
 from coreLib.errors import ActrecogError
+from coreLib.progress import progress_bar
 
 
 VIDEO_SUFFIX = ".avi"
@@ -71,7 +72,7 @@ class VideoConfig:
         max_len: frames per video at most (>= 1).
         fps: frames per second of the videos.
         modality: ``color``, or ``depth``/``confi`` rendered with a colour map.
-        progress: show a tqdm progress bar.
+        progress: report progress (a bar on a terminal, else plain lines).
     """
     json_path: str
     max_len: int
@@ -427,8 +428,6 @@ def write_videos(config: VideoConfig) -> List[str]:
         ActrecogError: bad JSON, or a frame missing / not a PNG (found before
             any video is written).
     """
-    from tqdm import tqdm
-
     entries = load_video_sec(config.json_path)
     paths = [modality_frame_path(entry.path, config.modality) for entry in entries]
     sizes = [png_size(path) for path in paths]   # every frame exists, before writing
@@ -437,8 +436,8 @@ def write_videos(config: VideoConfig) -> List[str]:
                         (TRUTH_PREFIX + entry.truth, PREDICTION_PREFIX + entry.prediction)),
                        key=len)
     written = []
-    with tqdm(total=len(entries), unit="frame", desc="videos",
-              disable=not config.progress) as bar:
+    with progress_bar(len(entries), desc="videos", unit="frame",
+                      enabled=config.progress) as bar:
         for index, begin in enumerate(range(0, len(entries), config.max_len)):
             end = begin + config.max_len
             size = chunk_size(sizes[begin:end])

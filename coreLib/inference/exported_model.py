@@ -380,10 +380,11 @@ def check_matches(model: ExportedModel, model_name: str, classes: Sequence[str],
             (naming the first that differs).
     """
     info = model.info
-    wanted = {"model_name": model_name, "classes": tuple(classes),
-              "window_shape": tuple(window_shape), "dtype": dtype}
-    found = {"model_name": info.model_name, "classes": info.classes,
-             "window_shape": info.window_shape, "dtype": info.dtype}
+    if info.model_name != model_name:
+        raise ActrecogError(f"{model.path}: an export of {info.model_name}, not of "
+                            f"MODEL_NAME {model_name}")
+    wanted = {"classes": tuple(classes), "window_shape": tuple(window_shape), "dtype": dtype}
+    found = {"classes": info.classes, "window_shape": info.window_shape, "dtype": info.dtype}
     for key, value in wanted.items():
         if found[key] != value:
             raise ActrecogError(f"{model.path}: exported {key} {found[key]!r} differs "

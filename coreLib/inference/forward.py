@@ -14,6 +14,7 @@ from coreLib import storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.data.window_lists import ListedWindow
 from coreLib.errors import ActrecogError
+from coreLib.progress import progress_bar
 from coreLib.inference import frame_reader
 from coreLib.preprocessing import augment, records
 
@@ -81,7 +82,7 @@ def predict_windows(model, windows: Sequence[ListedWindow], manifest: manifest_l
         manifest: window shape and pixel dtype.
         batch_size: windows per model call.
         workers: decoding threads.
-        progress: show a tqdm bar over windows.
+        progress: report progress over windows (a bar on a terminal).
         forward: from :func:`make_forward` (to reuse a traced call across runs);
             it must apply rotations/flips if any window has one.
         jit_compile: for the forward made here, and whether to pad the last
@@ -94,16 +95,14 @@ def predict_windows(model, windows: Sequence[ListedWindow], manifest: manifest_l
     Raises:
         ActrecogError: a frame that cannot be read or decoded.
     """
-    from tqdm import tqdm
-
     if jit_compile is None:
         jit_compile = len(windows) >= JIT_MIN_WINDOWS
     augmented = any(window.rotation or window.flip for window in windows)
     forward = forward or make_forward(model, manifest, augmented, jit_compile)
     probabilities = np.zeros((len(windows), manifest.num_classes), np.float32)
     seen = np.zeros(len(windows), bool)
-    with tqdm(total=len(windows), unit="window", disable=not progress,
-              desc="scoring") as bar:
+    with progress_bar(len(windows), desc="scoring", unit="window",
+                      enabled=progress) as bar:
         for numbers, pixels, rotations, flips in frame_reader.iterate_batches(windows, manifest,
                                                                  batch_size, workers):
             count = len(numbers)

@@ -163,6 +163,19 @@ def _load_full_model(keras, model_name: str, model_path: str, local_path: str,
     return model
 
 
+def _check_same_classes(classes, config_path: str, manifest: manifest_lib.Manifest,
+                        model_path: str) -> None:
+    """Weights trained on other classes than the DataSet's are refused by name:
+    the weights' run config is what differs, not the Test JSON."""
+    if set(classes) == set(manifest.classes):
+        return
+    raise ActrecogError(
+        f"{model_path}: weights of {len(classes)} classes ({', '.join(classes)}, from "
+        f"{config_path}), the DataSet's {manifest_lib.MANIFEST_NAME} has "
+        f"{manifest.num_classes} ({', '.join(manifest.classes)}): score with weights "
+        f"trained on this DataSet")
+
+
 def manifest_for_model(dataset_dir: str, model_path: str) -> manifest_lib.Manifest:
     """What score.py scores with: the DataSet's manifest, in the model's class order.
 
@@ -201,6 +214,7 @@ def manifest_for_model(dataset_dir: str, model_path: str) -> manifest_lib.Manife
                 raise ActrecogError(f"{config_path}: the model was trained on {trained} "
                                     f"frames, {manifest_lib.manifest_path(dataset_dir)} "
                                     f"holds {found.frames} frames")
+            _check_same_classes(classes, config_path, found, model_path)
             return replace(found, classes=classes)
         if len(window_shape) != 4 or window_shape[3] != legacy_records.LEGACY_CHANNELS:
             raise ActrecogError(f"{config_path}: a model of window {window_shape}; without "

@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from coreLib import storage
-from coreLib.data import frames, labels, manifest, window_lists, windows
+from coreLib.data import action_sets, frames, labels, manifest, window_lists, windows
 from coreLib.data import hand_crop as hand_crop_lib
 from coreLib.preprocessing import augment, records, sequence_cache, tfrecord_io
 from coreLib.errors import ActrecogError
+from coreLib.progress import progress_bar
 
 
 SOURCE_SPLITS = ("Train", "Test")
@@ -79,6 +79,8 @@ class PreprocessConfig:
             squares, :mod:`coreLib.data.hand_crop`; not with offline_augment,
             whose 32 copies are 1.0.4's full frames).
         hand_crop: the hand tracker's settings (with ``hand``).
+        actions: ``--actions``: the only action names allowed (None: any, with a
+            warning for names outside BII's 16 or only some subjects have).
     """
     src: str
     dest: str
@@ -94,9 +96,12 @@ class PreprocessConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     frames: str = hand_crop_lib.FULL_FRAMES
     hand_crop: hand_crop_lib.HandCropConfig = hand_crop_lib.HandCropConfig()
+    actions: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
         object.__setattr__(self, "eval_subjects", tuple(self.eval_subjects))
+        if self.actions is not None:
+            object.__setattr__(self, "actions", tuple(self.actions))
         if not self.src or not self.dest:
             raise ValueError(f"src and dest must be set, got {self.src!r}, {self.dest!r}")
         if self.seq_len is not None and self.seq_len < 1:
@@ -179,7 +184,8 @@ class Plan:
             subjects and actions sorted).
         split_sequences: split name -> indices into ``sequences``.
         windows: split name -> its windows in their final order.
-        warnings: messages about clipped intervals.
+        warnings: messages about action names and clipped intervals.
+        class_subjects: action name -> subjects (Train and Test) that have it.
     """
     config: PreprocessConfig
     classes: Tuple[str, ...]
@@ -188,6 +194,7 @@ class Plan:
     split_sequences: Dict[str, Tuple[int, ...]]
     windows: Dict[str, WindowList]
     warnings: Tuple[str, ...]
+    class_subjects: Dict[str, int] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -227,7 +234,8 @@ class PreprocessSummary:
         frames_decoded: frames decoded by this run (fewer after a restart).
         shards_reused: shards a killed run had completed and this one kept.
         seconds: wall time of the run.
-        warnings: clipped intervals.
+        warnings: action names and clipped intervals.
+        class_subjects: action name -> subjects that have it.
     """
     manifest: manifest.Manifest
     dataset_dir: str
@@ -237,6 +245,11 @@ class PreprocessSummary:
     shards_reused: int
     seconds: float
     warnings: Tuple[str, ...] = ()
+    class_subjects: Dict[str, int] = field(default_factory=dict)
+
+    def classes_line(self) -> str:
+        """Every class with the number of subjects that have it (main.py's 2nd line)."""
+        return action_sets.class_summary(self.class_subjects, manifest.NO_ACTION)
 
     def line(self) -> str:
         """The one-line summary main.py prints."""
@@ -277,6 +290,15 @@ def _discover_subject(source_split: str, subject_dir: str, subject: str) -> List
                                 f"without its label file {folder}{LABEL_SUFFIX}")
     return [(source_split, subject, action, storage.join(subject_dir, action),
              storage.join(subject_dir, action + LABEL_SUFFIX)) for action in actions]
+
+
+def check_dest_outside_src(src: str, dest: str) -> None:
+    """Refuses a DEST below SRC (SRC itself is fine): DEST/DataSet would land in the
+    source tree, and inside Train/ or Test/ it would break every later run."""
+    if storage.is_within(dest, src) and not storage.is_within(src, dest):
+        raise ActrecogError(f"{dest}: DEST lies inside SRC {src} - the DataSet would be "
+                            f"written into the source tree; choose a folder outside "
+                            f"SRC (or SRC itself)")
 
 
 def discover(src: str) -> List[Tuple]:
@@ -387,8 +409,11 @@ def make_plan(config: PreprocessConfig) -> Plan:
             sequence, an ``eval_subjects`` name that is not a Train subject, a Test
             action unknown to Train, or a Train split smaller than one batch.
     """
+    check_dest_outside_src(config.src, config.dest)
     entries = discover(config.src)
-    warnings: List[str] = []
+    label_files = [action_sets.LabelFile(split, subject, action, label_path)
+                   for split, subject, action, _, label_path in entries]
+    warnings: List[str] = list(action_sets.check_action_names(label_files, config.actions))
     sequences = tuple(_sequence(entry, config.modality, config.clip_intervals, warnings)
                       for entry in entries)
 
@@ -436,7 +461,7 @@ def make_plan(config: PreprocessConfig) -> Plan:
             f"--batch-size: the Train split has {num_balanced} windows after balancing "
             f"no-action, fewer than one batch of {config.batch_size}")
     return Plan(config, classes, seq_len, sequences, split_sequences, split_windows,
-                tuple(warnings))
+                tuple(warnings), action_sets.subject_counts(label_files))
 
 
 # ---------------------------------------------------------------------------
@@ -547,8 +572,8 @@ def decode_sequences(plan: Plan, tasks: List[sequence_cache.DecodeTask],
                     bar.close()
                 total = sum(plan.sequences[i].num_frames
                             for i in plan.split_sequences[split])
-                bar = tqdm(total=total, desc=f"{split}: frames decoded", unit="frame",
-                           disable=None if progress else True, leave=True)
+                bar = progress_bar(total, desc=f"{split}: frames decoded", unit="frame",
+                                   enabled=progress)
                 bar_split = split
             decoded += count
             bar.update(plan.sequences[index].num_frames)
@@ -805,8 +830,8 @@ def _collect_worker_shards(plan: Plan, jobs, results: Iterator, counts: Dict[str
         if split not in shards:
             if bar is not None:
                 bar.close()
-            bar = tqdm(total=len(plan.windows[split]), desc=f"{split}: windows written",
-                       unit="window", disable=None if progress else True)
+            bar = progress_bar(len(plan.windows[split]), desc=f"{split}: windows written",
+                               unit="window", enabled=progress)
             shards[split] = []
         bar.update(len(task.start))
         shards[split].append(manifest.ShardInfo(relative, len(task.start), result.sha256))
@@ -823,8 +848,8 @@ def _write_split_shards(plan: Plan, reader, dataset_dir: str, split: str,
                         progress: bool) -> List[manifest.ShardInfo]:
     """The shards of one split, written by this process in turn."""
     shards = []
-    with tqdm(total=len(window_list), desc=f"{split}: windows written", unit="window",
-              disable=None if progress else True) as bar:
+    with progress_bar(len(window_list), desc=f"{split}: windows written", unit="window",
+                      enabled=progress) as bar:
         for number, part in _split_parts(plan, split):
             relative = manifest.shard_name(split, number)
             path = storage.join(dataset_dir, relative)
@@ -868,8 +893,8 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
 
     Args:
         config: the run's arguments.
-        progress: show tqdm bars (on stderr, when it is a terminal).
-        warn: receives one message per clipped label interval.
+        progress: report progress on stderr (bars on a terminal, else plain lines).
+        warn: receives each warning (action names, clipped label intervals).
 
     Returns:
         A summary of what was written.
@@ -914,4 +939,5 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
         manifest=result, dataset_dir=storage.join(config.dest, manifest.DATASET_FOLDER),
         num_shards=counts["num_shards"], num_bytes=counts["num_bytes"],
         frames_decoded=frames_decoded, shards_reused=counts["shards_reused"],
-        seconds=time.monotonic() - started, warnings=plan.warnings)
+        seconds=time.monotonic() - started, warnings=plan.warnings,
+        class_subjects=plan.class_subjects)

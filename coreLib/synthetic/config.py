@@ -11,14 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from coreLib.data import action_sets
+
 TRAIN_SUBJECTS = ("aiyang", "ashwin", "biru", "chi", "chris", "gulin", "justin",
                   "lakshmi", "LN", "malay", "marc", "michael", "xuchi", "yizhou",
                   "yongzhong")
 TEST_SUBJECTS = ("alvin", "etienne", "xiaowei")
-ACTIONS = ("asl-bathroom", "asl-blue", "asl-green", "asl-j", "asl-milk",
-           "asl-scissors", "asl-where", "asl-yellow", "asl-you", "asl-z",
-           "ui-circle", "ui-click", "ui-doubleclick", "ui-keyTap", "ui-screenTap",
-           "ui-swipe")
+ACTIONS = action_sets.BII_ACTIONS
 TRAIN_SPLIT = "Train"
 TEST_SPLIT = "Test"
 SPLITS = (TRAIN_SPLIT, TEST_SPLIT)

@@ -27,13 +27,13 @@ number of worker processes or on the order they finish in.
 import multiprocessing
 import os
 import shutil
-import sys
 import time
 from typing import Tuple
 
 import cv2
 
 from coreLib.errors import ActrecogError
+from coreLib.progress import progress_bar
 # The public names of the package, importable from here as before the split.
 from coreLib.synthetic.config import (  # noqa: F401
     ACTIONS, DETECTION_SPLIT, FULL_SIZE_REPS, HAND_SIZES, MAX_DETECTION_SEQUENCES,
@@ -89,10 +89,7 @@ def _prepare_dest(dest: str, overwrite: bool) -> None:
 
 def _run_tasks(tasks: list, workers: int, progress: bool):
     """Yields ``(split, frames written)`` per sequence task, in completion order."""
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(tasks), unit="seq", desc="synthetic", file=sys.stderr)
+    bar = progress_bar(len(tasks), desc="synthetic", unit="seq", enabled=progress)
     pool = None
     try:
         if workers == 1 or len(tasks) == 1:
@@ -105,14 +102,12 @@ def _run_tasks(tasks: list, workers: int, progress: bool):
             results = pool.imap_unordered(_write_task, tasks)
         for result in results:
             yield result
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
@@ -124,7 +119,7 @@ def generate_dataset(dest: str, config: SyntheticConfig, workers: int = 1,
         config: what to generate.
         workers: processes rendering sequences in parallel (the output does not
             depend on it).
-        progress: show a tqdm bar over sequences on stderr.
+        progress: report progress over sequences on stderr (a bar on a terminal).
         overwrite: replace existing ``dest/Train``, ``dest/Test`` and
             ``dest/TestDetection`` folders.
 

@@ -46,6 +46,7 @@ from coreLib.training import pipeline
 from coreLib.training import optimizer as optimizer_lib
 from coreLib.training import strategy as strategy_lib
 from coreLib.errors import ActrecogError
+from coreLib.progress import is_terminal, progress_bar
 
 tf = storage.tf
 
@@ -468,24 +469,23 @@ def _policy_name(config: TrainConfig) -> str:
 
 
 class _EpochProgress:
-    """A tqdm bar per epoch (loss, accuracy, sequences/s) on the chief only."""
+    """Progress of one epoch's steps (loss, accuracy, sequences/s) on the chief only.
+
+    On a terminal a bar that the epoch's summary line replaces; in a log a plain
+    line a minute and one when the steps are done (before the Eval pass).
+    """
 
     def __init__(self, enabled: bool, epoch: int, epochs: int, total: int, initial: int):
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=initial, unit="step", leave=False,
-                            desc=f"epoch {epoch}/{epochs}", dynamic_ncols=True)
+        self.bar = progress_bar(total, desc=f"epoch {epoch}/{epochs}", unit="step",
+                                initial=initial, leave=not is_terminal(), enabled=enabled)
 
     def update(self, steps: int, loss: float, accuracy: float, rate: float) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{accuracy:.3f}",
-                                 seq_per_s=f"{rate:.0f}", refresh=False)
-            self.bar.update(steps)
+        self.bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{accuracy:.3f}",
+                             seq_per_s=f"{rate:.0f}", refresh=False)
+        self.bar.update(steps)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def make_step_loops(strategy, model, optimizer, global_batch: int):
