@@ -171,6 +171,23 @@ def _dest_not_writable(case, pipeline):
 MAIN_CASES["main-dest-not-writable"] = _dest_not_writable
 
 
+def _dest_inside_src(case, pipeline):
+    """Issue 21: DEST below SRC would put the DataSet into the source tree."""
+    src = _copy_src(case, pipeline)
+    dest = os.path.join(src, "Train", "out")
+    return "main.py", [src, dest, "--image-dim", IMAGE_DIM, "--batch-size", BATCH_SIZE,
+                       "--workers", 1], case, (f"{dest}: DEST lies inside SRC",)
+
+
+MAIN_CASES["main-dest-inside-src"] = _dest_inside_src
+MAIN_CASES["main-action-outside-pinned-set"] = _main_case(
+    None, "--actions", "asl-blue", expect=("ui-click.xml: action 'ui-click' is not one of "
+                                           "--actions",))
+MAIN_CASES["main-pinned-action-without-label-files"] = _main_case(
+    None, "--actions", "asl-blue,ui-click,ui-swipe",
+    expect=("--actions: 'ui-swipe' has no label file",))
+
+
 def _copy_dataset(case, pipeline):
     dataset = os.path.join(case, "DataSet")
     shutil.copytree(pipeline["dataset"], dataset,
@@ -321,7 +338,22 @@ def _without(key):
                             else entry for number, entry in enumerate(entries)]
 
 
+def _dataset_of_another_class(json_path, case):
+    """A 4-class DataSet (ui-swipe added) for the 3-class weights (issue 21)."""
+    path = os.path.join(case, "dataset.json")
+    manifest = json.load(open(path))
+    manifest["classes"] = manifest["classes"][:-1] + ["ui-swipe", "no-action"]
+    with open(path, "w") as handle:
+        json.dump(manifest, handle)
+    _rewrite_json(json_path, lambda entries: entries[:2] + [dict(entries[2],
+                                                                 **{"class": "ui-swipe"})])
+    return None
+
+
 SCORE_CASES = {
+    # The weights' run config is what differs, not the JSON's class.
+    "score-weights-of-fewer-classes-than-the-dataset": _score_case(
+        _dataset_of_another_class, expect=("DUMMY.weights.h5: weights of 3 classes",)),
     "score-unknown-model": _score_case(model="NOPE", expect=("NOPE",)),
     "score-weights-missing": _score_case(
         weights=lambda case, pipeline: os.path.join(case, "gone.weights.h5"),

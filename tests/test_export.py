@@ -120,6 +120,17 @@ def test_score_gives_the_same_accuracy_for_keras_saved_model_and_litert(
     # The same table and macro F1 whatever ran the model.
     for name in ("saved_model", "out_dir", "litert"):
         assert outputs[name][:-1] == outputs["keras"][:-1]
+    # Each model's Results under its own name: the exports' runs left the Keras
+    # weights' files (the 1.0.4 names) alone (issue 21).
+    results = os.path.join(os.path.dirname(json_path), "Results")
+    stems = ("DUMMY", "DUMMY_saved_model", f"DUMMY_{os.path.basename(out_dir)}",
+             "DUMMY.tflite")
+    assert sorted(os.listdir(results)) == sorted(
+        f"{kind}_{stem}.{suffix}" for stem in stems
+        for kind, suffix in (("video_sec", "json"), ("metrics", "json"),
+                             ("confusion", "png")))
+    keras_metrics = json.load(open(os.path.join(results, "metrics_DUMMY.json")))
+    assert keras_metrics["weights_file"] == weights
 
 
 def test_loader_takes_stored_windows_and_resizes_the_batch(dummy_export, dataset):
@@ -318,6 +329,11 @@ def test_score_refuses_an_export_of_other_classes_or_a_stream_only_file(
         assert run_script("score", ["DUMMY", path, json_path]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
+    # Another MODEL_NAME is named as the command line's, not "the data's" (issue 21).
+    litert = os.path.join(out_dir, "DUMMY.tflite")
+    assert run_script("score", ["LRCN", litert, json_path]) == 2
+    assert capsys.readouterr().err == (f"score.py: error: {litert}: an export of DUMMY, "
+                                       f"not of MODEL_NAME LRCN\n")
 
 
 @pytest.mark.slow
