@@ -1,7 +1,7 @@
 """Checks a DataSet folder, or smoke-runs a model on it.
 
     python debug.py TFRECORD_DIR CHECK
-    python debug.py TFRECORD_DIR ConvNet3D|LRCN|DUMMY [--steps N] [--batch-size B]
+    python debug.py TFRECORD_DIR CausalMobileNet|ConvNet3D|LRCN|DUMMY [--steps N] [--batch-size B]
 
 TFRECORD_DIR (1.0.4's name; DATASET_DIR in train.py) is the DataSet folder (or gs://
 URI) holding dataset.json, or a folder of 1.0.4 records (DataSet with TFRECORD/Train,
@@ -27,7 +27,7 @@ def build_parser():
                         help="the DataSet folder or gs:// URI holding dataset.json, or "
                              "1.0.4 records")
     parser.add_argument("exec_flag", metavar="EXEC_FLAG",
-                        help="CHECK, or a model name: ConvNet3D, LRCN or DUMMY")
+                        help="CHECK, or a model name: CausalMobileNet, ConvNet3D, LRCN or DUMMY")
     parser.add_argument("--out", default=None,
                         help="CHECK: folder for check_<split>.png (default: TFRECORD_DIR)")
     parser.add_argument("--no-sha256", dest="verify_sha256", action="store_false",

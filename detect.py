@@ -105,6 +105,8 @@ def main(argv=None) -> int:
         events=args.events, raw_format=args.raw_format, realtime=args.realtime,
         stream_runtime=args.stream_runtime)
     result = driver.detect(config)
+    for warning in result.summary.get("warnings", ()):
+        sys.stderr.write(f"detect.py: warning: {warning}\n")
     table = sys.stderr if args.events == "-" else sys.stdout
     print("\n".join(outputs.summary_lines(result)), file=table)
     return 0

@@ -47,7 +47,7 @@ class PlainProgress:
         self.unit = unit
         self.n = initial
         self._initial = initial
-        self._leave = leave
+        self.leave = leave
         self._stream = stream
         self._interval_s = interval_s
         self._clock = clock
@@ -82,7 +82,7 @@ class PlainProgress:
         if self._closed:
             return
         self._closed = True
-        if self._leave:
+        if self.leave:
             self._write(self._clock())
 
     def line(self, now: Optional[float] = None) -> str:

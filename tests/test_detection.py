@@ -495,21 +495,72 @@ def _bad_source(tmp_path, problem):
         return str(split), weights_path, "--out"
     if problem == "delay offline":
         return str(split), weights_path, "--delay 3: a fixed lag is for --mode online"
+    # Issue 21's rows.
+    if problem == "item past the last frame":   # named no flag detect.py lacks
+        label.write_text(item_xml([(25, 8, "red")]))
+        return (str(split), weights_path, f"{label}: item 0 (pos 25, len 8) runs past the "
+                f"last frame 29 (the label file and the frames disagree)")
+    if problem in ("out in the dataset root", "out in a split of the dataset"):
+        return str(folder), weights_path, "--out"
+    if problem == "weights file missing":
+        weights_path = str(tmp_path / "model" / "gone.weights.h5")
+        return (str(split), weights_path,
+                f"{weights_path}: MODEL_PATH not found (no such weights file)")
+    if problem == "export folder without export.json":
+        weights_path = str(tmp_path / "not-an-export")
+        os.makedirs(weights_path)
+        open(os.path.join(weights_path, "notes.txt"), "w").close()
+        return (str(split), weights_path, f"{weights_path}: MODEL_PATH is a folder without "
+                                          f"export.json or saved_model.pb")
+    if problem == "manifest of other classes than the weights":
+        from coreLib.data import manifest as manifest_lib
+        dataset = tmp_path / "DataSet"
+        dataset.mkdir()
+        manifest_lib.write_manifest(str(dataset), manifest_lib.Manifest(
+            ("blue", "red", "green", "no-action"), SEQ_LEN, IMAGE_DIM, 3, "color", "uint8",
+            False, {}, str(tmp_path)))
+        return (str(split), weights_path, f"--manifest {dataset}: its classes (blue, red, "
+                f"green, no-action) differ from the model's (red, green, no-action, from")
+    if problem == "video shorter than the window":
+        short = tmp_path / "short.avi"
+        write_video(short, (("red", SEQ_LEN - 1),))
+        return str(short), weights_path, f"{short}: {SEQ_LEN - 1} frames, fewer than"
+    if problem == "out holds other files":
+        return str(split), weights_path, "holds files but no summary.json"
     raise AssertionError(problem)
 
 
 BAD_INPUTS = ["missing frame", "undecodable frame", "unknown action", "overlapping items",
               "item without action", "video cannot be opened",
               "weights for another class count", "weights for another window",
-              "empty folder", "out inside the dataset", "delay offline"]
+              "empty folder", "out inside the dataset", "delay offline",
+              "item past the last frame", "out in the dataset root",
+              "out in a split of the dataset", "weights file missing",
+              "export folder without export.json",
+              "manifest of other classes than the weights", "video shorter than the window",
+              "out holds other files"]
 EXTRA_ARGS = {"delay offline": ["--mode", "offline", "--delay", "3"]}
+
+
+def _out_folder(tmp_path, source, problem):
+    """--out of a bad-input row (inside the dataset for those rows)."""
+    src = tmp_path / "SRC"
+    return {"out inside the dataset": os.path.join(source, "detections"),
+            "out in the dataset root": str(src / "x"),
+            "out in a split of the dataset": str(src / "TestDetection" / "x")}.get(
+                problem, str(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("problem", BAD_INPUTS)
 def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, weights, capsys, problem):
     source, weights_path, expected = _bad_source(tmp_path, problem)
-    out = (os.path.join(source, "detections") if problem == "out inside the dataset"
-           else str(tmp_path / "out"))
+    out = _out_folder(tmp_path, source, problem)
+    if problem == "manifest of other classes than the weights":
+        EXTRA_ARGS[problem] = ["--manifest", str(tmp_path / "DataSet")]
+    if problem == "out holds other files":
+        os.makedirs(out)
+        open(os.path.join(out, "mine.txt"), "w").close()
+    before = sorted(os.listdir(tmp_path))
     code = run_detect(["DUMMY", weights_path or weights, source, "--out", out]
                       + EXTRA_ARGS.get(problem, []))
     captured = capsys.readouterr()
@@ -517,9 +568,65 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, weights, capsys
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("detect.py: error: "), lines
     assert expected in lines[0]
-    assert not os.path.exists(out) or os.listdir(out) == []
+    assert "--clip-intervals" not in lines[0]
+    # A refusal creates nothing, not even an empty --out (issue 21).
+    assert sorted(os.listdir(tmp_path)) == before
+    if problem == "out holds other files":
+        assert os.listdir(out) == ["mine.txt"]
+    else:
+        assert not os.path.exists(out)
     assert captured.out == ""
 
+
+
+def test_truncated_video_says_frames_read_against_the_container(tmp_path, weights, capsys):
+    """Issue 21: a damaged file was detected as far as it read, without a word."""
+    whole = tmp_path / "whole.avi"
+    assert write_video(whole, LONG_LAYOUT) == LONG_FRAMES
+    data = whole.read_bytes()
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(data[:int(len(data) * 0.7)])
+    capture = cv2.VideoCapture(str(clip))
+    readable = 0
+    while capture.read()[0]:
+        readable += 1
+    capture.release()
+    assert SEQ_LEN <= readable < LONG_FRAMES
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, clip, "--out", out]) == 0
+    warning = (f"{clip}: read {readable} frames, its container declares {LONG_FRAMES} "
+               f"(truncated or damaged?); the {readable} read were detected")
+    assert capsys.readouterr().err == f"detect.py: warning: {warning}\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["warnings"] == [warning] and summary["num_frames"] == readable
+
+
+def test_out_over_an_older_run_is_replaced_as_one(tmp_path, weights, monkeypatch):
+    """Issue 21: the older run's sequences stayed beside the new ones. --out is
+    built beside and swapped in: the old run's files or the new run's, never both;
+    the same through the two-rename fallback, whose parked old run a killed
+    swap leaves is put back by the next run."""
+    from coreLib import folder_swap
+    source = make_source(tmp_path)
+    out = tmp_path / "out"
+    assert run_detect(["DUMMY", weights, source, "--out", out]) == 0
+    both = sorted(os.listdir(out))
+    assert both == ["long.frames.csv", "long.segments.json", "summary.json",
+                    "timeline_long.png", "timeline_unlabelled.png",
+                    "unlabelled.frames.csv", "unlabelled.segments.json"]
+    assert run_detect(["DUMMY", weights, os.path.join(source, "long"), "--out", out]) == 0
+    only_long = ["long.frames.csv", "long.segments.json", "summary.json",
+                 "timeline_long.png"]
+    assert sorted(os.listdir(out)) == only_long
+    assert sorted(os.listdir(tmp_path)) == ["SRC", "out"]   # no staging left
+
+    # A kill between the fallback's two renames: the old run parked, --out absent.
+    parked = tmp_path / ".out.detect.old-killed"
+    os.rename(out, parked)
+    monkeypatch.setattr(folder_swap, "_exchange", lambda first, second: False)
+    assert run_detect(["DUMMY", weights, source, "--out", out]) == 0
+    assert sorted(os.listdir(out)) == both
+    assert sorted(os.listdir(tmp_path)) == ["SRC", "out"]
 
 
 def test_truth_of_a_synthetic_testdetection_sequence(tmp_path):

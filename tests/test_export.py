@@ -454,6 +454,7 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
         probabilities(litert_stream, "offline")
     wrong_name = detect_config.DetectConfig("DUMMY", out_dir, folder, mode="online",
                                             progress=False)
-    with pytest.raises(ActrecogError, match="exported model_name 'CausalMobileNet' differs"):
+    with pytest.raises(ActrecogError,
+                       match="an export of CausalMobileNet, not of MODEL_NAME DUMMY"):
         runners.load_runner(wrong_name.model_name, wrong_name.model_path,
                             model_spec.resolve_model_spec(out_dir), "online")

@@ -36,7 +36,7 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -216,7 +216,8 @@ def parse_action_label_xml(data: bytes, known_actions: Sequence[str],
 
 
 def check_intervals(intervals: Tuple[Interval, ...], num_frames: int, path: str,
-                    clip: bool = False) -> Tuple[Tuple[Interval, ...], List[str]]:
+                    clip: bool = False, clip_flag: Optional[str] = "--clip-intervals"
+                    ) -> Tuple[Tuple[Interval, ...], List[str]]:
     """Checks that every interval lies inside a sequence of ``num_frames`` frames.
 
     Args:
@@ -225,6 +226,8 @@ def check_intervals(intervals: Tuple[Interval, ...], num_frames: int, path: str,
         path: the label file, for messages.
         clip: cut intervals that run past the last frame (dropping those that
             start after it) instead of failing.
+        clip_flag: the calling tool's option that sets ``clip``, named in the
+            message (None: the tool has none).
 
     Returns:
         ``(intervals, warnings)``: the intervals to use, and one message per
@@ -241,7 +244,9 @@ def check_intervals(intervals: Tuple[Interval, ...], num_frames: int, path: str,
         where = (f"{path}: item {index} (pos {interval.pos}, len {interval.len}) "
                  f"runs past the last frame {num_frames - 1}")
         if not clip:
-            raise ActrecogError(f"{where} (use --clip-intervals to clip it)")
+            hint = (f"use {clip_flag} to clip it" if clip_flag else
+                    "the label file and the frames disagree")
+            raise ActrecogError(f"{where} ({hint})")
         if interval.pos < num_frames:
             kept.append(Interval(interval.pos, num_frames - interval.pos))
             warnings.append(f"{where}; clipped to len {num_frames - interval.pos}")
@@ -320,7 +325,7 @@ def truth_from_labels(path: str, sequence_dir: str, num_frames: int,
                                 f"{folder_action!r}, which the model does not know "
                                 f"(classes: {', '.join(actions)})")
         names = [folder_action] * len(intervals)
-    check_intervals(intervals, num_frames, path)
+    check_intervals(intervals, num_frames, path, clip_flag=None)  # detect.py has none
     truth = np.full(num_frames, len(classes) - 1, np.int64)
     for interval, name in zip(intervals, names):
         truth[interval.pos:interval.end] = classes.index(name)

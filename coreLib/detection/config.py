@@ -37,7 +37,7 @@ class DetectConfig:
         video: also write a labelled video per sequence.
         fps: frames per second of the labelled videos, and of a stream without
             timestamps (an event's time_s is its frame / fps).
-        progress: a tqdm bar per sequence.
+        progress: report progress per sequence (a bar on a terminal).
         events: online only: write each event as a JSON line to this file
             (``-``: standard output) the moment it is decided.
         raw_format: SOURCE ``-`` only: ``FMT:WxH`` of the raw frames on stdin.

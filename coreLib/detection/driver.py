@@ -17,10 +17,11 @@ window (:class:`coreLib.inference.window_runners.SharedFrameRunner`).
 import dataclasses
 import os
 import time
+from typing import Optional
 
 import numpy as np
 
-from coreLib import storage
+from coreLib import folder_swap, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import events as events_lib, fusion, live_sources, outputs
 from coreLib.detection import metrics as metrics_lib, segments as segments_lib
@@ -30,16 +31,41 @@ from coreLib.detection.results import DetectResult, SequenceDetection
 from coreLib.detection.sources import (SequenceSource, VideoFrames, discover_sources,
                                        png_frame_chunks, prefetch)
 from coreLib.errors import ActrecogError
+from coreLib.progress import progress_bar
 from coreLib.inference import model_spec, stream_steps, window_runners
+
+# The split folders that mark a BII dataset's root (--out may not lie below it).
+DATASET_SPLITS = ("Train", "Test", "TestDetection")
+
+
+def dataset_root(source: str) -> Optional[str]:
+    """The BII dataset folder SOURCE lies in: the nearest folder above (or equal to)
+    SOURCE that holds a Train/, Test/ or TestDetection/ folder on SOURCE's way down
+    (``data`` for ``data/TestDetection/seq``); None for a recording outside one."""
+    path, child = os.path.realpath(source), None
+    while True:
+        if (child is None or child in DATASET_SPLITS) and any(
+                os.path.isdir(os.path.join(path, split)) for split in DATASET_SPLITS):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path, child = parent, os.path.basename(path)
 
 
 def _check_out_dir(out_dir: str, source: str) -> None:
-    if storage.is_remote(out_dir) or storage.is_remote(source) or not storage.isdir(source):
-        return
-    out, root = os.path.realpath(out_dir), os.path.realpath(source)
-    if out == root or out.startswith(root + os.sep):
-        raise ActrecogError(f"--out {out_dir}: lies inside the dataset SOURCE {source}; "
-                            f"choose a folder outside it")
+    """--out lies outside SOURCE and the dataset it belongs to, and is new, empty
+    or an earlier detect.py output (replaced as a whole). Creates nothing."""
+    if not (storage.is_remote(out_dir) or storage.is_remote(source)):
+        checks = [("SOURCE", source)] if storage.isdir(source) else []
+        root = dataset_root(source)
+        if root:
+            checks.append(("dataset", root))
+        for what, folder in checks:
+            if storage.is_within(out_dir, folder):
+                raise ActrecogError(f"--out {out_dir}: lies inside the {what} {folder}; "
+                                    f"choose a folder outside it")
+    folder_swap.check_replaceable(out_dir, outputs.SUMMARY_NAME, "--out", "detect.py")
 
 
 def _check_recorded_options(config: DetectConfig, mode: str) -> None:
@@ -119,8 +145,6 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
         ActrecogError: a frame that cannot be read or decoded, a video shorter
             than the window.
     """
-    from tqdm import tqdm
-
     began = time.perf_counter()
     decode_count = [0]
 
@@ -136,8 +160,8 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
         chunks = png_frame_chunks(sequence, manifest, config.batch_size, config.workers,
                                   boxes)
     chunks = prefetch(counted(chunks))
-    bar = tqdm(total=sequence.num_frames or None, unit="frame", desc=sequence.name,
-               disable=not config.progress, leave=True)
+    bar = progress_bar(sequence.num_frames or None, desc=sequence.name, unit="frame",
+                       enabled=config.progress)
     try:
         probabilities = _model_probabilities(chunks, manifest, kind, runner, mode, config,
                                              sequence, bar)
@@ -154,6 +178,16 @@ def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, k
         detection.crop_boxes = np.stack([box.as_array() for box in ordered])
         detection.frames_without_hand = sum(not box.found for box in ordered)
     return detection
+
+
+def _truncation_warning(sequence: SequenceSource, frames_read: int) -> list:
+    """A video that ends before the frame count its container declares (a
+    truncated or damaged file) is detected as far as it reads, with a warning."""
+    declared = sequence.num_frames
+    if not declared or frames_read >= declared:
+        return []
+    return [f"{sequence.path}: read {frames_read} frames, its container declares "
+            f"{declared} (truncated or damaged?); the {frames_read} read were detected"]
 
 
 def detect(config: DetectConfig) -> DetectResult:
@@ -182,18 +216,20 @@ def detect(config: DetectConfig) -> DetectResult:
     config = dataclasses.replace(config, delay=fusion.resolve_delay(config.delay,
                                                                     manifest.seq_len, mode))
     _, kind, runner = runtime.load_runner(config, manifest, mode)
-    storage.check_writable(config.out_dir)
 
-    detections = []
+    detections, warnings = [], []
     with events_lib.EventsFile(config.events) as events:
         for sequence in sources:
             detection = detect_sequence(sequence, manifest, kind, runner, mode, config)
             if sequence.is_video:   # now the real frame count is known
+                warnings += _truncation_warning(sequence, len(detection.labels))
                 sequence = dataclasses.replace(sequence, num_frames=len(detection.labels))
                 detection.source = sequence
             detections.append(detection)
             events.write(_recorded_events(detection, manifest, config, len(sources) > 1))
 
     summary = outputs.build_summary(config, manifest, mode, kind, detections)
+    if warnings:
+        summary["warnings"] = warnings
     files = outputs.write_outputs(config, manifest, mode, detections, summary, began)
     return DetectResult(tuple(detections), summary, tuple(files))

@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from coreLib import storage
+from coreLib import folder_swap
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import fusion, live_sources, outputs
 from coreLib.detection.config import DetectConfig
@@ -37,7 +37,7 @@ POLL_SECONDS = 0.1
 
 class StopSignals:
     """SIGINT/SIGTERM: the first asks the run to stop; the second exits at once,
-    after removing the output folder's temporaries (no half-written file)."""
+    after removing the outputs being built beside --out (no half-written file)."""
 
     def __init__(self, out_dir: str, log):
         self.out_dir, self.log = out_dir, log
@@ -51,8 +51,8 @@ class StopSignals:
             self.log(f"{name}: stopping; writing the outputs for the frames seen "
                      f"(again to quit at once)")
             return
-        with contextlib.suppress(Exception):
-            storage.remove_temporaries(self.out_dir)
+        with contextlib.suppress(Exception):   # the half-built outputs beside --out
+            folder_swap.recover(self.out_dir, outputs.TOOL)
         os._exit(128 + number)
 
     def __enter__(self):
@@ -172,8 +172,8 @@ def detect_live(config: DetectConfig, log=lambda line: print(
     capture = live_sources.open_camera(config.source) if raw_format is None else None
     config = replace(config, mode="online",
                      delay=fusion.resolve_delay(config.delay, manifest.seq_len, "online"))
-    out_dir_existed = storage.exists(config.out_dir)
-    storage.check_writable(config.out_dir)
+    # Creates nothing: the outputs are built beside --out and swapped in at the end.
+    folder_swap.check_replaceable(config.out_dir, outputs.SUMMARY_NAME, "--out", "detect.py")
     detector = LiveDetector(config, manifest, kind, step, live_sources.live_name(config.source))
     frames_iterable, reader = _frames_of(raw_format, capture)
     realtime = config.realtime if config.realtime is not None else capture is not None
@@ -187,13 +187,7 @@ def detect_live(config: DetectConfig, log=lambda line: print(
             log(f"warning: standard input ended inside a frame: {reader.partial_bytes} of "
                 f"{raw_format.frame_bytes} bytes dropped; {len(detector.rows)} complete "
                 f"frames kept")
-        try:
-            result = detector.close()
-        except ActrecogError:
-            if not out_dir_existed:
-                with contextlib.suppress(OSError):
-                    os.rmdir(config.out_dir)
-            raise
+        result = detector.close()
         events.write(result.events)
         result.summary["live"]["stopped_by"] = stop.requested or "end of stream"
         result.summary["live"].update(latency_figures(latencies))

@@ -1,7 +1,7 @@
 """What detect.py writes and prints for the sequences it detected.
 
 All into ``out_dir`` (never into the dataset), written only after every
-sequence has been detected, each file atomically::
+sequence has been detected, the folder replaced as one (:func:`write_outputs`)::
 
     <name>.segments.json   {"name", "source", "mode", "num_frames", "segments":
                             [{start, end (inclusive), action, score}]}
@@ -19,20 +19,21 @@ import csv
 import io
 import json
 import os
+import shutil
 import time
 from typing import Any, List, Tuple
 
 import numpy as np
 
-from coreLib import storage
+from coreLib import folder_swap, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import live_sources, metrics as metrics_lib
 from coreLib.detection.config import DetectConfig
-from coreLib.detection.rendering import (PendingVideo, render_labelled_video,
-                                         render_timeline_png)
+from coreLib.detection.rendering import render_labelled_video, render_timeline_png
 from coreLib.detection.results import DetectResult, SequenceDetection
 
 SUMMARY_NAME = "summary.json"
+TOOL = "detect"
 CSV_DIGITS = 6
 
 
@@ -136,33 +137,46 @@ def rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode
 
 def write_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str,
                   detections: list, summary: dict, began: float) -> List[str]:
-    """Renders every output, then writes each atomically; returns their paths.
+    """Renders every output and puts them in ``--out`` as one; returns their paths.
 
-    Every output is rendered (the labelled videos under temporary names) before
-    the first is written, so a failure leaves no output of this run; ``summary``
-    gains ``seconds``, the time since ``began`` (``time.perf_counter()``).
+    A local ``--out`` is built in full in a staging folder beside it and then
+    swapped in (:mod:`coreLib.folder_swap`): it holds at every instant the old
+    run's files or the new run's, never a mix, and a failure leaves the old one.
+    A URI ``--out`` is emptied (``summary.json`` first) and written file by file,
+    ``summary.json`` last. ``summary`` gains ``seconds``, the time since ``began``
+    (``time.perf_counter()``).
     """
     outputs = rendered_outputs(config, manifest, mode, detections)
-    storage.remove_temporaries(config.out_dir)   # left by a killed earlier run
-    videos: List[PendingVideo] = []
+    out_dir = config.out_dir
+    remote = storage.is_remote(out_dir)
+    if remote:
+        storage.makedirs(out_dir)
+        folder_swap.clear_remote(out_dir, SUMMARY_NAME)
+        target = out_dir
+    else:   # built beside --out, then swapped in (see coreLib.folder_swap)
+        folder_swap.recover(out_dir, TOOL)
+        target = folder_swap.staging_folder(out_dir, TOOL)
+        os.makedirs(target)
+    names = []
     try:
         if config.video:
             for d in detections:
-                videos.append(render_labelled_video(
-                    d, manifest, storage.join(config.out_dir, f"{d.source.name}.avi"),
-                    config.fps, config.progress))
+                name = f"{d.source.name}.avi"
+                render_labelled_video(d, manifest, storage.join(target, name), config.fps,
+                                      config.progress).commit()
+                names.append(name)
         summary["seconds"] = round(time.perf_counter() - began, 3)
-        outputs.append((SUMMARY_NAME, json_bytes(summary)))
+        outputs.append((SUMMARY_NAME, json_bytes(summary)))   # last: it marks a whole run
+        for name, data in outputs:
+            storage.write_bytes_atomic(storage.join(target, name), data)
+            names.append(name)
+        if not remote:
+            folder_swap.swap_in(target, out_dir, TOOL)
     except BaseException:
-        for video in videos:
-            video.discard()
+        if not remote:
+            shutil.rmtree(target, ignore_errors=True)
         raise
-    files = [video.commit() for video in videos]
-    for name, data in outputs:
-        path = storage.join(config.out_dir, name)
-        storage.write_bytes_atomic(path, data)
-        files.append(path)
-    return files
+    return [storage.join(out_dir, name) for name in names]
 
 
 def _figure(value, digits: int = 2) -> str:

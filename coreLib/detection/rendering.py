@@ -15,6 +15,7 @@ from coreLib.detection import metrics as metrics_lib
 from coreLib.detection.results import SequenceDetection
 from coreLib.detection.sources import SequenceSource, open_video
 from coreLib.errors import ActrecogError
+from coreLib.progress import progress_bar
 
 
 def class_colours(classes: Tuple[str, ...]) -> List[Tuple[float, float, float]]:
@@ -155,7 +156,6 @@ def render_labelled_video(detection: SequenceDetection, manifest: manifest_lib.M
         ActrecogError: the video cannot be written, or a frame cannot be read.
     """
     import cv2
-    from tqdm import tqdm
     from coreLib.evaluation import video
 
     if storage.is_remote(final_path):
@@ -175,8 +175,8 @@ def render_labelled_video(detection: SequenceDetection, manifest: manifest_lib.M
     pending = PendingVideo(storage.temporary_name(final_path) + video.VIDEO_SUFFIX, final_path)
     writer = video.open_mjpg_writer(pending.temp_path, fps, (width, total_height), final_path)
     try:
-        with tqdm(total=count, unit="frame", desc=f"video {sequence.name}",
-                  disable=not progress) as bar:
+        with progress_bar(count, desc=f"video {sequence.name}", unit="frame",
+                          enabled=progress) as bar:
             for index, image in enumerate(itertools.chain([first], frames_iterator)):
                 if index >= count:
                     break

@@ -86,6 +86,9 @@ def open_video(target) -> "Any":
     Raises:
         ActrecogError: it cannot be opened.
     """
+    # FFmpeg's own complaints about a damaged file would break the one-line
+    # contract on stderr; what matters is said by the caller.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():

@@ -48,12 +48,52 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
         ActrecogError: no manifest and no run config, a run config without the
             needed keys, or a modality that does not fit the window's channels.
     """
+    _check_model_path(model_path)
     if manifest_dir:
         found = manifest_lib.load_manifest(manifest_dir)
         if modality and modality != found.modality:
             raise ActrecogError(f"--modality {modality}: the manifest's windows are "
                                 f"{found.modality} frames")
+        _check_manifest_fits_model(found, manifest_dir, model_path)
         return found
+    return _model_own_spec(model_path, modality)
+
+
+def _check_model_path(model_path: str) -> None:
+    """MODEL_PATH exists, and a folder is an export (named as such when it is not)."""
+    if not storage.exists(model_path):
+        what = ("weights file" if model_path.endswith(".h5") else "exported model"
+                if model_path.endswith(exported_model.TFLITE_SUFFIX) else "model")
+        raise ActrecogError(f"{model_path}: MODEL_PATH not found (no such {what})")
+    if storage.isdir(model_path) and not exported_model.is_exported_path(model_path):
+        raise ActrecogError(f"{model_path}: MODEL_PATH is a folder without "
+                            f"{exported_model.EXPORT_JSON_NAME} or saved_model.pb - neither "
+                            f"an export.py OUT_DIR nor a SavedModel")
+
+
+def _check_manifest_fits_model(found: manifest_lib.Manifest, manifest_dir: str,
+                               model_path: str) -> None:
+    """--manifest must describe the windows and classes the model was made for,
+    when the model says (its run_config.json or export.json): otherwise the
+    label files would be blamed for the model's class list."""
+    if exported_model.is_exported_path(model_path):
+        described_by = exported_model.EXPORT_JSON_NAME
+    else:
+        described_by = storage.join(os.path.dirname(model_path) or ".", RUN_CONFIG_NAME)
+        if not storage.exists(described_by):
+            return
+    own = _model_own_spec(model_path, found.modality)
+    for what, wanted, given in (("classes", own.classes, found.classes),
+                                ("window", own.window_shape, found.window_shape)):
+        if tuple(wanted) != tuple(given):
+            shown = (lambda value: ", ".join(value)) if what == "classes" else str
+            raise ActrecogError(f"--manifest {manifest_dir}: its {what} ({shown(given)}) "
+                                f"differ from the model's ({shown(wanted)}, from "
+                                f"{described_by})")
+
+
+def _model_own_spec(model_path: str, modality: Optional[str]) -> manifest_lib.Manifest:
+    """The spec from the export's export.json or the weights' run_config.json."""
     if exported_model.is_exported_path(model_path):
         info = exported_model.read_export_info(model_path)
         if modality and modality != info.modality:

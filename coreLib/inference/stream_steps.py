@@ -146,7 +146,7 @@ def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype
         stream: the model's :class:`StreamStep` (frames scaled as the models'
             input, or as stored when its ``stored_pixels`` is True).
         dtype: the stored pixel dtype (for the models' input scaling).
-        bar: a tqdm bar to advance by frames.
+        bar: a progress report (coreLib.progress) to advance by frames.
 
     Returns:
         ``(N, K)`` float32, row t computed from frames ``0 .. t`` only.

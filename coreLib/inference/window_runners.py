@@ -114,7 +114,7 @@ def window_probabilities(chunks: Iterable[np.ndarray], manifest: manifest_lib.Ma
         manifest: window shape and classes.
         runner: see :class:`WindowRunner`.
         batch_size: windows per model call.
-        bar: a tqdm bar to advance by frames.
+        bar: a progress report (coreLib.progress) to advance by frames.
 
     Returns:
         ``(N, K)`` float32; row t is the window of frames ``t-L+1 .. t`` (rows
