@@ -118,6 +118,10 @@ def test_tools_write_plain_progress_lines_into_a_log(script_runner, tiny_pipelin
         [str(tmp_path / "synthetic"), "--train-subjects", "LN", "--test-subjects", "alvin",
          "--actions", "asl-blue", "--size", "32x24", "--reps", 1, "--min-len", 4,
          "--max-len", 4, "--detection-sequences", 0, "--workers", 1])
+    runs["detect.py"] = script_runner.run(
+        "detect.py", ["DUMMY", os.path.join(tiny_pipeline["model_dir"], "DUMMY.weights.h5"),
+                      os.path.join(tiny_pipeline["src"], "Test", "alvin", "asl-blue"),
+                      "--out", str(tmp_path / "detections")])
     windows = tiny_pipeline["manifest"]["splits"]["Test"]["num_windows"]
     expected = {
         "main.py": "Train: frames decoded: 24/24 frame (100 %)",
@@ -125,6 +129,7 @@ def test_tools_write_plain_progress_lines_into_a_log(script_runner, tiny_pipelin
         "score.py": f"scoring: {windows}/{windows} window (100 %)",
         "videogen.py": f"videos: {windows}/{windows} frame (100 %)",
         "coreLib.synthetic": "synthetic: 2/2 seq (100 %)",
+        "detect.py": "asl-blue: 12/12 frame (100 %)",
     }
     for tool, start in expected.items():
         completed = runs[tool]
