@@ -192,8 +192,9 @@ def test_live_equals_online_for_a_hand_centred_model(tmp_path):
         frames_per_sequence=16, detection_sequences=1, detection_frames=40,
         detection_performances=3, hand_size="real")
     plan = detection.plan_detection(config)[0]
-    detection.write_detection_sequence(str(tmp_path), config, plan)
-    folder = os.path.join(str(tmp_path), "TestDetection", plan.name)
+    # The dataset in its own folder: --out may not lie inside it (issue 21).
+    detection.write_detection_sequence(str(tmp_path / "data"), config, plan)
+    folder = os.path.join(str(tmp_path / "data"), "TestDetection", plan.name)
     depth = [frames.read_frame(folder, "depth", index) for index in range(plan.num_frames)]
     tracker = hand_crop.HandTracker()
     crops = np.stack([hand_crop.crop_frame(frame, tracker.push(frame), frame.shape,

@@ -207,6 +207,7 @@ def detect(config: DetectConfig) -> DetectResult:
     began = time.perf_counter()
     from coreLib import models
     models.get_model_builder(config.model_name)
+    model_spec.check_model_path(config.model_path)
     manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
                                              config.modality)
     _check_out_dir(config.out_dir, config.source)

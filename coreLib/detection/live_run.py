@@ -165,6 +165,7 @@ def detect_live(config: DetectConfig, log=lambda line: print(
     began = time.perf_counter()
     from coreLib import models
     models.get_model_builder(config.model_name)
+    model_spec.check_model_path(config.model_path)
     manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
                                              config.modality)
     raw_format = check_live_config(config, manifest)

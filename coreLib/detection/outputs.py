@@ -135,6 +135,21 @@ def rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode
     return outputs
 
 
+def _carry_events_file(config: DetectConfig, staging: str) -> None:
+    """An ``--events`` file inside --out (written while the run went on) moves into
+    the staging folder, so the swap keeps it with the run it belongs to (an open
+    file follows its rename)."""
+    path = config.events
+    if not path or path == "-" or not os.path.exists(path):
+        return
+    if not storage.is_within(path, config.out_dir):
+        return
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(config.out_dir))
+    target = os.path.join(staging, relative)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(path, target)
+
+
 def write_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str,
                   detections: list, summary: dict, began: float) -> List[str]:
     """Renders every output and puts them in ``--out`` as one; returns their paths.
@@ -171,6 +186,7 @@ def write_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: s
             storage.write_bytes_atomic(storage.join(target, name), data)
             names.append(name)
         if not remote:
+            _carry_events_file(config, target)
             folder_swap.swap_in(target, out_dir, TOOL)
     except BaseException:
         if not remote:

@@ -48,7 +48,6 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
         ActrecogError: no manifest and no run config, a run config without the
             needed keys, or a modality that does not fit the window's channels.
     """
-    _check_model_path(model_path)
     if manifest_dir:
         found = manifest_lib.load_manifest(manifest_dir)
         if modality and modality != found.modality:
@@ -59,8 +58,13 @@ def resolve_model_spec(model_path: str, manifest_dir: Optional[str] = None,
     return _model_own_spec(model_path, modality)
 
 
-def _check_model_path(model_path: str) -> None:
-    """MODEL_PATH exists, and a folder is an export (named as such when it is not)."""
+def check_model_path(model_path: str) -> None:
+    """MODEL_PATH exists, and a folder is an export (named as such when it is not):
+    detect.py says so before it looks for the files that describe the model.
+
+    Raises:
+        ActrecogError: naming MODEL_PATH.
+    """
     if not storage.exists(model_path):
         what = ("weights file" if model_path.endswith(".h5") else "exported model"
                 if model_path.endswith(exported_model.TFLITE_SUFFIX) else "model")
