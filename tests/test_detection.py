@@ -629,6 +629,52 @@ def test_out_over_an_older_run_is_replaced_as_one(tmp_path, weights, monkeypatch
     assert sorted(os.listdir(tmp_path)) == ["SRC", "out"]
 
 
+def _folder_bytes(folder):
+    return {name: open(os.path.join(folder, name), "rb").read()
+            for name in sorted(os.listdir(folder))}
+
+
+@pytest.mark.slow
+def test_a_kill_while_the_new_run_is_written_leaves_the_old_run_whole(
+        tmp_path, weights, script_runner):
+    """SIGKILL while the new run's files are written beside --out (the staging
+    folder there): --out is the older run byte for byte, and the next run
+    sweeps the staging folder and replaces it as one."""
+    import glob
+    import signal
+    import time
+    source = tmp_path / "data" / "TestDetection"
+    write_frames(str(source / "first"), (("red", 4), ("no-action", 3)))
+    out = str(tmp_path / "out")
+    args = ["DUMMY", weights, str(source), "--out", out, "--no-progress"]
+    assert script_runner.run("detect.py", args).returncode == 0
+    old = _folder_bytes(out)
+    # A longer second sequence with a labelled video: its writing takes a while.
+    write_frames(str(source / "second"), (("green", 300), ("no-action", 300)))
+    staging = os.path.join(str(tmp_path), ".out.detect.tmp-*")
+    for _ in range(5):
+        child = script_runner.spawn("detect.py", args + ["--video"])
+        while not script_runner.finished(child) and not glob.glob(staging):
+            time.sleep(0.001)
+        if script_runner.finished(child):   # it finished first: try again over it
+            assert script_runner.wait(child).returncode == 0
+            old = _folder_bytes(out)
+            continue
+        os.kill(child.pid, signal.SIGKILL)
+        assert script_runner.wait(child).returncode == -signal.SIGKILL
+        assert _folder_bytes(out) == old
+        break
+    else:
+        pytest.fail("detect.py finished each time before the staging folder was seen")
+    assert glob.glob(staging)
+    assert script_runner.run("detect.py", args).returncode == 0
+    assert not glob.glob(staging)
+    assert sorted(os.listdir(out)) == sorted(
+        [f"{sequence}{suffix}" for sequence in ("first", "second")
+         for suffix in (".frames.csv", ".segments.json")]
+        + ["timeline_first.png", "timeline_second.png", "summary.json"])
+
+
 def test_truth_of_a_synthetic_testdetection_sequence(tmp_path):
     from coreLib.data import manifest as manifest_lib
     from coreLib.synthetic import generator, detection
