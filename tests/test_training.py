@@ -356,3 +356,39 @@ def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     assert expected.keys() == actual.keys() and len(expected) > 0
     for name in expected:
         np.testing.assert_array_equal(actual[name], expected[name])
+
+
+@pytest.mark.parametrize("model_name, image_dim, reason", [
+    ("LRCN", 16, "image_dim 16 is too small"),           # LRCN on small frames
+    ("CausalMobileNet", 3, "image_dim 3 is too"),        # after main.py --image-dim 3
+])
+def test_a_refused_run_writes_nothing(tmp_path, model_name, image_dim, reason):
+    folder = _dataset_of_shape(tmp_path, image_dim)
+    model_dir = tmp_path / "model"
+    with pytest.raises(ActrecogError, match=reason):
+        trainer.run_training(_config(folder, model_dir, model_name=model_name),
+                             progress=False)
+    assert not model_dir.exists()
+    model_dir.mkdir()   # an existing, empty MODEL_DIR stays empty
+    with pytest.raises(ActrecogError, match=reason):
+        trainer.run_training(_config(folder, model_dir, model_name=model_name),
+                             progress=False)
+    assert os.listdir(model_dir) == []
+
+
+def test_a_run_config_without_a_checkpoint_is_not_a_run(tmp_path):
+    # What an earlier release left after a refused LRCN run (or a run killed before
+    # its first checkpoint): run_config.json alone. It must not lock MODEL_DIR.
+    folder = _dataset_of_shape(tmp_path, 8)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    manifest = manifest_lib.load_manifest(folder)
+    stale = trainer.run_config_of(_config(folder, model_dir, model_name="LRCN"), manifest)
+    (model_dir / trainer.RUN_CONFIG_NAME).write_text(json.dumps(stale))
+    result = trainer.run_training(_config(folder, model_dir, epochs=1), progress=False)
+    assert [entry["epoch"] for entry in result.history] == [1]
+    stored = json.loads((model_dir / trainer.RUN_CONFIG_NAME).read_text())
+    assert stored == trainer.run_config_of(_config(folder, model_dir), manifest)
+    # Once it holds a checkpoint it is a run: another model is refused.
+    with pytest.raises(ActrecogError, match="holds checkpoints of model DUMMY.*not LRCN"):
+        trainer.run_training(_config(folder, model_dir, model_name="LRCN"), progress=False)

@@ -272,21 +272,27 @@ def check_not_exported_model(dataset_dir: str, model_dir: str) -> None:
 
 
 def check_model_dir(model_dir: str, wanted: dict) -> bool:
-    """Compares MODEL_DIR's ``run_config.json`` with this run.
+    """Compares the run MODEL_DIR holds, if any, with this run (reads only).
+
+    A run is a checkpoint: a ``run_config.json`` without one (a run refused or
+    killed before its first checkpoint) holds nothing to resume or protect, and
+    this run replaces it.
 
     Returns:
         True when MODEL_DIR already holds a run of this model and shape.
 
     Raises:
-        ActrecogError: MODEL_DIR holds another model or shape (saying which), or
-            checkpoints without a ``run_config.json``.
+        ActrecogError: MODEL_DIR holds checkpoints of another model or shape (saying
+            which), or checkpoints without a ``run_config.json``.
     """
     path = storage.join(model_dir, RUN_CONFIG_NAME)
-    if not storage.exists(path):
-        if tf.train.latest_checkpoint(storage.join(model_dir, CHECKPOINT_FOLDER)):
-            raise ActrecogError(f"{model_dir}: holds checkpoints without {RUN_CONFIG_NAME}; "
-                                f"use another MODEL_DIR")
+    has_checkpoint = bool(tf.train.latest_checkpoint(storage.join(model_dir,
+                                                                  CHECKPOINT_FOLDER)))
+    if not has_checkpoint:
         return False
+    if not storage.exists(path):
+        raise ActrecogError(f"{model_dir}: holds checkpoints without {RUN_CONFIG_NAME}; "
+                            f"use another MODEL_DIR")
     stored = storage.read_json(path, "run configuration")
     # The class order too: scoring maps the Test JSON's names by run_config.json's.
     for key in ("model_name", "window_shape", "num_classes", "classes", "frames"):
@@ -297,6 +303,22 @@ def check_model_dir(model_dir: str, wanted: dict) -> bool:
                 f"classes, not {wanted['model_name']} with window {wanted['window_shape']} "
                 f"and {wanted['num_classes']} classes ({key} differs); use another MODEL_DIR")
     return True
+
+
+def claim_model_dir(setup: "_RunSetup") -> None:
+    """The run's first write, once every check has passed: creates MODEL_DIR, clears
+    temporaries of a killed run and writes ``run_config.json`` for a new run.
+
+    Raises:
+        ActrecogError: MODEL_DIR cannot be created or written.
+    """
+    if not setup.chief:
+        return
+    storage.check_writable(setup.model_dir)
+    storage.remove_temporaries(setup.model_dir)
+    if not setup.resuming:
+        storage.write_json_atomic(storage.join(setup.model_dir, RUN_CONFIG_NAME),
+                                  setup.run_config)
 
 
 # --------------------------------------------------------------------------- datasets
@@ -559,6 +581,8 @@ class _RunSetup:
     steps_per_epoch: int
     eval_steps: int
     shard_uris: Dict[str, Tuple[str, ...]]
+    run_config: dict
+    resuming: bool
 
 
 def _prepare_run(config: TrainConfig):
@@ -591,16 +615,12 @@ def _prepare_run(config: TrainConfig):
         eval_steps = split_sizes[EVAL_SPLIT] // config.batch_size
         eval_steps = min(eval_steps, config.eval_steps or eval_steps)
 
-    chief = strategy_lib.is_chief(strategy)
+    # Reads only: nothing is written before every check (the model's build too) passed.
     wanted = run_config_of(config, manifest)
     model_dir = storage.absolute(config.model_dir)
-    if chief:
-        storage.check_writable(model_dir)
-        storage.remove_temporaries(model_dir)
-    if not check_model_dir(model_dir, wanted) and chief:
-        storage.write_json_atomic(storage.join(model_dir, RUN_CONFIG_NAME), wanted)
-    return config, _RunSetup(strategy, manifest, model_dir, chief, steps_per_epoch,
-                             eval_steps, shard_uris)
+    resuming = check_model_dir(model_dir, wanted)
+    return config, _RunSetup(strategy, manifest, model_dir, strategy_lib.is_chief(strategy),
+                             steps_per_epoch, eval_steps, shard_uris, wanted, resuming)
 
 
 class TrainingState:
@@ -844,7 +864,8 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
             MODEL_DIR holding another model or shape.
     """
     config, setup = _prepare_run(config)
-    state = TrainingState(config, setup)
+    state = TrainingState(config, setup)   # builds the model: the last check
+    claim_model_dir(setup)
     resumed_from_step = state.restore_latest()
     train_loop, eval_loop = make_step_loops(setup.strategy, state.model, state.optimizer,
                                             config.batch_size)
