@@ -38,6 +38,12 @@ def parse_args(argv):
                              "square of 200 mm around the hand, found in each depth frame "
                              "and followed causally (score.py, detect.py and export.py "
                              "read this from the manifest and do the same)")
+    parser.add_argument("--hand-side-mm", type=float, default=None,
+                        help="with --frames hand: side of the square around the hand, in "
+                             "millimetres at the hand's depth (default: 200)")
+    parser.add_argument("--hand-smoothing", type=float, default=None,
+                        help="with --frames hand: weight of the newest frame in the box's "
+                             "exponential average, in (0, 1] (default: 0.4)")
     parser.add_argument("--eval-subjects", type=_subject_list, default=("LN",),
                         help="comma-separated Train subjects whose windows form the Eval "
                              "split ('' for none)")
@@ -62,6 +68,13 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"argument --seed: {args.seed} must be >= 0")
+    for name in ("hand_side_mm", "hand_smoothing"):
+        if getattr(args, name) is not None and args.frames != "hand":
+            parser.error(f"argument --{name.replace('_', '-')}: only with --frames hand")
+    if args.hand_side_mm is not None and not 20 <= args.hand_side_mm <= 2000:
+        parser.error(f"argument --hand-side-mm: {args.hand_side_mm} is not within 20..2000")
+    if args.hand_smoothing is not None and not 0 < args.hand_smoothing <= 1:
+        parser.error(f"argument --hand-smoothing: {args.hand_smoothing} is not in (0, 1]")
     if args.frames == "hand" and args.offline_augment:
         parser.error("argument --frames: hand cannot be stored with --offline-augment "
                      "(its 32 copies are 1.0.4's full frames)")
@@ -71,6 +84,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import_tensorflow_quietly()  # before anything else imports TensorFlow
+    from coreLib.data import hand_crop
     from coreLib.preprocessing import preprocess
 
     config = preprocess.PreprocessConfig(
@@ -79,7 +93,11 @@ def main(argv=None) -> int:
         eval_subjects=args.eval_subjects, batch_size=args.batch_size,
         shard_size=args.shard_size, seed=args.seed,
         offline_augment=args.offline_augment, clip_intervals=args.clip_intervals,
-        workers=args.workers, frames=args.frames, actions=args.actions)
+        workers=args.workers, frames=args.frames, actions=args.actions,
+        hand_crop=hand_crop.HandCropConfig(**{
+            field: value for field, value in (("side_mm", args.hand_side_mm),
+                                              ("smoothing", args.hand_smoothing))
+            if value is not None}))
     summary = preprocess.run_preprocessing(
         config, warn=lambda message: sys.stderr.write(f"main.py: warning: {message}\n"))
     print(summary.line())
