@@ -153,6 +153,42 @@ def write_montage(work_dir: str, log_path: str, path: str) -> None:
     print(f"montage: {path}", flush=True)
 
 
+def tracker_cost(work_dir: str, log_path: str, rounds: int = 3) -> dict:
+    """Milliseconds per frame, side by side on the first real-size TestDetection
+    sequence (320x240 depth): decoding the PNG, resizing the whole frame to 32x32,
+    and the hand tracker's push plus the crop to 32x32 (medians of ``rounds``)."""
+    import numpy as np
+    from coreLib.data import frames, hand_crop
+    data_dir = generate("real", "pose", work_dir, log_path)
+    root = os.path.join(data_dir, "TestDetection")
+    folder = os.path.join(root, sorted(name for name in os.listdir(root)
+                                       if os.path.isdir(os.path.join(root, name)))[0])
+    count = frames.count_frames(folder, "depth")
+    paths = [frames.frame_path(folder, "depth", index) for index in range(count)]
+    data = [frames.read_frame_bytes(path) for path in paths]
+    timings = {"decode": [], "resize_full": [], "track_and_crop": []}
+    for _ in range(rounds):
+        began = time.perf_counter()
+        decoded = [frames.decode_frame(blob, "depth") for blob in data]
+        timings["decode"].append(time.perf_counter() - began)
+        began = time.perf_counter()
+        for frame in decoded:
+            frames.resize_frame(frame, 32)
+        timings["resize_full"].append(time.perf_counter() - began)
+        began = time.perf_counter()
+        tracker = hand_crop.HandTracker()
+        for frame in decoded:
+            hand_crop.crop_frame(frame, tracker.push(frame), frame.shape, 32)
+        timings["track_and_crop"].append(time.perf_counter() - began)
+    cost = {name: 1000.0 * float(np.median(values)) / count for name, values in timings.items()}
+    cost["frames"] = count
+    cost["track_over_decode"] = cost["track_and_crop"] / cost["decode"]
+    print("ms per frame: decode {decode:.3f}, whole-frame resize {resize_full:.3f}, "
+          "track + crop {track_and_crop:.3f} ({track_over_decode:.2f}x the decode)"
+          .format(**cost), flush=True)
+    return cost
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -171,6 +207,8 @@ def main():
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --output and run only the others")
     parser.add_argument("--montage", default=None, help="write the montage picture here")
+    parser.add_argument("--tracker-cost", action="store_true",
+                        help="also time the tracker against decoding, per frame")
     parser.add_argument("--work-dir", default=None,
                         help="keep datasets and models here (default: a temporary folder)")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench", "results",
@@ -189,6 +227,9 @@ def main():
         log_path = os.path.join(work_dir, "hand_crop.log")
         if args.montage:
             write_montage(work_dir, log_path, args.montage)
+        if args.tracker_cost:
+            results["tracker_cost_ms"] = tracker_cost(work_dir, log_path)
+            bench_common.write_results(args.output, results)
         # Setting by setting, both families each: a cut-short run still compares.
         plan = [("real", style, setting) for setting in args.frames for style in args.families]
         if args.large:

@@ -156,6 +156,8 @@ MAIN_CASES = {
                                         expect=("--modality",)),
     "main-hand-frames-with-offline-augment": _main_case(
         None, "--frames", "hand", "--offline-augment", expect=("--frames",)),
+    "main-hand-side-without-hand-frames": _main_case(None, "--hand-side-mm", 250,
+                                                     expect=("--hand-side-mm",)),
 }
 
 
