@@ -15,6 +15,7 @@ TF_FREE_MODULES = (
     "coreLib.data", "coreLib.data.labels", "coreLib.data.frames", "coreLib.data.windows",
     "coreLib.data.manifest", "coreLib.data.record_keys",
     "coreLib.preprocessing.sequence_cache", "coreLib.preprocessing.tfrecord_io",
+    "coreLib.preprocessing.shard_writer", "coreLib.preprocessing.png_check",
     "coreLib.data.window_lists", "coreLib.inference.frame_reader",
     "coreLib.synthetic.generator", "coreLib.evaluation.video", "main", "videogen",
 )

@@ -18,7 +18,7 @@ from file_trees import tree_bytes
 
 from coreLib import storage
 from coreLib.data import frames, manifest
-from coreLib.preprocessing import augment, preprocess, records
+from coreLib.preprocessing import augment, decode_pool, preprocess, records, resume_state
 from tests.tiny_dataset import make_dataset
 
 tf = storage.tf
@@ -253,7 +253,7 @@ def test_state_file_lets_a_restart_reuse_shards(source, reference, tmp_path):
     # shards it finished, no manifest.
     plan = preprocess.make_plan(preprocess.PreprocessConfig(
         src=str(source), dest=str(dest), batch_size=4, shard_size=5, workers=1))
-    storage.write_json_atomic(str(dest / "DataSet" / preprocess.STATE_NAME),
+    storage.write_json_atomic(str(dest / "DataSet" / resume_state.STATE_NAME),
                               {"run_key": plan.run_key()})
     os.remove(dest / "DataSet" / "dataset.json")
     for k in (2, 6, 7):
@@ -295,10 +295,10 @@ def test_shards_written_in_this_process_equal_the_workers(source, reference, tmp
     config = preprocess.PreprocessConfig(src=str(source), dest=str(tmp_path / "dest"),
                                          batch_size=4, shard_size=5, workers=1)
     plan = preprocess.make_plan(config)
-    folder = preprocess.cache_folder(config, plan.run_key())
+    folder = decode_pool.cache_folder(config, plan.run_key())
     os.makedirs(folder)
-    tasks = preprocess.decode_tasks(plan, folder)
-    preprocess.decode_sequences(plan, tasks, progress=False)
+    tasks = decode_pool.decode_tasks(plan, folder)
+    decode_pool.decode_sequences(plan, tasks, progress=False)
     preprocess.write_outputs(plan, tasks, plan.run_key(), progress=False, mapper=None)
     written = tree_bytes(os.path.join(str(tmp_path / "dest"), "DataSet"))
     assert written == tree_bytes(dataset_dir)

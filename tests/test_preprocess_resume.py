@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from coreLib.preprocessing import preprocess
+from coreLib.preprocessing import decode_pool, preprocess
 from tests.file_trees import tree_bytes
 from tests.tiny_dataset import make_dataset
 
@@ -58,7 +58,7 @@ def kill_when(process, ready, timeout=240.0):
 def cache_files(dest):
     found = []
     for name in os.listdir(dest) if os.path.isdir(dest) else []:
-        if name.startswith(preprocess.CACHE_PREFIX):
+        if name.startswith(decode_pool.CACHE_PREFIX):
             folder = os.path.join(dest, name)
             found += [os.path.join(folder, f) for f in os.listdir(folder)
                       if f.endswith(".raw")]

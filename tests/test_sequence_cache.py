@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from coreLib.data import frames
-from coreLib.preprocessing import sequence_cache
+from coreLib.preprocessing import png_check, sequence_cache
 from coreLib.errors import ActrecogError
 
 
@@ -42,9 +42,9 @@ DEPTH = RNG.integers(0, 65536, (24, 40), dtype=np.uint16)
 
 
 def test_accepts_what_opencv_writes():
-    assert sequence_cache.checked_png_size(png(COLOUR), "color") == (24, 40)
-    assert sequence_cache.checked_png_size(png(DEPTH), "depth") == (24, 40)
-    assert sequence_cache.checked_png_size(png(DEPTH), "confi") == (24, 40)
+    assert png_check.checked_png_size(png(COLOUR), "color") == (24, 40)
+    assert png_check.checked_png_size(png(DEPTH), "depth") == (24, 40)
+    assert png_check.checked_png_size(png(DEPTH), "confi") == (24, 40)
 
 
 def with_rows(image_rows, header):
@@ -78,14 +78,14 @@ def variants():
 
 @pytest.mark.parametrize("name, data", list(variants()), ids=[n for n, _ in variants()])
 def test_anything_unusual_is_decoded_in_full(name, data):
-    assert sequence_cache.checked_png_size(data, "color") is None
+    assert png_check.checked_png_size(data, "color") is None
     # The full decode gives the verdict: the same one as frames.decode_frame.
     try:
         expected = ("ok", frames.decode_frame(data, "color", "f.png").shape)
     except ActrecogError as error:
         expected = ("error", str(error))
     try:
-        frame, _ = sequence_cache._decode_unconverted(data, "color", "f.png")
+        frame, _ = png_check.decode_unconverted(data, "color", "f.png")
         got = ("ok", frame.shape)
     except ActrecogError as error:
         got = ("error", str(error))
@@ -93,8 +93,8 @@ def test_anything_unusual_is_decoded_in_full(name, data):
 
 
 def test_depth_of_the_wrong_kind_is_not_certain():
-    assert sequence_cache.checked_png_size(png(DEPTH.astype(np.uint8)), "depth") is None
-    assert sequence_cache.checked_png_size(png(COLOUR), "depth") is None
+    assert png_check.checked_png_size(png(DEPTH.astype(np.uint8)), "depth") is None
+    assert png_check.checked_png_size(png(COLOUR), "depth") is None
 
 
 def write_sequence(folder, images):

@@ -12,7 +12,7 @@ import pytest
 
 from coreLib import storage
 from coreLib.data import frames
-from coreLib.preprocessing import records, sequence_cache, tfrecord_io
+from coreLib.preprocessing import records, sequence_cache, shard_writer, tfrecord_io
 
 tf = storage.tf
 
@@ -113,9 +113,9 @@ def test_worker_shard_is_read_by_tf_data(modality, tmp_path):
     source = np.array([1, 0, 0, 1, 0], np.int32)
     start = np.array([2, 0, 3, 0, 1], np.int32)
     label = np.array([4, 0, 1, 2, 3], np.int32)
-    task = sequence_cache.ShardTask(str(tmp_path / "Train_0.tfrecord"), caches,
-                                    ("LN", "bob"), ("a", "b"), 3, source, start, label)
-    result = sequence_cache.write_shard(task)
+    task = shard_writer.ShardTask(str(tmp_path / "Train_0.tfrecord"), caches,
+                                  ("LN", "bob"), ("a", "b"), 3, source, start, label)
+    result = shard_writer.write_shard(task)
     data = (tmp_path / "Train_0.tfrecord").read_bytes()
     assert not result.reused and result.num_bytes == len(data)
     assert result.sha256 == hashlib.sha256(data).hexdigest()
@@ -132,13 +132,14 @@ def test_worker_shard_is_read_by_tf_data(modality, tmp_path):
         np.testing.assert_array_equal(parsed[records.PIXELS_KEY][index], sequences[s][b:b + 3])
 
     # A complete shard is only hashed again (a killed run's finished work).
-    again = sequence_cache.write_shard(task)
-    assert again == sequence_cache.ShardResult(result.num_bytes, result.sha256, True)
+    again = shard_writer.write_shard(task)
+    assert again == shard_writer.ShardResult(result.num_bytes, result.sha256, True)
 
 
 def test_worker_modules_do_not_import_tensorflow():
-    code = ("import sys; import coreLib.preprocessing.sequence_cache, coreLib.preprocessing.tfrecord_io; "
-            "print('tensorflow' in sys.modules)")
+    code = ("import sys; import coreLib.preprocessing.sequence_cache, "
+            "coreLib.preprocessing.tfrecord_io, coreLib.preprocessing.shard_writer, "
+            "coreLib.preprocessing.png_check; print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          check=True).stdout

@@ -5,7 +5,7 @@ Each list (``mode:<split>_numOfSeqences:<n>_minSeqLen:<L>.json``) holds entries:
     {"class": name, "flip": 0..3, "path": sequence folder, "rotation": degrees,
      "start": first frame, "stop": last frame (inclusive)}
 
-main.py writes them (:func:`entry_text`, streamed: millions of entries with
+main.py writes them (:func:`write_window_list`, streamed: millions of entries with
 ``--offline-augment``), score.py and detect.py read them (:func:`parse_entries`).
 TensorFlow-free.
 """
@@ -13,6 +13,8 @@ TensorFlow-free.
 import json
 from dataclasses import dataclass
 from typing import List, Sequence
+
+import numpy as np
 
 from coreLib import storage
 from coreLib.data import frames
@@ -123,3 +125,61 @@ def read_window_list(json_path: str, seq_len: int, classes: Sequence[str],
 def encode(value) -> str:
     """JSON text of one string or number, as the list writer embeds it."""
     return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class WindowColumns:
+    """A list's windows as parallel ``(W,)`` int arrays, for the writer.
+
+    Attributes:
+        seq_len: L (``stop = start + L - 1``).
+        classes: class names by label index.
+        sequence_paths: sequence folder by sequence index.
+        sequence, start, label, rotation, flip: per window.
+    """
+    seq_len: int
+    classes: Sequence[str]
+    sequence_paths: Sequence[str]
+    sequence: np.ndarray
+    start: np.ndarray
+    label: np.ndarray
+    rotation: np.ndarray
+    flip: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+def _entry_texts(windows: WindowColumns, begin: int, end: int) -> List[str]:
+    """JSON text of windows ``begin:end``, exactly as ``json.dumps(indent=1,
+    sort_keys=True)`` writes a list item (built by hand: millions of entries)."""
+    class_texts = [encode(name) for name in windows.classes]
+    texts = []
+    for sequence, start, label, rotation, flip in zip(
+            windows.sequence[begin:end].tolist(), windows.start[begin:end].tolist(),
+            windows.label[begin:end].tolist(), windows.rotation[begin:end].tolist(),
+            windows.flip[begin:end].tolist()):
+        texts.append(entry_text(class_texts[label], encode(windows.sequence_paths[sequence]),
+                                start, start + windows.seq_len - 1, rotation, flip))
+    return texts
+
+
+def write_window_list(path: str, windows: WindowColumns, chunk: int = 8192) -> int:
+    """Writes a split's JSON list atomically, streaming; returns its size in bytes.
+
+    The bytes equal ``storage.write_json_atomic(path, entries)`` of the entries.
+    """
+    size = 0
+    with storage.atomic_path(path) as temp:
+        with storage.open_file(temp, "wb") as handle:
+            if len(windows) == 0:
+                handle.write(b"[]\n")
+                return 3
+            for begin in range(0, len(windows), chunk):
+                prefix = "[\n" if begin == 0 else ",\n"
+                data = (prefix + ",\n".join(
+                    _entry_texts(windows, begin, begin + chunk))).encode()
+                handle.write(data)
+                size += len(data)
+            handle.write(b"\n]\n")
+    return size + 3

@@ -1,8 +1,11 @@
 """Stage 2, main.py: windows -> augmented copies -> TFRecord shards, JSON lists, manifest.
 
-``preprocess`` plans and writes the DataSet folder; ``sequence_cache`` and
-``tfrecord_io`` are the TensorFlow-free worker side (decode each frame once, write
-shards); ``records`` is the TensorFlow record format shared with the readers;
+``preprocess`` is the driver: ``discovery`` and ``plan`` decide every window
+without pixels, ``decode_pool`` decodes every frame once into ``sequence_cache``
+files (frames checked by ``png_check``), ``shard_writer`` writes the shards and
+``resume_state`` decides what a killed run left may be reused. ``sequence_cache``,
+``png_check``, ``shard_writer`` and ``tfrecord_io`` are the TensorFlow-free worker
+side; ``records`` is the TensorFlow record format shared with the readers;
 ``augment`` the rotations and flips; ``checks`` the record checks of debug.py CHECK.
 May import: the base modules and ``coreLib.data``.
 """

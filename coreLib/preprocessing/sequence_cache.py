@@ -1,26 +1,21 @@
-"""Each sequence decoded once, resized, and kept in a local cache file; shards
-cut from those files.
+"""Each sequence decoded once, resized, and kept in a local cache file; windows read
+back from those files.
 
 main.py's windows overlap (a frame sits in up to L windows) and the Train list
 is shuffled, so instead of decoding frames per window (the 2019 tool: up to 192
 decodes per frame), every sequence is read, decoded, checked and resized once by
-a worker process into a raw file of ``(N, D, D, C)`` pixels; the records are then
-cut from those files with positioned reads. Only the page cache ever holds the
+a worker process into a raw file of ``(N, D, D, C)`` pixels; the windows are then
+cut from those files with positioned reads (:class:`CacheReader`, used by
+:mod:`coreLib.preprocessing.shard_writer`). Only the page cache ever holds the
 whole dataset; a process holds one sequence (a few MB at 64x64) at a time.
 
-The same worker processes then write the TFRecord shards of a local DEST
-(:func:`write_shard`, one shard per task, records made by coreLib.preprocessing.tfrecord_io),
-so serialising, framing and hashing gigabytes of records runs on every core.
-
-This module imports neither TensorFlow nor coreLib.storage, so the worker
-processes (``spawn``) start in a fraction of a second and stay small; only a
-``gs://`` source makes a worker import TensorFlow to read its frames.
+This module imports no TensorFlow, so the worker processes (``spawn``) start in
+a fraction of a second and stay small; only a ``gs://`` source makes a worker
+import TensorFlow to read its frames.
 """
 
 import collections
 import os
-import struct
-import zlib
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -30,8 +25,8 @@ import numpy as np
 from coreLib import storage
 from coreLib.data import frames
 from coreLib.data import hand_crop as hand_crop_lib
-from coreLib.preprocessing import tfrecord_io
 from coreLib.errors import ActrecogError
+from coreLib.preprocessing import png_check
 
 TEMP_MARKER = storage.TEMP_MARKER  # swept the same way
 _BOX_BYTES = 4 * len(hand_crop_lib.BOX_FIELDS)  # float32 per field
@@ -129,105 +124,12 @@ def is_cached(task: DecodeTask) -> bool:
         return False
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# (bit depth, colour type) of the PNGs the fast check accepts, per modality:
-# 8-bit RGB for colour, 16-bit grey for depth and confi.
-_PNG_FORMATS = {1: (16, 0, 2), 3: (8, 2, 3)}  # channels -> (depth, type, bytes/pixel)
-_PNG_MAX_SIDE = 1 << 15
-_PNG_MAX_PIXELS = 1 << 26
-
-
-def checked_png_size(data: bytes, modality: str) -> Optional[Tuple[int, int]]:
-    """``(height, width)`` of a PNG that certainly decodes to a valid frame of
-    ``modality``, checked without decoding its pixels; None when not certain.
-
-    Certain means: the plain layout OpenCV writes - signature, IHDR, IDAT
-    chunks, IEND at the very end, nothing else - with every chunk CRC right; an
-    IHDR of this modality's bit depth and colour type (8-bit RGB, 16-bit grey),
-    not interlaced; a zlib stream (checksum included) that inflates to exactly
-    the rows the IHDR promises, each starting with a valid filter type. What
-    libpng (through cv2.imdecode) could reject besides - the unfiltered sample
-    values - cannot be wrong. Anything else, valid or not, returns None and the
-    frame is decoded in full (frames.decode_frame), which gives the verdict and
-    its message; so this check changes the speed of validation, never a result.
-    Inflating costs about half of a full decode.
-    """
-    spec = frames.modality_spec(modality)
-    layout = _PNG_FORMATS.get(spec.channels)
-    if layout is None or not data.startswith(_PNG_SIGNATURE):
-        return None
-    view = memoryview(data)
-    size = len(data)
-    position = len(_PNG_SIGNATURE)
-    header = None
-    compressed = []
-    while True:
-        if position + 12 > size:
-            return None
-        length, kind = struct.unpack_from(">I4s", data, position)
-        end = position + 8 + length
-        if end + 4 > size or zlib.crc32(view[position + 4:end]) != \
-                struct.unpack_from(">I", data, end)[0]:
-            return None
-        body = view[position + 8:end]
-        if header is None:
-            if kind != b"IHDR" or length != 13:
-                return None
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            compressed.append(body)
-        elif kind == b"IEND" and length == 0 and end + 4 == size and compressed:
-            break
-        else:
-            return None
-        position = end + 4
-    width, height, bit_depth, colour_type, compression, filtering, interlace = header
-    if ((bit_depth, colour_type) != layout[:2] or compression or filtering or interlace
-            or not 0 < width <= _PNG_MAX_SIDE or not 0 < height <= _PNG_MAX_SIDE
-            or width * height > _PNG_MAX_PIXELS):
-        return None
-    stride = 1 + width * layout[2]
-    expected = stride * height
-    inflater = zlib.decompressobj()
-    try:
-        rows = inflater.decompress(b"".join(compressed), expected + 1)
-    except zlib.error:
-        return None
-    if (len(rows) != expected or not inflater.eof or inflater.unused_data
-            or inflater.unconsumed_tail):
-        return None
-    if np.frombuffer(rows, np.uint8)[::stride].max() > 4:  # filter types 0..4
-        return None
-    return height, width
-
-
-def _decode_unconverted(data: bytes, modality: str, path: str) -> Tuple[np.ndarray, bool]:
-    """A frame decoded and checked as frames.decode_frame does, except that colour
-    stays in OpenCV's BGR order; returns ``(frame, is_bgr)``.
-
-    Swapping the channels after resizing instead of before gives the same bytes
-    (each channel is resized on its own) and touches 64x64 pixels, not the full
-    frame. A frame that fails a check goes through frames.decode_frame, whose
-    error (the one-line message) is raised.
-    """
-    spec = frames.modality_spec(modality)
-    try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        image = None
-    channels = None if image is None else (1 if image.ndim == 2 else image.shape[2])
-    if image is None or image.dtype != np.dtype(spec.dtype) or channels != spec.channels:
-        return frames.decode_frame(data, modality, path), False
-    if image.ndim == 2:
-        return image[:, :, np.newaxis], False
-    return image, True
-
-
 def decode_sequence(task: DecodeTask) -> int:
     """Reads, checks, decodes and resizes every frame of a sequence once.
 
     Frames whose pixels no window reads (all of Test, some of Train) are only
-    checked, by :func:`checked_png_size` where it is certain, else by a full decode.
+    checked, by :func:`coreLib.preprocessing.png_check.checked_png_size` where it
+    is certain, else by a full decode.
 
     The cache file appears under its final name only when complete (written
     under a temporary name and renamed), so a killed run leaves no partial file
@@ -263,9 +165,9 @@ def decode_sequence(task: DecodeTask) -> int:
             raise ActrecogError(f"{path}: cannot read frame ({error.strerror or error})") from None
         frame, is_bgr, size = None, False, None
         if not needed[index]:
-            size = checked_png_size(data, task.modality)
+            size = png_check.checked_png_size(data, task.modality)
         if size is None:
-            frame, is_bgr = _decode_unconverted(data, task.modality, path)
+            frame, is_bgr = png_check.decode_unconverted(data, task.modality, path)
             size = frame.shape[:2]
         if first_size is None:
             first_size = size
@@ -283,13 +185,14 @@ def decode_sequence(task: DecodeTask) -> int:
 def _read_frame_checked(task: DecodeTask, modality: str, index: int,
                         first_size: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, bool]:
     """Frame ``index`` of a modality decoded (colour left BGR, see
-    :func:`_decode_unconverted`), checked to have the size of ``first_size``."""
+    :func:`coreLib.preprocessing.png_check.decode_unconverted`), checked to have
+    the size of ``first_size``."""
     path = frames.frame_path(task.sequence_dir, modality, index)
     try:
         data = frames.read_frame_bytes(path)
     except OSError as error:
         raise ActrecogError(f"{path}: cannot read frame ({error.strerror or error})") from None
-    frame, is_bgr = _decode_unconverted(data, modality, path)
+    frame, is_bgr = png_check.decode_unconverted(data, modality, path)
     size = frame.shape[:2]
     if first_size is not None and size != first_size:
         raise ActrecogError(
@@ -433,72 +336,3 @@ class CacheReader:
 
     def __exit__(self, *exc_info):
         self.close()
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """One TFRecord shard of unaugmented windows, to write from cache files.
-
-    Attributes:
-        path: the shard's final local path.
-        caches: the cache files (stored :class:`DecodeTask`) of the sequences
-            the windows come from.
-        subjects, actions: per entry of ``caches``, its subject and action.
-        seq_len: L.
-        source: ``(W,)`` int32 index into ``caches`` per window, in shard order.
-        start: ``(W,)`` int32 first frame per window.
-        label: ``(W,)`` int32 class index per window.
-    """
-    path: str
-    caches: Tuple[DecodeTask, ...]
-    subjects: Tuple[str, ...]
-    actions: Tuple[str, ...]
-    seq_len: int
-    source: np.ndarray
-    start: np.ndarray
-    label: np.ndarray
-
-
-@dataclass(frozen=True)
-class ShardResult:
-    """A finished shard: its size in bytes, hex sha256, and whether it was
-    already there (complete, from a killed run) and only hashed."""
-    num_bytes: int
-    sha256: str
-    reused: bool
-
-
-def write_records(writer: tfrecord_io.RecordWriter, task: ShardTask) -> None:
-    """Appends the task's window records, in order, to ``writer``."""
-    shapes = [(task.seq_len,) + cache.shape[1:] for cache in task.caches]
-    dtypes = [np.dtype(frames.modality_spec(cache.modality).dtype) for cache in task.caches]
-    swap = not tfrecord_io.native_is_little_endian()
-    with CacheReader(task.caches) as reader:
-        for source, start, label in zip(task.source.tolist(), task.start.tolist(),
-                                        task.label.tolist()):
-            data = reader.window_bytes(source, start, task.seq_len)
-            boxes = reader.window_boxes(source, start, task.seq_len)
-            if swap and dtypes[source].itemsize > 1:
-                data = tfrecord_io.little_endian_bytes(np.frombuffer(data, dtypes[source]))
-            if swap and boxes is not None:
-                boxes = tfrecord_io.little_endian_bytes(np.frombuffer(boxes, np.float32))
-            writer.write(tfrecord_io.window_record_parts(
-                data, shapes[source], label, task.subjects[source], task.actions[source],
-                start, crop=boxes))
-
-
-def write_shard(task: ShardTask) -> ShardResult:
-    """Writes one shard of a local DEST (a worker's task), or hashes it if a killed
-    run of the same arguments completed it already.
-
-    The shard appears under its final name only when complete (written under a
-    ``*.tmp-*`` name and renamed); its sha256 is computed while writing.
-
-    Returns:
-        The shard's size, sha256 and whether it was reused.
-    """
-    if os.path.exists(task.path):
-        return ShardResult(os.path.getsize(task.path), storage.sha256_of(task.path), True)
-    num_bytes, sha256 = tfrecord_io.write_record_file(
-        task.path, lambda writer: write_records(writer, task))
-    return ShardResult(num_bytes, sha256, False)
