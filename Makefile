@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/export.py
 	$(PY) bench/models.py
 	$(PY) bench/detect.py --litert
+	$(PY) bench/live.py
 	$(PY) bench/accuracy.py
 	$(PY) bench/legacy_open.py
 	@echo "not run here: bench/gpu_models.py (KERAS_BACKEND=jax on an accelerator; see docs)"

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from coreLib.data import frames, manifest as manifest_lib  # noqa: E402
 from coreLib.detection import sources  # noqa: E402
 from coreLib.export import export_model, litert_cache  # noqa: E402
+from coreLib.inference import model_spec  # noqa: E402
 from coreLib.synthetic import detection, generator  # noqa: E402
 
 SEQ_LEN, IMAGE_DIM, NUM_CLASSES = 6, 32, 17
@@ -125,9 +126,9 @@ def run_paced(model_path: str, frame_bytes: list, fps: float, count: int, out: s
             "latency_ms_max": live["latency_ms_max"]}
 
 
-def decode_only_seconds(folder: str, count: int, workers: int) -> float:
-    manifest = manifest_lib.Manifest(tuple(f"c{i}" for i in range(NUM_CLASSES)), SEQ_LEN,
-                                     IMAGE_DIM, 1, "depth", "uint16", False, {}, "")
+def decode_only_seconds(weights: str, folder: str, count: int, workers: int) -> float:
+    """Decoding and resizing the folder's frames alone, as detect.py reads them."""
+    manifest = model_spec.resolve_model_spec(weights)
     sequence = sources.SequenceSource("bench", folder, False, count)
     began = time.perf_counter()
     decoded = sum(len(chunk) for chunk in sources.png_frame_chunks(sequence, manifest, 32,
@@ -178,7 +179,7 @@ def main():
         subprocess.run(detect_command(weights, folder, out("png"), "--mode", "online"),
                        check=True, stdout=subprocess.DEVNULL)
         png = summary_of(out("png"))
-        decode = decode_only_seconds(folder, args.frames, 2)
+        decode = decode_only_seconds(weights, folder, args.frames, 2)
         results["png_online"] = {
             "frames": png["num_frames"], "frames_per_second": png["frames_per_second"],
             "decode_only_frames_per_second": round(args.frames / decode, 1),

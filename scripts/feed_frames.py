@@ -66,13 +66,13 @@ def main() -> int:
     print(f"feed_frames.py: {len(frames)} frames, --raw-format "
           f"{PIXEL_FORMATS[args.modality]}:{width}x{height}", file=sys.stderr, flush=True)
     out = sys.stdout.buffer
-    began = time.perf_counter()
+    due = None      # when the next frame is due; like a camera, never a catch-up burst
     for index, data in enumerate(frames):
         if (args.hold_last and index == len(frames) - 1) or (
                 args.hold_after and index == args.hold_after):
             sys.stdin.readline()
-        if args.fps > 0:
-            delay = began + index / args.fps - time.perf_counter()
+        if args.fps > 0 and due is not None:
+            delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
         try:
@@ -80,6 +80,12 @@ def main() -> int:
             out.flush()
         except BrokenPipeError:
             return 0
+        if args.fps > 0:
+            # The reader may have held the frame back (a pipe's back-pressure):
+            # the next one is due a period after the later of the two.
+            now, period = time.perf_counter(), 1 / args.fps
+            held_back = due is None or now > due + period / 2
+            due = now + period if held_back else due + period
     return 0
 
 
