@@ -4,9 +4,10 @@ Every long loop of the tools (decoding, training, scoring, rendering, detection,
 the synthetic generator) reports through :func:`progress_bar`. On a terminal it is
 a tqdm bar on stderr. When stderr is a file or a pipe, a bar's ``\\r`` redraws
 would fill the log with thousands of frames, so it writes one plain line at most
-once a minute (``desc: 120/1200 step (10 %), 3.2 step/s, loss=0.53``) and, unless
-``leave`` is False, one line at the end. Callers that print a summary of their own
-(train.py's epoch line) pass ``leave=False``.
+once a minute (``desc: 120/1200 step (10 %), 3.2 step/s, 60 s, loss=0.53``), and
+one at the end only where the caller asks (train.py: a line per epoch). A short
+run of a tool thus writes nothing to a log, and bad input found late still leaves
+exactly its one error line.
 """
 
 import sys
@@ -33,7 +34,8 @@ class PlainProgress:
         desc: what is counted, the line's prefix.
         unit: the unit's name.
         initial: units already done (a resumed run).
-        leave: write a last line at close.
+        leave: kept for the bar's interface (a tqdm bar's ``leave``).
+        end_line: write a last line at close.
         stream: where the lines go (default stderr).
         interval_s: seconds between two lines at most once (default a minute).
         clock: a monotonic clock in seconds (tests pass their own).
@@ -41,13 +43,15 @@ class PlainProgress:
 
     def __init__(self, total: Optional[int] = None, desc: str = "", unit: str = "it",
                  initial: int = 0, leave: bool = True, stream: Optional[TextIO] = None,
-                 interval_s: float = PLAIN_INTERVAL_S, clock=time.monotonic):
+                 interval_s: float = PLAIN_INTERVAL_S, clock=time.monotonic,
+                 end_line: bool = False):
         self.total = total
         self.desc = desc
         self.unit = unit
         self.n = initial
         self._initial = initial
         self.leave = leave
+        self.end_line = end_line
         self._stream = stream
         self._interval_s = interval_s
         self._clock = clock
@@ -78,11 +82,11 @@ class PlainProgress:
             self._write(now)
 
     def close(self) -> None:
-        """Writes the last line (with ``leave``), once."""
+        """Writes the last line (with ``end_line``), once."""
         if self._closed:
             return
         self._closed = True
-        if self.leave:
+        if self.end_line:
             self._write(self._clock())
 
     def line(self, now: Optional[float] = None) -> str:
@@ -118,7 +122,8 @@ class NoProgress(PlainProgress):
 
 def progress_bar(total: Optional[int] = None, desc: str = "", unit: str = "it",
                  initial: int = 0, leave: bool = True, enabled: bool = True,
-                 stream: Optional[TextIO] = None, interval_s: float = PLAIN_INTERVAL_S):
+                 stream: Optional[TextIO] = None, interval_s: float = PLAIN_INTERVAL_S,
+                 plain_end_line: bool = False):
     """A progress report for a loop of ``total`` units.
 
     Args:
@@ -126,10 +131,11 @@ def progress_bar(total: Optional[int] = None, desc: str = "", unit: str = "it",
         desc: what is counted.
         unit: the unit's name.
         initial: units already done.
-        leave: keep the bar / write a last plain line at the end.
+        leave: keep the bar on the terminal when done.
         enabled: False: nothing is shown.
         stream: where it goes (default stderr, looked up at each write).
         interval_s: plain mode: seconds between two lines at least.
+        plain_end_line: plain mode: also a line when done.
 
     Returns:
         A tqdm bar on a terminal, else a :class:`PlainProgress` (or, with
@@ -142,4 +148,5 @@ def progress_bar(total: Optional[int] = None, desc: str = "", unit: str = "it",
         from tqdm import tqdm
         return tqdm(total=total, desc=desc or None, unit=unit, initial=initial, leave=leave,
                     file=stream if stream is not None else sys.stderr, dynamic_ncols=True)
-    return PlainProgress(total, desc, unit, initial, leave, stream, interval_s)
+    return PlainProgress(total, desc, unit, initial, leave, stream, interval_s,
+                         end_line=plain_end_line)

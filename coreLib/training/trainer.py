@@ -46,7 +46,7 @@ from coreLib.training import pipeline
 from coreLib.training import optimizer as optimizer_lib
 from coreLib.training import strategy as strategy_lib
 from coreLib.errors import ActrecogError
-from coreLib.progress import is_terminal, progress_bar
+from coreLib.progress import progress_bar
 
 tf = storage.tf
 
@@ -499,7 +499,8 @@ class _EpochProgress:
 
     def __init__(self, enabled: bool, epoch: int, epochs: int, total: int, initial: int):
         self.bar = progress_bar(total, desc=f"epoch {epoch}/{epochs}", unit="step",
-                                initial=initial, leave=not is_terminal(), enabled=enabled)
+                                initial=initial, leave=False, enabled=enabled,
+                                plain_end_line=True)
 
     def update(self, steps: int, loss: float, accuracy: float, rate: float) -> None:
         self.bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{accuracy:.3f}",
