@@ -86,11 +86,11 @@ def stream_milliseconds_per_frame(threads: int, frames: int) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from coreLib import models
-    from coreLib.models import streaming
+    from coreLib.models.stream_runner import StreamRunner
 
     tf.keras.utils.set_random_seed(0)
     model = models.build_model(STREAM_MODEL, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
-    runner = streaming.StreamRunner(model, batch_size=1)
+    runner = StreamRunner(model, batch_size=1)
     sequence = make_windows(1 + frames // SEQ_LEN, seed=1).reshape(
         -1, IMAGE_DIM, IMAGE_DIM, CHANNELS)[:frames]
     for frame in sequence[:10]:

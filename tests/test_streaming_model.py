@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from coreLib import models
-from coreLib.models import model_info
+from coreLib.models import constants, model_info
 from coreLib.models import streaming as sm
+from coreLib.models.stream_runner import StreamRunner
 from coreLib.errors import ActrecogError
 
 import keras  # noqa: E402  (conftest imported TensorFlow quietly first)
@@ -86,7 +87,7 @@ def test_stream_frame_by_frame_equals_the_window(trained_like):
     model, windows = trained_like
     whole = model.predict_on_batch(windows)
     per_frame = sm.build_per_frame_model(model).predict_on_batch(windows)
-    streamed = sm.StreamRunner(model, batch_size=len(windows)).run(windows)
+    streamed = StreamRunner(model, batch_size=len(windows)).run(windows)
     assert streamed.shape == per_frame.shape == (3, 6, 5)
     np.testing.assert_allclose(streamed[:, -1], whole, atol=1e-5, rtol=0)
     np.testing.assert_allclose(streamed, per_frame, atol=1e-5, rtol=0)
@@ -97,7 +98,7 @@ def test_stream_frame_by_frame_equals_the_window(trained_like):
 
 def test_stream_runs_on_past_the_window_at_a_fixed_state_size(trained_like):
     model, windows = trained_like
-    runner = sm.StreamRunner(model, batch_size=1)
+    runner = StreamRunner(model, batch_size=1)
     shapes = {name: tuple(value.shape) for name, value in runner.state.items()}
     longer = np.concatenate([windows[:1]] * 3, axis=1)       # 18 frames
     outputs = runner.run(longer)
@@ -159,7 +160,7 @@ def test_builds_for_any_length_side_and_channels(seq_len, image_dim, channels):
     windows = random_windows(2, seq_len, image_dim, channels)
     whole = model(windows, training=False).numpy()
     np.testing.assert_allclose(whole.sum(axis=1), 1.0, rtol=1e-5)
-    streamed = sm.StreamRunner(model, batch_size=2, compile=False).run(windows)
+    streamed = StreamRunner(model, batch_size=2, compile=False).run(windows)
     np.testing.assert_allclose(streamed[:, -1], whole, atol=1e-5, rtol=0)
     specs = sm.stream_state_specs(model)
     assert specs[sm.POOL_COUNT_NAME] == sm.StateSpec((1,), "float32")
@@ -171,8 +172,15 @@ def test_builds_for_any_length_side_and_channels(seq_len, image_dim, channels):
 def test_the_registry_and_defaults_agree():
     assert models.MODEL_BUILDERS[NAME] is sm.build_causal_mobilenet
     assert NAME in models.MODEL_NAMES
-    assert (sm.BN_MOMENTUM, sm.L2_FACTOR, sm.DROPOUT_RATE) == (
-        models.BN_MOMENTUM, models.L2_FACTOR, models.DROPOUT_RATE)
+    # One set of defaults (coreLib.models.constants), and the builder uses it.
+    assert (models.BN_MOMENTUM, models.L2_FACTOR, models.DROPOUT_RATE) == (
+        constants.BN_MOMENTUM, constants.L2_FACTOR, constants.DROPOUT_RATE)
+    default = models.build_model(NAME, 2, 16, 1, 3)
+    assert {layer.momentum for layer in default.layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {constants.BN_MOMENTUM}
+    assert default.get_layer("fc1_dropout").rate == constants.DROPOUT_RATE
+    assert float(default.get_layer("fc1").kernel_regularizer.l2) == pytest.approx(
+        constants.L2_FACTOR)
     model = models.build_model(NAME, 2, 16, 1, 3, bn_momentum=0.9)
     norms = [layer for layer in model.layers
              if isinstance(layer, keras.layers.BatchNormalization)]
@@ -196,7 +204,7 @@ def test_mixed_precision_keeps_float32_probabilities_and_state_sums():
     windows = random_windows(2, 2, 16, 1)
     whole = model(windows, training=False).numpy()
     assert whole.dtype == np.float32
-    streamed = sm.StreamRunner(model, batch_size=2, compile=False).run(windows)
+    streamed = StreamRunner(model, batch_size=2, compile=False).run(windows)
     assert streamed.dtype == np.float32
     np.testing.assert_allclose(streamed[:, -1], whole, atol=2e-2)
 
@@ -273,7 +281,7 @@ def test_bad_sizes_and_states_name_the_problem(trained_like):
     with pytest.raises(ActrecogError, match="num_classes must be an integer >= 2"):
         models.build_model(NAME, 2, 16, 3, 1)
     model, windows = trained_like
-    runner = sm.StreamRunner(model, batch_size=2)
+    runner = StreamRunner(model, batch_size=2)
     state = dict(runner.state)
     state["block3_temporal_buffer"] = np.zeros((2, 1, 1, 1, 96), np.float32)
     with pytest.raises(ActrecogError) as error:
@@ -287,7 +295,7 @@ def test_bad_sizes_and_states_name_the_problem(trained_like):
                                             r"expected \(2, 16, 16, 3\)"):
         runner.step(windows[:1, 0])
     with pytest.raises(ActrecogError, match="stream batch_size must be a positive"):
-        sm.StreamRunner(model, batch_size=0)
+        StreamRunner(model, batch_size=0)
     with pytest.raises(ActrecogError, match="needs a CausalMobileNet window model, got "
                                             "'DUMMY'"):
         sm.build_stream_model(models.build_model("DUMMY", 2, 8, 1, 3))

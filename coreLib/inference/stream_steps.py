@@ -80,7 +80,7 @@ class StatefulRunnerStep(StreamStep):
 
     The runner needs ``reset()`` (back to the state before frame 0), ``state``
     (the current state), ``set_state(state)`` and ``step(frames (1, D, D, C)
-    float32) -> (1, K)`` probabilities, as ``coreLib.models.streaming.StreamRunner``
+    float32) -> (1, K)`` probabilities, as ``coreLib.models.stream_runner.StreamRunner``
     has them on the stream branch. The state handed back is the runner's own, so
     in a run front to back ``set_state`` is only called when a caller passes in
     another state than the last one returned.
@@ -124,8 +124,8 @@ class ExportedStreamStep(StreamStep):
 
 
 def _causal_mobilenet_step(model, manifest: manifest_lib.Manifest) -> StreamStep:
-    from coreLib.models import streaming
-    return StatefulRunnerStep(streaming.StreamRunner(model))
+    from coreLib.models.stream_runner import StreamRunner
+    return StatefulRunnerStep(StreamRunner(model))
 
 
 # Streaming models by name: model name -> builder(model, manifest) -> StreamStep.

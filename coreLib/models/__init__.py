@@ -29,13 +29,8 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import layers  # noqa: E402
 
 from coreLib.models import streaming  # noqa: E402
+from coreLib.models.constants import BN_MOMENTUM, DROPOUT_RATE, L2_FACTOR  # noqa: E402,F401
 
-L2_FACTOR = 1e-4
-DROPOUT_RATE = 0.2
-# Keras' default, as the 2019 tool (Keras 2) trained with. Short runs (the demo's
-# few hundred steps) want 0.9: the moving statistics used at inference then
-# follow the quickly changing weights instead of lagging behind them.
-BN_MOMENTUM = 0.99
 
 CONVNET3D_NAME = "ConvNet3D"
 LRCN_NAME = "LRCN"

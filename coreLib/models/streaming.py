@@ -29,14 +29,18 @@ Three Keras models share one set of layers (and so one set of weights):
 * the stream model (:func:`build_stream_model`): one frame ``(B, D, D, C)`` and
   the state in, probabilities ``(B, K)`` and the new state out. The state is each
   temporal convolution's last ``k - 1`` input frames and the pooling's last L - 1
-  per-frame means and frame count (capped at L), so a sequence runs frame by frame for ever at a
-  fixed cost per frame (:class:`StreamRunner`).
+  per-frame means and frame count (capped at L), so a sequence runs frame by frame
+  for ever at a fixed cost per frame
+  (:class:`coreLib.models.stream_runner.StreamRunner`).
 
 The window graph is the stream graph run on L frames with an all-zero state, so
 the two agree by construction (to float rounding).
 
 Only Keras layers and ``keras.ops`` are used, so the models also run under
-``KERAS_BACKEND=jax``.
+``KERAS_BACKEND=jax``. This module holds the names, the sizes and the graphs; the
+layers are in :mod:`coreLib.models.causal_layers`, the frame-by-frame runner in
+:mod:`coreLib.models.stream_runner`, the defaults shared with the other models in
+:mod:`coreLib.models.constants`.
 """
 
 import os
@@ -53,23 +57,21 @@ if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
     import_tensorflow_quietly()
 
 import keras  # noqa: E402  (after the quiet TensorFlow import)
-from keras import layers, ops  # noqa: E402
+from keras import layers  # noqa: E402
+
+# The layers are importable from here too (streaming.PerFrame, ...): the graphs use them.
+from coreLib.models.causal_layers import (  # noqa: E402
+    TEMPORAL_KERNEL, CausalTemporalConv, CumulativeAveragePooling, LastFrame, PerFrame)
+from coreLib.models.constants import BN_MOMENTUM, DROPOUT_RATE, L2_FACTOR  # noqa: E402
 
 CAUSAL_MOBILENET_NAME = "CausalMobileNet"
 STREAM_MODEL_SUFFIX = "_stream"
 PER_FRAME_MODEL_SUFFIX = "_per_frame"
 
-# The same defaults as ConvNet3D and LRCN (coreLib.models passes its own values;
-# a test pins that they agree). Not imported from there: models imports this file.
-BN_MOMENTUM = 0.99
-L2_FACTOR = 1e-4
-DROPOUT_RATE = 0.2
-
 # A 4x4 stride-4 stem ("patchify"): on a CPU the cost is memory traffic, and the
 # full-resolution feature maps of a 3x3 stride-2 stem would be the largest tensors.
 STEM_FILTERS = 24
 STEM_STRIDE = 4
-TEMPORAL_KERNEL = 3     # frames t-2, t-1, t
 
 
 class BlockSpec(NamedTuple):
@@ -104,204 +106,28 @@ FRAME_INPUT_NAME = "frame"
 OUTPUT_NAME = "probabilities"
 
 
-def _is_shape_list(input_shape) -> bool:
-    """Whether Keras passed build() the shapes of a list of inputs."""
-    return (isinstance(input_shape, (list, tuple)) and len(input_shape) > 0
-            and isinstance(input_shape[0], (list, tuple)))
-
-
-@keras.saving.register_keras_serializable(package="pyACTRECOG")
-class PerFrame(layers.Wrapper):
-    """Applies a 2-D layer to every frame: ``(B, T, H, W, C)`` -> ``(B, T, H', W', C')``.
-
-    Folds time into the batch (one call on ``B * T`` images) rather than looping
-    over frames as ``TimeDistributed`` does, so the per-frame convolutions run as
-    one large convolution.
-    """
-
-    def build(self, input_shape):
-        if not self.layer.built:
-            self.layer.build((None,) + tuple(input_shape[2:]))
-        self.built = True
-
-    def compute_output_shape(self, input_shape):
-        frame_shape = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
-        return (input_shape[0], input_shape[1]) + tuple(frame_shape[1:])
-
-    def call(self, inputs, training=None):
-        frames = inputs.shape[1]
-        folded = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
-        outputs = self.layer(folded, training=training)
-        return ops.reshape(outputs, (-1, frames) + tuple(outputs.shape[1:]))
-
-
-@keras.saving.register_keras_serializable(package="pyACTRECOG")
-class CausalTemporalConv(layers.Layer):
-    """Causal depthwise convolution over time: ``y_t = sum_j kernel[j] * x_(t-k+1+j)``.
-
-    Each channel has its own ``k`` taps (kernel ``(k, C)``, no bias: a BatchNorm
-    follows). Frames before the first are zeros (left padding only), so ``y_t``
-    depends on frames ``t-k+1 .. t``.
-
-    Call with a window ``(B, T, ..., C)`` (no history: zeros before it), or with
-    ``[window, buffer]``, buffer ``(B, k-1, ..., C)`` the k-1 frames before the
-    window. Returns ``[outputs (B, T, ..., C), new_buffer (B, k-1, ..., C)]``, the
-    new buffer being the last k-1 frames of history + window: what the next call
-    needs to continue the sequence. (Both calls return the same structure: Keras
-    checks a layer's outputs against its first call's.)
-    """
-
-    def __init__(self, kernel_size: int = TEMPORAL_KERNEL, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(kernel_size, int) or kernel_size < 2:
-            raise ActrecogError(f"{self.name}: kernel_size must be an integer >= 2, "
-                                f"got {kernel_size!r}")
-        self.kernel_size = kernel_size
-
-    def build(self, input_shape):
-        window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
-        # fan_in = k for a (k, C) kernel: unit gain per channel.
-        self.kernel = self.add_weight(
-            name="kernel", shape=(self.kernel_size, window_shape[-1]),
-            initializer=keras.initializers.VarianceScaling(1.0, "fan_in",
-                                                           "truncated_normal"))
-        self.built = True
-
-    def call(self, inputs):
-        if isinstance(inputs, (list, tuple)):
-            window, buffer = inputs
-            window_shape = tuple(window.shape)
-            # The k-1 remembered frames and the new ones: 'valid' taps see exactly
-            # frames t-k+1 .. t for every new frame t.
-            padded = ops.concatenate([ops.cast(buffer, window.dtype), window], axis=1)
-            outputs = ops.depthwise_conv(self._as_rows(padded),
-                                         self._taps(self.kernel, window.dtype),
-                                         padding="valid")
-            return [ops.reshape(outputs, (-1,) + window_shape[1:]),
-                    padded[:, window_shape[1]:]]
-        window_shape = tuple(inputs.shape)
-        history, frames = self.kernel_size - 1, window_shape[1]
-        # No history: 'same' padding of a 2k-1 tap kernel whose last k-1 taps are 0
-        # zero-pads k-1 frames on the left and ignores those on the right, without
-        # the copy an explicit pad makes (3x slower on CPU).
-        kernel = self._taps(self.kernel, inputs.dtype)
-        future = ops.zeros((history,) + tuple(kernel.shape[1:]), kernel.dtype)
-        outputs = ops.depthwise_conv(self._as_rows(inputs),
-                                     ops.concatenate([kernel, future], axis=0),
-                                     padding="same")
-        if frames >= history:
-            buffer = inputs[:, frames - history:]
-        else:   # fewer frames than the buffer holds: zeros before the first
-            padding = [[0, 0], [history - frames, 0]] + [[0, 0]] * (len(window_shape) - 2)
-            buffer = ops.pad(inputs, padding)
-        return [ops.reshape(outputs, (-1,) + window_shape[1:]), buffer]
-
-    @staticmethod
-    def _as_rows(window):
-        """``(B, T, ..., C)`` -> ``(B, T, positions, C)``: time as the image rows."""
-        return ops.reshape(window, (-1, window.shape[1],
-                                    int(np.prod(window.shape[2:-1])), window.shape[-1]))
-
-    @staticmethod
-    def _taps(kernel, dtype):
-        """``(k, C)`` -> the depthwise kernel ``(k, 1, C, 1)`` over (time, positions)."""
-        return ops.reshape(ops.cast(kernel, dtype), (kernel.shape[0], 1, kernel.shape[1], 1))
-
-    def compute_output_shape(self, input_shape):
-        window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
-        window_shape = tuple(window_shape)
-        return [window_shape,
-                (window_shape[0], self.kernel_size - 1) + window_shape[2:]]
-
-    def get_config(self):
-        return {**super().get_config(), "kernel_size": self.kernel_size}
-
-
-@keras.saving.register_keras_serializable(package="pyACTRECOG")
-class CumulativeAveragePooling(layers.Layer):
-    """Causal global average pooling: the mean over space and over frames 1..t,
-    and in an endless stream over the last ``horizon`` frames.
-
-    Call with a window ``(B, T, H, W, C)`` (nothing seen before it; T <= horizon),
-    or with ``[window, history (B, M, C), frame_count (B, 1)]``: the state after
-    the frames seen so far, ``M = max(horizon - 1, 1)``. Returns ``[averages
-    (B, T, C), new_history, new_count]``. Row t of averages is the mean of the
-    spatial means of the last ``min(t + 1, horizon)`` frames: for a window of
-    L = horizon frames that is the cumulative average, and past L frames a box
-    average over the last L - exactly what the classifier was trained on, for
-    the window ending at the current frame. (A cumulative mean over an endless
-    stream would let the first minutes outweigh the action now in view; an
-    exponential average over about L frames lags twice as far behind the action
-    as the box.) ``history`` holds the spatial means of the last M frames, the
-    newest last, zeros for frames not seen; ``frame_count`` is the frames seen,
-    capped at ``horizon``. Built float32 so that long streams keep their precision.
-
-    Args:
-        horizon: the frames averaged (the model's window length L).
-    """
-
-    def __init__(self, horizon: int, **kwargs):
-        super().__init__(**kwargs)
-        self.horizon = int(horizon)
-
-    @property
-    def history_length(self) -> int:
-        """M: frames of spatial means the stream state keeps (at least one)."""
-        return max(self.horizon - 1, 1)
-
-    def call(self, inputs):
-        if isinstance(inputs, (list, tuple)):
-            window, history, frame_count = inputs
-        else:
-            window, history, frame_count = inputs, None, None
-        frame_means = ops.mean(window, axis=tuple(range(2, len(window.shape) - 1)))
-        frames = window.shape[1]
-        kept = self.horizon - 1   # earlier frames that join the current one
-        if history is None:   # a window from its first frame: T <= horizon
-            sums = ops.cumsum(frame_means, axis=1)
-            counts = ops.reshape(ops.arange(1, frames + 1, dtype=frame_means.dtype),
-                                 (1, frames, 1))
-            counts = ops.zeros_like(sums[:, :, :1]) + counts   # one count per stream
-            padding = ops.zeros_like(frame_means[:, :1]) * ops.zeros(
-                (1, self.history_length, 1), frame_means.dtype)
-            history = ops.concatenate([padding, frame_means], axis=1)[
-                :, -self.history_length:]
-            return [sums / counts, history, counts[:, -1]]
-        averages = []
-        count = frame_count
-        for index in range(frames):   # T is 1 in the stream model
-            current = frame_means[:, index]
-            total = current + ops.sum(history, axis=1) if kept else current
-            count = ops.minimum(count + 1.0, float(self.horizon))
-            averages.append(total / count)
-            history = ops.concatenate([history[:, 1:], current[:, None]], axis=1)
-        return [ops.stack(averages, axis=1), history, count]
-
-    def compute_output_shape(self, input_shape):
-        window_shape = input_shape[0] if _is_shape_list(input_shape) else input_shape
-        batch, frames, channels = window_shape[0], window_shape[1], window_shape[-1]
-        return [(batch, frames, channels), (batch, self.history_length, channels),
-                (batch, 1)]
-
-    def get_config(self):
-        return {**super().get_config(), "horizon": self.horizon}
-
-
-@keras.saving.register_keras_serializable(package="pyACTRECOG")
-class LastFrame(layers.Layer):
-    """``(B, T, F)`` -> ``(B, F)``: the row of the last frame."""
-
-    def call(self, inputs):
-        return inputs[:, -1]
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + tuple(input_shape[2:])
-
-
 # layer(name, make) returns the layer of that name; make(name) creates it. The
 # builder creates every layer; the stream and per-frame builders look them up in
 # the window model, so one function wires all three models.
 LayerSource = Callable[[str, Callable[[str], layers.Layer]], layers.Layer]
+
+
+def _makers(layer: LayerSource, bn_momentum: float):
+    """``(conv, norm, relu)``: per-frame conv, BatchNorm and ReLU6 by name."""
+    def conv(name: str, filters: int, kernel: int, stride: int = 1):
+        return layer(name, lambda name: PerFrame(
+            layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                          kernel_regularizer=keras.regularizers.L2(L2_FACTOR),
+                          name=f"{name}_2d"), name=name))
+
+    def norm(name: str):
+        return layer(name, lambda name: layers.BatchNormalization(momentum=bn_momentum,
+                                                                  name=name))
+
+    def relu(name: str):
+        return layer(name, lambda name: layers.ReLU(max_value=RELU_MAX, name=name))
+
+    return conv, norm, relu
 
 
 def _features(window, layer: LayerSource, bn_momentum: float,
@@ -319,20 +145,7 @@ def _features(window, layer: LayerSource, bn_momentum: float,
         averages, and the new state by name (empty without ``state``).
     """
     new_state: Dict[str, object] = {}
-
-    def conv(name: str, filters: int, kernel: int, stride: int = 1):
-        return layer(name, lambda name: PerFrame(
-            layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                          kernel_regularizer=keras.regularizers.L2(L2_FACTOR),
-                          name=f"{name}_2d"), name=name))
-
-    def norm(name: str):
-        return layer(name, lambda name: layers.BatchNormalization(momentum=bn_momentum,
-                                                                  name=name))
-
-    def relu(name: str):
-        return layer(name, lambda name: layers.ReLU(max_value=RELU_MAX, name=name))
-
+    conv, norm, relu = _makers(layer, bn_momentum)
     x = conv("stem_conv", STEM_FILTERS, STEM_STRIDE, STEM_STRIDE)(window)
     x = relu("stem_relu")(norm("stem_norm")(x))
     channels = STEM_FILTERS
@@ -577,91 +390,3 @@ def build_per_frame_model(window_model) -> "keras.Model":
     averages, _ = _features(inputs, source, _bn_momentum_of(window_model))
     outputs = _classifier(averages, source, window_model.output_shape[-1])
     return keras.Model(inputs, outputs, name=CAUSAL_MOBILENET_NAME + PER_FRAME_MODEL_SUFFIX)
-
-
-class StreamRunner:
-    """Runs CausalMobileNet over frames as they arrive, one compiled call per frame.
-
-    Holds the stream model, a compiled call of it (``tf.function`` under the
-    TensorFlow backend, ``jax.jit`` via Keras under JAX) and the current state.
-    The cost per frame is fixed: the state has the same size whatever the number
-    of frames seen.
-
-    Args:
-        window_model: a (trained) CausalMobileNet window model.
-        batch_size: number of independent streams fed together.
-        compile: False runs the stream model eagerly (no tracing: quicker for a
-            handful of frames, slower per frame).
-    """
-
-    def __init__(self, window_model, batch_size: int = 1, compile: bool = True):
-        self.window_model = window_model
-        self.batch_size = batch_size
-        self.state = initial_stream_state(window_model, batch_size)  # checks both
-        self.stream_model = build_stream_model(window_model)
-        self.frame_shape = tuple(self.stream_model.input[FRAME_INPUT_NAME].shape[1:])
-        if compile:
-            self._call = self._compile(self.stream_model)
-        else:
-            self._call = lambda inputs: self.stream_model(
-                {name: ops.convert_to_tensor(value) for name, value in inputs.items()},
-                training=False)
-
-    @staticmethod
-    def _compile(stream_model):
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf  # the runner, not the model, needs it
-
-            return tf.function(lambda inputs: stream_model(inputs, training=False),
-                               reduce_retracing=True)
-        return stream_model.predict_on_batch
-
-    def reset(self) -> None:
-        """Starts every stream afresh (the zero state: no frame seen)."""
-        self.state = initial_stream_state(self.window_model, self.batch_size)
-
-    def set_state(self, state: Dict[str, object]) -> None:
-        """Continues from a saved state (e.g. ``runner.state`` of another runner).
-
-        Raises:
-            ActrecogError: a state entry of the wrong name or shape (named).
-        """
-        check_stream_state(self.window_model, state, self.batch_size)
-        self.state = dict(state)
-
-    def step(self, frames) -> np.ndarray:
-        """Feeds one frame per stream.
-
-        Args:
-            frames: ``(B, D, D, C)`` float32 in [0, 1].
-
-        Returns:
-            ``(B, K)`` float32 probabilities given every frame fed since the last
-            reset.
-
-        Raises:
-            ActrecogError: frames of the wrong shape.
-        """
-        shape = tuple(np.shape(frames))
-        if shape != (self.batch_size,) + self.frame_shape:
-            raise ActrecogError(f"stream frame: shape {shape}, expected "
-                                f"{(self.batch_size,) + self.frame_shape}")
-        outputs = self._call({FRAME_INPUT_NAME: frames, **self.state})
-        self.state = {name: outputs[name] for name in self.state}
-        return np.asarray(outputs[OUTPUT_NAME])
-
-    def run(self, sequence) -> np.ndarray:
-        """Feeds a whole sequence frame by frame.
-
-        Args:
-            sequence: ``(B, T, D, D, C)`` float32 in [0, 1].
-
-        Returns:
-            ``(B, T, K)`` float32: the probabilities after each frame.
-        """
-        sequence = np.asarray(sequence, dtype=np.float32)
-        if sequence.ndim != 5:
-            raise ActrecogError(f"stream sequence: shape {sequence.shape}, expected "
-                                f"(B, T) + {self.frame_shape}")
-        return np.stack([self.step(sequence[:, index])
-                         for index in range(sequence.shape[1])], axis=1)
