@@ -168,7 +168,7 @@ def main():
             tf.keras.utils.set_random_seed(0)
             model = models.build_model(name, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
             window_runner = window_runners.make_window_runner(name, model, manifest)
-            builder = stream_steps.STREAM_STEP_BUILDERS.get(name)
+            builder = stream_steps.stream_step_builder(name)
             stream = (builder(model, manifest) if builder
                       else stream_steps.WindowStreamStep(model, manifest))
             naive = naive_seconds_per_frame(keras_window_call(model), folder, args.frames,

@@ -12,6 +12,7 @@ That fixes every output by hand:
     (latency 2).
 """
 
+import dataclasses
 import json
 import os
 
@@ -283,15 +284,17 @@ def test_a_stateful_runner_plugs_in_as_stream_step(tmp_path, weights, monkeypatc
     folder = str(tmp_path / "seq")
     write_frames(folder, LONG_LAYOUT)
     window = detect_one(weights, folder, "online", "window")
+    manifest = model_spec.resolve_model_spec(weights)
     built = []
 
-    def build(model, manifest):
+    def stream_runner(model):
         built.append(FrameHistoryRunner(model, manifest))
-        return stream_steps.StatefulRunnerStep(built[-1])
+        return built[-1]
 
-    monkeypatch.setitem(stream_steps.STREAM_STEP_BUILDERS, "DUMMY", build)
+    # A streaming model is one whose registry record has a stream runner.
+    monkeypatch.setitem(models.MODEL_RECORDS, "DUMMY", dataclasses.replace(
+        models.MODEL_RECORDS["DUMMY"], stream_runner=stream_runner))
     config = config_for(weights, folder, mode="online", delay=0)
-    manifest = model_spec.resolve_model_spec(weights)
     _, kind, runner = runners.load_runner(config.model_name, config.model_path,
                                           manifest, "online")
     assert kind == "stream"

@@ -126,6 +126,29 @@ def test_too_small_inputs_name_the_minimum():
         models.build_model("DUMMY", 2, 8, 1, 1)
 
 
+def test_every_table_is_a_view_of_the_one_record_per_model():
+    from coreLib.inference import stream_steps
+    from coreLib.models.stream_runner import StreamRunner
+    assert models.MODEL_NAMES == tuple(models.MODEL_RECORDS)
+    for name, record in models.MODEL_RECORDS.items():
+        assert record.name == name
+        assert models.get_model_builder(name) is record.builder
+        assert models.MODEL_BUILDERS[name] is record.builder
+        assert models.DEFAULT_LEARNING_RATES[name] == record.default_peak_step
+    # The records' minima are the builders' (checked to build above and refused
+    # below): LRCN 43, CausalMobileNet 16; the others any side.
+    assert {name: record.min_image_dim for name, record in models.MODEL_RECORDS.items()} == {
+        "ConvNet3D": 1, "LRCN": 43, "DUMMY": 1, "CausalMobileNet": 16}
+    for name in ("LRCN", "CausalMobileNet"):
+        with pytest.raises(ActrecogError, match="too small"):
+            models.build_model(name, 1, models.MODEL_RECORDS[name].min_image_dim - 1, 1, 2)
+    # Only the streaming model has a stream runner, and detection reads it there.
+    assert {name: record.stream_runner for name, record in models.MODEL_RECORDS.items()
+            if record.stream_runner} == {"CausalMobileNet": StreamRunner}
+    assert stream_steps.stream_step_builder("LRCN") is None
+    assert stream_steps.stream_step_builder("CausalMobileNet") is not None
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_keeps_a_float32_softmax(policy):
     previous = keras.mixed_precision.global_policy().name

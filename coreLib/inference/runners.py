@@ -4,7 +4,7 @@ a window runner (:func:`load_runner`)."""
 from coreLib.data import manifest as manifest_lib
 from coreLib.errors import ActrecogError
 from coreLib.inference import exported_model, model_loading
-from coreLib.inference.stream_steps import STREAM_STEP_BUILDERS, ExportedStreamStep
+from coreLib.inference.stream_steps import ExportedStreamStep, stream_step_builder
 from coreLib.inference.window_runners import WindowRunner, make_window_runner
 
 
@@ -46,7 +46,7 @@ def load_runner(model_name: str, model_path: str, manifest: manifest_lib.Manifes
     if exported_model.is_exported_path(model_path):
         return load_exported_runner(model_name, model_path, manifest, mode)
     model = model_loading.load_model(model_name, model_path, manifest)
-    builder = STREAM_STEP_BUILDERS.get(model_name)
+    builder = stream_step_builder(model_name)
     if builder is not None and mode == "online":
         return model, "stream", builder(model, manifest)
     return model, "window", make_window_runner(model_name, model, manifest)

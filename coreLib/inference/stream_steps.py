@@ -5,7 +5,7 @@ window model behind the same interface; :func:`stream_probabilities` runs one
 over a sequence, frame by frame.
 """
 
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -123,17 +123,16 @@ class ExportedStreamStep(StreamStep):
         return self.model.stream_step(frame, state)
 
 
-def _causal_mobilenet_step(model, manifest: manifest_lib.Manifest) -> StreamStep:
-    from coreLib.models.stream_runner import StreamRunner
-    return StatefulRunnerStep(StreamRunner(model))
-
-
-# Streaming models by name: model name -> builder(model, manifest) -> StreamStep.
-# Online they run frame by frame through it; offline, and for every other model,
-# the windows run through a WindowRunner.
-STREAM_STEP_BUILDERS: Dict[str, Callable[..., StreamStep]] = {
-    "CausalMobileNet": _causal_mobilenet_step,   # coreLib.models.streaming
-}
+def stream_step_builder(model_name: str) -> Optional[Callable[..., StreamStep]]:
+    """``builder(model, manifest)`` -> the :class:`StreamStep` of a streaming model:
+    its registry record's ``stream_runner`` (``coreLib.models.MODEL_RECORDS``)
+    behind :class:`StatefulRunnerStep`. None for every other model: online and
+    offline, its windows run through a WindowRunner."""
+    from coreLib import models  # imports keras
+    record = models.MODEL_RECORDS.get(model_name)
+    if record is None or record.stream_runner is None:
+        return None
+    return lambda model, manifest: StatefulRunnerStep(record.stream_runner(model))
 
 
 

@@ -1,5 +1,6 @@
 """ConvNet3D, LRCN and DUMMY: the 2019 tool's three Keras models, as functional models;
-and the registry that also holds CausalMobileNet (coreLib/models/streaming.py).
+and the registry (:data:`MODEL_RECORDS`, one :class:`ModelRecord` per model) that
+also holds CausalMobileNet (coreLib/models/streaming.py).
 
 Every builder takes the window shape from the manifest, ``(seq_len, image_dim,
 image_dim, channels)``, and the number of classes, and returns an uncompiled
@@ -16,7 +17,8 @@ drawings and weight files do not depend on what was built before).
 """
 
 import os
-from typing import Callable, Dict, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
 
 from coreLib.cli import import_tensorflow_quietly
 from coreLib.errors import ActrecogError
@@ -29,6 +31,7 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import layers  # noqa: E402
 
 from coreLib.models import streaming  # noqa: E402
+from coreLib.models.stream_runner import StreamRunner  # noqa: E402
 from coreLib.models.constants import BN_MOMENTUM, DROPOUT_RATE, L2_FACTOR  # noqa: E402,F401
 
 
@@ -224,13 +227,28 @@ def build_dummy(seq_len: int, image_dim: int, channels: int,
 
 ModelBuilder = Callable[..., "keras.Model"]
 
-MODEL_BUILDERS: Dict[str, ModelBuilder] = {
-    CONVNET3D_NAME: build_convnet3d,
-    LRCN_NAME: build_lrcn,
-    DUMMY_NAME: build_dummy,
-    streaming.CAUSAL_MOBILENET_NAME: streaming.build_causal_mobilenet,
-}
-MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_BUILDERS)
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """Everything the tools need to know about one model, in one place.
+
+    Attributes:
+        name: the model name (train.py MODEL_NAME, the Keras model's name).
+        builder: ``builder(seq_len, image_dim, channels, num_classes,
+            bn_momentum=...)`` -> uncompiled ``keras.Model``, ``(B, L, D, D, C)``
+            float32 -> ``(B, K)`` float32.
+        default_peak_step: train.py's default peak Adam step (``--lr``).
+        min_image_dim: the smallest frame side D it builds with.
+        stream_runner: for a streaming model, ``stream_runner(window_model)`` ->
+            an object with ``step(frames)`` and ``state`` (online detection runs it
+            frame by frame); None: the windows run through a window runner.
+    """
+    name: str
+    builder: ModelBuilder
+    default_peak_step: float
+    min_image_dim: int = 1
+    stream_runner: Optional[Callable] = None
+
 
 # Peak Adam step of train.py's default schedule (linear warm-up, then cosine to 0).
 # The 95 M-parameter ConvNet3D diverges above ~5e-4 (measured in the demo's probes:
@@ -238,12 +256,32 @@ MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_BUILDERS)
 # every convolution, a short warm-up) takes a large step: in the demo's 1,200 steps
 # 2e-3 / 4e-3 / 6e-3 gave 86.8 / 90.9 / 92.5 % on the trajectory family's unseen
 # subjects and 98.7 / 98.5 / 99.1 % on the pose family's (README "Training recipe").
+MODEL_RECORDS: Dict[str, ModelRecord] = {record.name: record for record in (
+    ModelRecord(CONVNET3D_NAME, build_convnet3d, 2e-4),
+    ModelRecord(LRCN_NAME, build_lrcn, 1e-3, min_image_dim=lrcn_min_image_dim()),
+    ModelRecord(DUMMY_NAME, build_dummy, 1e-3),
+    ModelRecord(streaming.CAUSAL_MOBILENET_NAME, streaming.build_causal_mobilenet, 6e-3,
+                min_image_dim=streaming.MIN_IMAGE_DIM, stream_runner=StreamRunner),
+)}
+MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_RECORDS)
+# Views of the records, for their readers.
+MODEL_BUILDERS: Dict[str, ModelBuilder] = {
+    name: record.builder for name, record in MODEL_RECORDS.items()}
 DEFAULT_LEARNING_RATES: Dict[str, float] = {
-    CONVNET3D_NAME: 2e-4,
-    LRCN_NAME: 1e-3,
-    DUMMY_NAME: 1e-3,
-    streaming.CAUSAL_MOBILENET_NAME: 6e-3,
-}
+    name: record.default_peak_step for name, record in MODEL_RECORDS.items()}
+
+
+def get_model_record(name: str) -> ModelRecord:
+    """The record of a model name.
+
+    Raises:
+        ActrecogError: an unknown name (the message lists the valid ones).
+    """
+    try:
+        return MODEL_RECORDS[name]
+    except (KeyError, TypeError):
+        raise ActrecogError(f"unknown model name {name!r}; valid names: "
+                            f"{', '.join(MODEL_NAMES)}") from None
 
 
 def get_model_builder(name: str) -> ModelBuilder:
@@ -252,11 +290,7 @@ def get_model_builder(name: str) -> ModelBuilder:
     Raises:
         ActrecogError: an unknown name (the message lists the valid ones).
     """
-    try:
-        return MODEL_BUILDERS[name]
-    except (KeyError, TypeError):
-        raise ActrecogError(f"unknown model name {name!r}; valid names: "
-                            f"{', '.join(MODEL_NAMES)}") from None
+    return get_model_record(name).builder
 
 
 def build_model(name: str, seq_len: int, image_dim: int, channels: int,
