@@ -187,6 +187,37 @@ def test_sigint_mid_stream_leaves_complete_outputs(live_case, online, tmp_path):
                     for s in segments_doc["segments"]]
 
 
+@pytest.mark.slow
+def test_a_second_signal_ends_the_run_at_once_leaving_no_half_written_file(
+        live_case, online, tmp_path):
+    out = str(tmp_path / "out")
+    producer, detector = _live_processes(live_case, out, ["--fps", "0", "--hold-after", "40"])
+    timer = _watchdog(producer, detector)
+    try:
+        detector.stdout.readline()                  # it is running
+        detector.send_signal(signal.SIGTERM)
+        # (Two signals sent at once may reach it as one: the second goes once the
+        # first has been taken, while the outputs are being built.)
+        while "SIGTERM: stopping" not in detector.stderr.readline():
+            pass
+        detector.send_signal(signal.SIGTERM)
+        code = detector.wait()
+    finally:
+        producer.kill()
+        producer.wait()
+        timer.cancel()
+    # Either the second signal came while the outputs were being built (exit at
+    # once: nothing of this run left, not even its staging folder) or after they
+    # were swapped in whole (exit 0, complete).
+    assert os.listdir(tmp_path) in ([], ["out"])
+    if code == 128 + signal.SIGTERM:
+        assert not os.path.exists(out)
+    else:
+        assert code == 0
+        assert sorted(os.listdir(out)) == ["stdin.frames.csv", "stdin.segments.json",
+                                           "summary.json", "timeline_stdin.png"]
+
+
 def test_the_api_gives_the_cli_events(live_case, online):
     detector = LiveDetector.open(live_case["weights"], stream_runtime=RUNTIME)
     found = []
