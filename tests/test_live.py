@@ -266,6 +266,34 @@ def test_realtime_feed_drops_the_oldest_frames():
     assert taken == list(range(10)) and waiting.dropped == 0
 
 
+def test_a_window_model_runs_live_one_window_per_frame(tmp_path):
+    # The hand-set DUMMY of test_detection (colour frames, L = 3): a window model
+    # has no stream step; live it runs the window ending at each frame (batch 1),
+    # --mode online runs the same windows in batches: the same labels, the
+    # probabilities to float rounding.
+    import test_detection as td
+    from coreLib.detection import driver, sources
+    from coreLib.detection.config import DetectConfig
+    from coreLib.inference import model_spec, runners
+    folder = str(tmp_path / "seq")
+    td.write_frames(folder, td.LONG_LAYOUT)
+    weights = td.write_model_dir(str(tmp_path / "model"), td.channel_vote_dummy())
+    config = DetectConfig("DUMMY", weights, folder, mode="online", delay=0, progress=False,
+                          batch_size=4)
+    manifest = model_spec.resolve_model_spec(weights)
+    _, kind, runner = runners.load_runner("DUMMY", weights, manifest, "online")
+    online = driver.detect_sequence(sources.discover_sources(folder, manifest)[0], manifest,
+                                    kind, runner, "online", config)
+    detector = LiveDetector.open(weights, delay=0)
+    assert detector.kind == "window"
+    for index in range(td.LONG_FRAMES):
+        detector.push(frames.read_frame(folder, "color", index))     # (H, W, 3) uint8 RGB
+    live = detector.close().detection
+    np.testing.assert_array_equal(live.labels, online.labels)
+    np.testing.assert_allclose(live.probabilities, online.probabilities, atol=1e-6)
+    assert live.segments == online.segments
+
+
 def test_frame_labeler_is_online_mode_exactly():
     # Random outputs, every lag, smoothing, minimum duration and hysteresis: the
     # frame-by-frame labels and smoothed rows are bit-identical to the batch ones.
