@@ -15,6 +15,8 @@ import sys
 import tempfile
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TESTS_DIR)
+import file_trees  # noqa: E402  (beside this file, also when run as a script)
 FINGERPRINT_PATH = os.path.join(TESTS_DIR, "data", "main_outputs.json")
 
 # name -> main.py arguments after SRC DEST
@@ -36,17 +38,13 @@ def output_digests(dataset_dir: str, src: str) -> dict:
     """
     src_text = json.dumps(src)[1:-1].encode()
     digests = {}
-    for folder, _, names in os.walk(dataset_dir):
-        for name in names:
-            path = os.path.join(folder, name)
-            relative = os.path.relpath(path, dataset_dir).replace(os.sep, "/")
-            if relative == "dataset.json":
-                continue
-            with open(path, "rb") as handle:
-                data = handle.read()
-            if name.endswith(".json"):
-                data = data.replace(src_text, b"SRC")
-            digests[relative] = hashlib.sha256(data).hexdigest()
+    for relative, data in file_trees.tree_bytes(dataset_dir).items():
+        relative = relative.replace(os.sep, "/")
+        if relative == "dataset.json":
+            continue
+        if relative.endswith(".json"):
+            data = data.replace(src_text, b"SRC")
+        digests[relative] = hashlib.sha256(data).hexdigest()
     return dict(sorted(digests.items()))
 
 

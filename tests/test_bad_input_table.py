@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import tool_runner
+from file_trees import tree_paths
 from tool_runner import REPO_ROOT, run_fresh, write_tiny_source
 
 from tool_runner import PIPELINE_BATCH_SIZE as BATCH_SIZE, PIPELINE_IMAGE_DIM as IMAGE_DIM
@@ -412,10 +413,7 @@ CASES += [pytest.param(builder, id=name, marks=_DEBUG_MISSING)
 
 
 def files_under(folder):
-    found = set()
-    for parent, _, names in os.walk(folder):
-        found.update(os.path.relpath(os.path.join(parent, name), folder) for name in names)
-    return found
+    return set(tree_paths(folder))
 
 
 def check_one_line_error(completed, script, expected):

@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from file_trees import tree_paths
 from tool_runner import REPO_ROOT, ToolRunner, write_tiny_source
 
 pytestmark = [pytest.mark.gcs, pytest.mark.slow]
@@ -50,12 +51,7 @@ def datasets(gcs_runner, local_gcs, bucket, tmp_path_factory):
 
 
 def local_files(folder):
-    found = {}
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(parent, name)
-            found[os.path.relpath(path, folder)] = path
-    return found
+    return tree_paths(folder)
 
 
 def test_main_into_bucket_is_byte_identical(local_gcs, bucket, datasets):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import main as main_script
+from file_trees import tree_bytes
 from coreLib.cli import run_main
 from tests.tiny_dataset import make_dataset
 
@@ -29,15 +30,7 @@ def snapshot(root):
     """Relative path -> bytes of every file and folder under root (None if absent)."""
     if not os.path.exists(root):
         return None
-    found = {}
-    for folder, folders, names in os.walk(root):
-        for name in folders:
-            found[os.path.relpath(os.path.join(folder, name), root) + "/"] = b""
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, root)] = handle.read()
-    return found
+    return tree_bytes(root, folders=True)
 
 
 # The tiny dataset's own action names (not BII's): pinned, so main.py has no

@@ -204,6 +204,8 @@ def write_tiny_source(root: str, frames: int = TINY_FRAMES, size=TINY_SIZE) -> s
     sequence; ``frames`` a multiple of 12), all three modalities, FileStorage label
     files; returns ``root``."""
     import cv2
+
+    from coreLib.data import labels
     subjects = ([("Train", name) for name in TINY_TRAIN_SUBJECTS]
                 + [("Test", name) for name in TINY_TEST_SUBJECTS])
     for subject_number, (split, subject) in enumerate(subjects):
@@ -216,12 +218,8 @@ def write_tiny_source(root: str, frames: int = TINY_FRAMES, size=TINY_SIZE) -> s
                     if modality == "color":
                         image = image[:, :, ::-1]  # cv2 writes BGR
                     cv2.imwrite(os.path.join(folder, f"{modality}_{index}.png"), image)
-            items = "".join(f"  <_>\n    <pos>{pos}</pos>\n    <len>{length}</len></_>\n"
-                            for pos, length in tiny_intervals(subject_number, action_number,
-                                                              frames))
-            with open(os.path.join(root, split, subject, action + ".xml"), "w") as handle:
-                handle.write('<?xml version="1.0"?>\n<opencv_storage>\n<label>\n'
-                             f"{items}</label>\n</opencv_storage>\n")
+            labels.write_label_file(os.path.join(root, split, subject, action + ".xml"),
+                                    tiny_intervals(subject_number, action_number, frames))
     return root
 
 

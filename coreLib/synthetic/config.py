@@ -89,8 +89,8 @@ class SyntheticConfig:
         style: the family, ``pose`` (each action its own hand pose and motion) or
             ``trajectory`` (one hand shape; each action its own motion).
         hand_size: ``large`` (drawn larger than life, as in 1.0.x) or ``real``: a
-            camera model (see :func:`real_hand_unit`) puts the hand at arm's
-            length, 40-60 pixels of a 320x240 frame, anywhere in the lower
+            camera model (:func:`coreLib.synthetic.drawing.real_hand_unit`) puts
+            the hand at arm's length, 40-60 pixels of a 320x240 frame, anywhere in the lower
             two thirds of the view, and the motions keep their size relative to
             the hand; ``hand_scale`` must then be 1.
         detection_sequences: TestDetection sequences (0: none), named after the

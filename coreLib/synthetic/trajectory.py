@@ -1,6 +1,6 @@
 """The ``trajectory`` family of the synthetic dataset: one hand, sixteen motions.
 
-In the ``pose`` family (:mod:`coreLib.synthetic`) every action has its own hand
+In the ``pose`` family (:mod:`coreLib.synthetic.pose`) every action has its own hand
 pose, so one frame nearly tells the class. Here the hand looks the same in every
 
 
@@ -47,7 +47,7 @@ the twist) survive every flip. Training with flips therefore teaches some classe
 each other's motions: the augmentation choice matters on this family.
 
 Subjects differ in hand size, resting place, tilt of the path, size of the motion,
-speed (performance length, through :func:`coreLib.synthetic.plan_sequence`), hand
+speed (performance length, through :func:`coreLib.synthetic.plans.plan_sequence`), hand
 distance, background distance, sensor noise, skin and background tone; all derived
 from the subject name and the seed. Depth, confi and colour are drawn from the same
 geometry: near depth and a strong IR return on the hand, skin tone in colour.
