@@ -40,3 +40,29 @@ def tiny_pipeline(script_runner, tmp_path_factory):
     what a test damages); see tool_runner.build_tiny_pipeline."""
     from tool_runner import build_tiny_pipeline
     return build_tiny_pipeline(script_runner, str(tmp_path_factory.mktemp("tiny-pipeline")))
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory):
+    """A small synthetic ``DataSet/`` of records (tests/synthetic_dataset.py: 48 Train,
+    16 Eval windows; 6 steps per epoch at batch 8), shared read-only by the session."""
+    import synthetic_dataset
+    folder = str(tmp_path_factory.mktemp("data") / "DataSet")
+    synthetic_dataset.write_dataset(folder)
+    return folder
+
+
+@pytest.fixture
+def counted_decodes(monkeypatch):
+    """The paths ``frames.decode_frame`` decodes during the test, in order (a list
+    the test may clear between runs)."""
+    from coreLib.data import frames
+    decodes = []
+    real_decode = frames.decode_frame
+
+    def counting_decode(data, modality, path="<bytes>"):
+        decodes.append(path)
+        return real_decode(data, modality, path)
+
+    monkeypatch.setattr(frames, "decode_frame", counting_decode)
+    return decodes

@@ -226,11 +226,7 @@ def _shard_changed(dataset):
 
 
 def _manifest_shape_changed(dataset):
-    path = os.path.join(dataset, "dataset.json")
-    manifest = json.load(open(path))
-    manifest["image_dim"] = 2 * manifest["image_dim"]
-    with open(path, "w") as handle:
-        json.dump(manifest, handle)
+    _double_image_dim(dataset)
     return None
 
 

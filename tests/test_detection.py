@@ -23,7 +23,6 @@ import pytest
 import channel_dummy
 
 from coreLib import models
-from coreLib.data import frames
 from coreLib.detection import config as detect_config, driver, rendering, sources
 from coreLib.inference import model_spec, runners, stream_steps, window_runners
 from coreLib.cli import run_main
@@ -372,17 +371,10 @@ def test_the_streaming_model_runs_frame_by_frame_online(tmp_path):
     assert offline_kind == "window"
 
 
-def test_each_frame_is_decoded_exactly_once(tmp_path, weights, monkeypatch):
+def test_each_frame_is_decoded_exactly_once(tmp_path, weights, counted_decodes):
     folder = str(tmp_path / "seq")
     write_frames(folder, LONG_LAYOUT)
-    decodes = []
-    real_decode = frames.decode_frame
-
-    def counting_decode(data, modality, path="<bytes>"):
-        decodes.append(path)
-        return real_decode(data, modality, path)
-
-    monkeypatch.setattr(frames, "decode_frame", counting_decode)
+    decodes = counted_decodes
     for mode in ("offline", "online"):
         decodes.clear()
         result = detect_one(weights, folder, mode)

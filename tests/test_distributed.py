@@ -26,7 +26,6 @@ import time
 import numpy as np
 import pytest
 
-import synthetic_dataset
 from weight_files import h5_arrays
 
 # Minutes of training and killed processes: outside `make test-fast`.
@@ -62,13 +61,6 @@ def _weights(path):
     with np.load(path) as data:
         arrays = [data[f"arr_{index}"] for index in range(len(data.files) - 3)]
         return arrays, json.loads(str(data["history"])), int(data["num_replicas"])
-
-
-@pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("data") / "DataSet")
-    synthetic_dataset.write_dataset(folder)   # 48 Train, 16 Eval: 6 steps per epoch
-    return folder
 
 
 @pytest.fixture(scope="module")

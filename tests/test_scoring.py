@@ -174,18 +174,12 @@ def test_metrics_and_table_match_sklearn(tmp_path, weights_dir, capsys):
     assert metrics["confusion_matrix"] == sk.confusion_matrix(truth, prediction).tolist()
 
 
-def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path, monkeypatch):
+def test_each_frame_is_decoded_once_and_windows_match_direct_reads(tmp_path,
+                                                                    counted_decodes):
     json_path = make_dataset(tmp_path)
     manifest = manifest_lib.load_manifest(os.path.dirname(json_path))
     windows = scoring.load_test_windows(json_path, manifest)
-    decodes = []
-    real_decode = frames.decode_frame
-
-    def counting_decode(data, modality, path="<bytes>"):
-        decodes.append(path)
-        return real_decode(data, modality, path)
-
-    monkeypatch.setattr(frames, "decode_frame", counting_decode)
+    decodes = counted_decodes
     for batch_size in (1, 2, 4, 100):
         decodes.clear()
         batches = list(frame_reader.iterate_batches(windows, manifest, batch_size, workers=2))

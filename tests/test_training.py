@@ -43,13 +43,6 @@ def _scalars(log_dir, tag):
 
 
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("data") / "DataSet")
-    synthetic_dataset.write_dataset(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def dummy_run(dataset_dir, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("dummy"))
     result = trainer.run_training(_config(dataset_dir, model_dir), progress=False)
@@ -282,54 +275,35 @@ def test_bn_momentum_reaches_every_batch_norm_layer(dataset_dir, tmp_path):
         models.build_model("LRCN", 2, 48, 1, 3, bn_momentum=0)
 
 
-def test_color_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
+# Colour jitter is off by default; zoom jitter on (its plain run sets 0 explicitly).
+@pytest.mark.parametrize("option,value,default,plain", [
+    ("color_jitter", 0.4, 0.0, {}),
+    ("zoom_jitter", 0.2, trainer.DEFAULT_ZOOM_JITTER, {"zoom_jitter": 0.0})])
+def test_jitter_reaches_the_train_pipeline_only(option, value, default, plain, dataset_dir,
+                                                tmp_path):
     import train
 
-    assert train.build_parser().parse_args(["d", "LRCN", "m"]).color_jitter == 0.0
-    assert train.build_parser().parse_args(
-        ["d", "LRCN", "m", "--color-jitter", "0.4"]).color_jitter == 0.4
+    flag = "--" + option.replace("_", "-")
+    assert getattr(train.build_parser().parse_args(["d", "LRCN", "m"]), option) == default
+    assert getattr(train.build_parser().parse_args(
+        ["d", "LRCN", "m", flag, str(value)]), option) == value
     manifest = manifest_lib.load_manifest(dataset_dir)
-    plain = _config(dataset_dir, tmp_path, augment=False)
-    jittered = _config(dataset_dir, tmp_path, augment=False, color_jitter=0.4)
+    unchanged = _config(dataset_dir, tmp_path, augment=False, **plain)
+    jittered = _config(dataset_dir, tmp_path, augment=False, **{option: value})
 
     def first(make, config, *args):
         pixels, labels = next(iter(make(config, manifest, *args)))
         return pixels.numpy(), labels.numpy()
 
-    train_plain = first(trainer.make_train_dataset, plain, 0, 2)
+    train_plain = first(trainer.make_train_dataset, unchanged, 0, 2)
     train_jittered = first(trainer.make_train_dataset, jittered, 0, 2)
     np.testing.assert_array_equal(train_plain[1], train_jittered[1])
     assert not np.array_equal(train_plain[0], train_jittered[0])
-    for make_eval in (plain, jittered):
-        np.testing.assert_array_equal(first(trainer.make_eval_dataset, make_eval, 1)[0],
-                                      first(trainer.make_eval_dataset, plain, 1)[0])
-    with pytest.raises(ValueError, match="color_jitter"):
-        _config(dataset_dir, tmp_path, color_jitter=1.0)
-
-
-def test_zoom_jitter_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
-    import train
-
-    assert train.build_parser().parse_args(["d", "LRCN", "m"]).zoom_jitter == (
-        trainer.DEFAULT_ZOOM_JITTER)
-    assert train.build_parser().parse_args(
-        ["d", "LRCN", "m", "--zoom-jitter", "0.2"]).zoom_jitter == 0.2
-    manifest = manifest_lib.load_manifest(dataset_dir)
-    plain = _config(dataset_dir, tmp_path, augment=False, zoom_jitter=0.0)
-    zoomed = _config(dataset_dir, tmp_path, augment=False, zoom_jitter=0.2)
-
-    def first(make, config, *args):
-        pixels, labels = next(iter(make(config, manifest, *args)))
-        return pixels.numpy(), labels.numpy()
-
-    train_plain = first(trainer.make_train_dataset, plain, 0, 2)
-    train_zoomed = first(trainer.make_train_dataset, zoomed, 0, 2)
-    np.testing.assert_array_equal(train_plain[1], train_zoomed[1])
-    assert not np.array_equal(train_plain[0], train_zoomed[0])
-    np.testing.assert_array_equal(first(trainer.make_eval_dataset, zoomed, 1)[0],
-                                  first(trainer.make_eval_dataset, plain, 1)[0])
-    with pytest.raises(ValueError, match="zoom_jitter"):
-        _config(dataset_dir, tmp_path, zoom_jitter=1.0)
+    for config in (unchanged, jittered):
+        np.testing.assert_array_equal(first(trainer.make_eval_dataset, config, 1)[0],
+                                      first(trainer.make_eval_dataset, unchanged, 1)[0])
+    with pytest.raises(ValueError, match=option):
+        _config(dataset_dir, tmp_path, **{option: 1.0})
 
 
 @pytest.mark.slow
