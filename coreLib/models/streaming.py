@@ -254,9 +254,12 @@ def _check_is_window_model(model) -> None:
                             f"got {getattr(model, 'name', type(model).__name__)!r}")
 
 
-def _lookup(window_model) -> LayerSource:
+def _lookup(window_model, replacements: Optional[Dict[str, layers.Layer]] = None
+            ) -> LayerSource:
+    replacements = replacements or {}
+
     def find(name, make):
-        return window_model.get_layer(name)
+        return replacements[name] if name in replacements else window_model.get_layer(name)
     return find
 
 
@@ -340,7 +343,8 @@ def check_stream_state(window_model, state: Dict[str, object],
             raise ActrecogError(f"stream state {name}: shape {shape}, expected {wanted}")
 
 
-def build_stream_model(window_model) -> "keras.Model":
+def build_stream_model(window_model, replacements: Optional[Dict[str, layers.Layer]] = None
+                       ) -> "keras.Model":
     """The one-frame model sharing the window model's layers (and weights).
 
     Args:
@@ -353,10 +357,18 @@ def build_stream_model(window_model) -> "keras.Model":
         shapes of :func:`stream_state_specs`). Feeding frames 1..L one by one from
         :func:`initial_stream_state` gives, after frame L, the window model's output.
 
+        replacements: layers used instead of the window model's of the same name
+            (export.py's int8 graph swaps the pooling, see
+            ``coreLib.models.litert_layers``); a replacement with
+            ``stream_state_shapes`` gives the shapes of its states.
+
     Raises:
         ActrecogError: not a CausalMobileNet window model.
     """
     specs = stream_state_specs(window_model)
+    for replacement in (replacements or {}).values():
+        for name, shape in getattr(replacement, "stream_state_shapes", {}).items():
+            specs[name] = StateSpec(tuple(shape), "float32")
     _, image_dim, _, channels = window_model.input_shape[1:]
     frame = keras.Input((image_dim, image_dim, channels), name=FRAME_INPUT_NAME)
     state = {name: keras.Input(spec.shape, dtype=spec.dtype, name=name)
@@ -364,13 +376,32 @@ def build_stream_model(window_model) -> "keras.Model":
     # A one-frame window: every layer runs as in the window model.
     window = layers.Reshape((1, image_dim, image_dim, channels),
                             name="frame_as_window")(frame)
-    source = _lookup(window_model)
+    source = _lookup(window_model, replacements)
     averages, new_state = _features(window, source, _bn_momentum_of(window_model), state)
     last = LastFrame(name="stream_last_frame")(averages)
     probabilities = _classifier(last, source, window_model.output_shape[-1])
     return keras.Model({FRAME_INPUT_NAME: frame, **state},
                        {OUTPUT_NAME: probabilities, **new_state},
                        name=CAUSAL_MOBILENET_NAME + STREAM_MODEL_SUFFIX)
+
+
+def build_window_model_with(window_model, replacements: Dict[str, layers.Layer]
+                            ) -> "keras.Model":
+    """The window model with some layers replaced (the others, and their weights,
+    shared): ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32, the classifier on
+    the pooling's last row. export.py's int8 graph uses it with a pooling whose
+    window form is one mean over frames and space.
+
+    Raises:
+        ActrecogError: not a CausalMobileNet window model.
+    """
+    _check_is_window_model(window_model)
+    inputs = keras.Input(window_model.input_shape[1:], name="window")
+    source = _lookup(window_model, replacements)
+    averages, _ = _features(inputs, source, _bn_momentum_of(window_model))
+    last = LastFrame(name="export_last_frame")(averages)
+    outputs = _classifier(last, source, window_model.output_shape[-1])
+    return keras.Model(inputs, outputs, name=CAUSAL_MOBILENET_NAME)
 
 
 def build_per_frame_model(window_model) -> "keras.Model":
