@@ -1,733 +1,243 @@
 """export.py: a trained model as a SavedModel and LiteRT files, checked against Keras.
 
-    export.py MODEL_NAME MODEL_PATH OUT_DIR [--formats saved_model,float32,fp16,dynamic]
+    export.py MODEL_NAME MODEL_PATH OUT_DIR [--formats saved_model,float32,fp16,dynamic,int8]
 
-Steps:
-  1. The window description (classes, window shape, modality, pixel dtype) comes
-     from MODEL_PATH's MODEL_DIR ``run_config.json`` or from ``--manifest``; the
-     model is built and its weights loaded as score.py does (same checks).
-  2. The model is rebuilt where a layer has no builtin LiteRT kernel
-     (:func:`rebuild_for_litert`): MaxPool3D with a (1, p, p) pool becomes a 2D
-     pool over every frame (TimeDistributed MaxPool2D), recurrent layers of the
-     fixed window length are unrolled and never take the cuDNN kernel. The
-     rebuilt model holds the same weights and gives the original's outputs
-     within 1e-6 (checked here on the parity windows, and in the tests).
-  3. The SavedModel's ``serving_default`` takes ``window`` ``(B, L, D, D, C)`` in
-     the stored dtype and scales it inside the graph with the training
-     pipeline's own :func:`coreLib.preprocessing.records.scale_pixels`; it returns
-     ``probabilities (B, K)`` float32. A model with a stream mode (see
-     :class:`StreamMode`) also gets ``stream_step``: ``frame (B, D, D, C)`` stored
-     dtype and ``state_<i>`` float32 in, ``probabilities`` and ``new_state_<i>``
-     out.
-  4. LiteRT files are converted from those signatures with builtin ops only (no
-     Flex / Select TF ops), which is checked again on each file's op list.
-  5. Parity on real windows (the Test JSON of the dataset) or, when none is
-     given, seeded random windows: SavedModel vs Keras within 1e-5, LiteRT
-     float32 within 1e-4 (a miss raises :class:`ParityError`, exit 1); float16
-     and dynamic-range files are reported by top-1 agreement (>= 99 % wanted)
-     and max probability difference.
-  6. Everything is written into a ``.export.tmp-*`` staging folder inside OUT_DIR
-     and renamed into place at the end, ``export.json`` last; an interrupted
-     export leaves no file that looks complete.
+Steps (one module each in this package):
+  1. ``model_spec``: classes, window shape, modality and pixel dtype from
+     MODEL_PATH's ``run_config.json`` or ``--manifest``, and the DataSet trained on.
+  2. ``windows``: parity on the DataSet's Test windows (or ``--parity-json``;
+     seeded random windows when none is reachable), int8 calibration on its
+     Train (else Eval) windows, the drift check on TestDetection frames.
+  3. ``rebuild``: layers without a builtin LiteRT kernel rebuilt (same weights,
+     outputs within 1e-6); ``stream_modes``: the model's stream step and the
+     int8 graph (CausalMobileNet's pooling without CUMSUM/SUM/DIV).
+  4. ``saved_model``: ``serving_default`` (``window`` in the stored dtype, scaled
+     inside) and ``stream_step``; ``litert``: float32 / fp16 / dynamic-range
+     files, builtin ops only; ``int8``: full-integer window and stream files.
+  5. ``parity``: SavedModel within 1e-5 and float32 LiteRT within 1e-4 of Keras
+     (a miss: :class:`ParityError`, exit 1); quantised files by top-1 agreement
+     and (int8, with labels) Test accuracy against their targets (below target:
+     :class:`BelowTargetError`, exit 1, unless ``allow_below_target``).
+  6. ``publish``: everything built beside OUT_DIR and swapped into its place
+     with ``export.json``, so OUT_DIR is the old export or the new one.
 """
 
 import contextlib
-import hashlib
-import os
-import posixpath
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import frames, manifest as manifest_lib, window_lists
-from coreLib.inference import exported_model, frame_reader, model_loading
+from coreLib.data import frames, manifest as manifest_lib
+from coreLib.export import (config as config_lib, int8, litert, model_spec, parity,
+                            publish, rebuild, saved_model, stream_modes, windows as windows_lib)
+from coreLib.export.config import (BelowTargetError, ExportConfig, ExportResult,  # noqa: F401
+                                   FORMAT_NAMES, LITERT_FORMATS, ParityError,
+                                   litert_file_name, parse_formats)
+from coreLib.inference import exported_model, model_loading
 from coreLib.preprocessing import records
-from coreLib.errors import ActrecogError
 
 tf = storage.tf
 
-import keras  # noqa: E402  (after the quiet TensorFlow import)
-from keras import ops  # noqa: E402
-
-SAVED_MODEL_FORMAT = "saved_model"
-FLOAT32_FORMAT = "float32"
-FP16_FORMAT = "fp16"
-DYNAMIC_FORMAT = "dynamic"
-FORMAT_NAMES = (SAVED_MODEL_FORMAT, FLOAT32_FORMAT, FP16_FORMAT, DYNAMIC_FORMAT)
-LITERT_FORMATS = (FLOAT32_FORMAT, FP16_FORMAT, DYNAMIC_FORMAT)
-STREAM_FORMAT = "stream"
-RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
-STAGING_PREFIX = f".export{storage.TEMP_MARKER}"
-
-# Tolerances on max |p_exported - p_keras| over the parity windows.
-REBUILT_TOLERANCE = 1e-6
-SAVED_MODEL_TOLERANCE = 1e-5
-LITERT_FLOAT32_TOLERANCE = 1e-4
-# float16 / int8 weights: the share of windows whose top-1 class must agree.
-MIN_TOP1_AGREEMENT = 0.99
-DEFAULT_PARITY_WINDOWS = 64
-PARITY_SEED = 0
-# Operator codes of the LiteRT schema that are not builtin kernels.
-_CUSTOM_OPERATOR_NAME = "CUSTOM"
-_CUDNN_OP_PREFIX = "Cudnn"
-
-
-class ParityError(Exception):
-    """A float32 export whose outputs miss their tolerance (export.py exits 1)."""
-
-
-def litert_file_name(model_name: str, format_name: str) -> str:
-    """``<M>.tflite``, ``<M>_fp16.tflite``, ``<M>_dynamic.tflite``, ``<M>_stream.tflite``."""
-    suffix = "" if format_name == FLOAT32_FORMAT else f"_{format_name}"
-    return f"{model_name}{suffix}{exported_model.TFLITE_SUFFIX}"
-
-
-def parse_formats(text: str) -> Tuple[str, ...]:
-    """``--formats`` (comma-separated) -> format names in :data:`FORMAT_NAMES` order.
-
-    Raises:
-        ActrecogError: an unknown or empty name.
-    """
-    names = [name.strip() for name in text.split(",")]
-    for name in names:
-        if name not in FORMAT_NAMES:
-            raise ActrecogError(f"--formats: unknown format {name!r}; choose from "
-                                f"{', '.join(FORMAT_NAMES)}")
-    return tuple(name for name in FORMAT_NAMES if name in names)
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What export.py was asked to do.
-
-    Attributes:
-        model_name: ``ConvNet3D``, ``LRCN`` or ``DUMMY``.
-        model_path: ``.weights.h5`` (train.py) or a full ``.keras`` model.
-        out_dir: folder to write (created; an earlier export there is replaced).
-        manifest_dir: folder holding ``dataset.json`` (default: MODEL_PATH's
-            ``run_config.json``).
-        formats: a subset of :data:`FORMAT_NAMES`.
-        parity_json: Test JSON whose windows the parity checks run on (default:
-            the manifest's Test JSON when ``manifest_dir`` is given and holds one;
-            otherwise seeded random windows).
-        parity_windows: at most this many windows, spread over the JSON.
-        window_stream: also export a ``stream_step`` that keeps the last L-1
-            frames as its state (:func:`window_buffer_stream_mode`), for a model
-            without a stream mode of its own.
-        batch_size: windows per call in the parity runs.
-    """
-    model_name: str
-    model_path: str
-    out_dir: str
-    manifest_dir: Optional[str] = None
-    formats: Tuple[str, ...] = FORMAT_NAMES
-    parity_json: Optional[str] = None
-    parity_windows: int = DEFAULT_PARITY_WINDOWS
-    window_stream: bool = False
-    batch_size: int = 16
-
-    def __post_init__(self):
-        if not self.formats:
-            raise ValueError("formats must name at least one format")
-        unknown = [name for name in self.formats if name not in FORMAT_NAMES]
-        if unknown:
-            raise ValueError(f"unknown formats {unknown}")
-        if self.parity_windows < 1:
-            raise ValueError(f"parity_windows must be >= 1, got {self.parity_windows}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-
-
-@dataclass(frozen=True)
-class StreamMode:
-    """A model's stream mode: one frame and the state in, probabilities and the new
-    state out (what the SavedModel's ``stream_step`` and ``<M>_stream.tflite`` run).
-
-    Attributes:
-        name: what kind of stream mode (recorded in export.json).
-        state_shapes: per-example shapes of the float32 states.
-        step: ``step(frame (B, D, D, C) float32 scaled, states [(B,) + shape])
-            -> (probabilities (B, K) float32, new states)``, Keras layers/ops only.
-        trackables: Keras models/layers whose variables ``step`` uses.
-        state_names: what each state is (recorded in export.json; the
-            signatures call them ``state_<i>`` / ``new_state_<i>``).
-    """
-    name: str
-    state_shapes: Tuple[Tuple[int, ...], ...]
-    step: Callable
-    trackables: Tuple[object, ...] = ()
-    state_names: Tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What :func:`export` wrote: the ``export.json`` content and the files' paths."""
-    description: dict
-    files: Tuple[str, ...] = field(default_factory=tuple)
-
-
-# --------------------------------------------------------------------------- input
-
-def window_description(model_name: str, model_path: str,
-                       manifest_dir: Optional[str]) -> manifest_lib.Manifest:
-    """Classes, window shape, modality and pixel dtype the model was trained for.
-
-    From ``--manifest`` when given, else from ``run_config.json`` in MODEL_PATH's
-    folder (train.py's MODEL_DIR). Either way a run_config.json there must name
-    this model and agree with the manifest.
-
-    Returns:
-        A Manifest without splits when it came from ``run_config.json``.
-
-    Raises:
-        ActrecogError: neither source, another model, or the two disagree.
-    """
-    run_config_path = storage.join(os.path.dirname(model_path) or ".", RUN_CONFIG_NAME)
-    run_config = (storage.read_json(run_config_path, "run configuration")
-                  if storage.exists(run_config_path) else None)
-    if run_config is not None and run_config.get("model_name") != model_name:
-        raise ActrecogError(f"{run_config_path}: trained a {run_config.get('model_name')} "
-                            f"model, not {model_name}")
-    if manifest_dir:
-        manifest = manifest_lib.load_manifest(manifest_dir)
-        if run_config is not None:
-            if (list(run_config.get("window_shape", ())) != list(manifest.window_shape)
-                    or list(run_config.get("classes", ())) != list(manifest.classes)
-                    or manifest_lib.frame_fields(run_config)["frames"] != manifest.frames):
-                raise ActrecogError(
-                    f"{run_config_path}: window {run_config.get('window_shape')}, classes "
-                    f"or frames differ from {manifest_lib.manifest_path(manifest_dir)}'s "
-                    f"{list(manifest.window_shape)} ({manifest.frames} frames)")
-        return manifest
-    if run_config is None:
-        raise ActrecogError(f"{model_path}: no {RUN_CONFIG_NAME} beside it; pass --manifest "
-                            f"DATASET_DIR")
-    try:
-        seq_len, image_dim, _, channels = (int(size) for size in run_config["window_shape"])
-        classes = tuple(run_config["classes"])
-        modality = run_config.get("modality")
-        if modality is None and channels == 3:
-            modality = "color"   # the only 3-channel modality
-        if modality is None:
-            raise ActrecogError(f"{run_config_path}: does not say which 1-channel modality "
-                                f"(depth or confi) was trained; pass --manifest DATASET_DIR")
-        dtype = run_config.get("dtype") or frames.modality_spec(modality).dtype
-        return manifest_lib.Manifest(classes, seq_len, image_dim, channels, modality, dtype,
-                                     False, {}, source="",
-                                     **manifest_lib.frame_fields(run_config))
-    except (KeyError, TypeError, ValueError) as error:
-        raise ActrecogError(f"{run_config_path}: not a train.py run configuration "
-                            f"({error})") from None
-
-
-def check_out_dir(out_dir: str) -> None:
-    """OUT_DIR must be a folder (created here) that can be written.
-
-    Raises:
-        ActrecogError: OUT_DIR is a file, or not writable.
-    """
-    if storage.exists(out_dir) and not storage.isdir(out_dir):
-        raise ActrecogError(f"{out_dir}: OUT_DIR is a file, not a folder")
-    storage.check_writable(out_dir)
-
-
-def parity_windows(config: ExportConfig, manifest: manifest_lib.Manifest
-                   ) -> Tuple[np.ndarray, str]:
-    """The windows the parity checks run on, in the stored dtype.
-
-    Returns:
-        ``(windows (N, L, D, D, C) stored dtype, where they came from)``.
-
-    Raises:
-        ActrecogError: a bad Test JSON or a missing frame.
-    """
-    json_path = config.parity_json
-    if json_path is None and config.manifest_dir and "Test" in manifest.splits:
-        candidate = storage.join(config.manifest_dir, manifest.splits["Test"].json_name)
-        json_path = candidate if storage.exists(candidate) else None
-    if json_path is None:
-        rng = np.random.default_rng(PARITY_SEED)
-        top = int(np.iinfo(manifest.dtype).max) + 1
-        windows = rng.integers(0, top, (config.parity_windows,) + manifest.window_shape)
-        return windows.astype(manifest.dtype), f"random (seed {PARITY_SEED})"
-    windows = window_lists.read_window_list(json_path, manifest.seq_len, manifest.classes)
-    # Spread the chosen windows over the whole JSON (every class, every sequence).
-    picked = np.unique(np.linspace(0, len(windows) - 1, min(config.parity_windows,
-                                                            len(windows))).astype(int))
-    chosen = [windows[number] for number in picked]
-    frame_reader.check_frames_exist(chosen, manifest.modality)
-    pixels = np.empty((len(chosen),) + manifest.window_shape, manifest.dtype)
-    for numbers, batch, _, _ in frame_reader.iterate_batches(chosen, manifest, config.batch_size):
-        pixels[numbers] = batch
-    return pixels, storage.absolute(json_path)
-
-
-# --------------------------------------------------------------------------- rebuild
-
-class FramewiseConv3D(keras.layers.Layer):
-    """A stride-1 Conv3D as a sum of 2D convolutions of the frames.
-
-    ``out[t] = sum_dt conv2d(x[t + dt - pad], kernel[dt]) + bias``: the same
-    weights (``kernel (kt, kh, kw, C_in, C_out)``, ``bias (C_out,)``) and outputs
-    as ``keras.layers.Conv3D``, but LiteRT runs it with CONV_2D kernels, which
-    XNNPACK accelerates and dynamic-range quantisation turns into int8 weights
-    (its CONV_3D kernel is float only and unaccelerated).
-
-    Input ``(B, L, H, W, C_in)`` float32 -> ``(B, L', H', W', C_out)`` float32.
-    """
-
-    def __init__(self, filters: int, kernel_size, padding: str = "valid",
-                 activation=None, use_bias: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = tuple(int(size) for size in kernel_size)
-        self.padding = padding
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (
-            int(input_shape[-1]), self.filters))
-        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
-                     if self.use_bias else None)
-
-    def call(self, inputs):
-        time_kernel = self.kernel_size[0]
-        x = inputs
-        if self.padding == "same":
-            before = (time_kernel - 1) // 2   # TensorFlow's 'same': the extra one after
-            x = ops.pad(x, [[0, 0], [before, time_kernel - 1 - before], [0, 0], [0, 0],
-                            [0, 0]])
-        out_len = x.shape[1] - time_kernel + 1
-        height, width, channels = x.shape[2:]
-        total = None
-        for offset in range(time_kernel):
-            frames_in = ops.reshape(x[:, offset:offset + out_len], (-1, height, width, channels))
-            part = ops.conv(frames_in, self.kernel[offset], strides=1, padding=self.padding)
-            total = part if total is None else total + part
-        total = ops.reshape(total, (-1, out_len) + tuple(total.shape[1:]))
-        if self.bias is not None:
-            total = total + self.bias
-        return self.activation(total)
-
-    def compute_output_shape(self, input_shape):
-        batch, length, height, width, _ = input_shape
-        if self.padding == "valid":
-            length, height, width = (length - self.kernel_size[0] + 1,
-                                     height - self.kernel_size[1] + 1,
-                                     width - self.kernel_size[2] + 1)
-        return (batch, length, height, width, self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size,
-                      padding=self.padding, use_bias=self.use_bias,
-                      activation=keras.activations.serialize(self.activation))
-        return config
-
-
-def rebuild_for_litert(model):
-    """The same model built from layers that have builtin LiteRT kernels.
-
-    * ``MaxPooling3D`` whose pool and stride are 1 over time: a
-      ``TimeDistributed(MaxPooling2D)`` of the same name (a 2D pool of every
-      frame; the 3D pool has no builtin kernel and would need a Flex op).
-    * ``LSTM`` / ``GRU`` / ``SimpleRNN``: ``unroll=True`` (the window length is
-      fixed; a loop would become a WHILE over tensor lists) and never the cuDNN
-      kernel (``use_cudnn=False``), which only a GPU TensorFlow can run.
-    * ``Conv3D`` with stride and dilation 1: a :class:`FramewiseConv3D` of the
-      same name (CONV_2D kernels: accelerated and int8-quantisable).
-    Every other layer is cloned from its config; all weights are copied by layer
-    name.
-
-    Args:
-        model: a functional ``keras.Model``.
-
-    Returns:
-        ``(rebuilt keras.Model, names of the layers replaced)``.
-    """
-    replaced: List[str] = []
-
-    def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.MaxPooling3D):
-            pool, strides = tuple(layer.pool_size), tuple(layer.strides)
-            if (pool[0] == 1 and strides[0] == 1
-                    and config.get("data_format", "channels_last") == "channels_last"):
-                replaced.append(layer.name)
-                return keras.layers.TimeDistributed(
-                    keras.layers.MaxPooling2D(pool[1:], strides[1:], padding=layer.padding),
-                    name=layer.name)
-        if (isinstance(layer, keras.layers.Conv3D)
-                and tuple(layer.strides) == (1, 1, 1)
-                and tuple(layer.dilation_rate) == (1, 1, 1) and layer.groups == 1
-                and config.get("data_format", "channels_last") == "channels_last"):
-            replaced.append(layer.name)
-            return FramewiseConv3D(layer.filters, layer.kernel_size, layer.padding,
-                                   config["activation"], layer.use_bias, name=layer.name)
-        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)):
-            replaced.append(layer.name)
-            config["unroll"] = True
-            if not isinstance(layer, keras.layers.SimpleRNN):
-                config["use_cudnn"] = False   # a constructor argument, not in the config
-        return layer.__class__.from_config(config)
-
-    rebuilt = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        if layer.weights:
-            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
-    return rebuilt, tuple(replaced)
-
-
-def window_buffer_stream_mode(model, window_shape: Sequence[int]) -> StreamMode:
-    """A stream mode for any window model: the state is the last L-1 scaled frames.
-
-    Each step appends the new frame, runs the window model on the last L frames
-    and keeps the last L-1 as the next state; after L frames (from the zero
-    state) the probabilities are the window model's on those L frames.
-
-    Args:
-        model: ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32.
-        window_shape: ``(L, D, D, C)``.
-    """
-    seq_len = int(window_shape[0])
-    frame_shape = tuple(int(size) for size in window_shape[1:])
-
-    def step(frame, states):
-        window = ops.concatenate([states[0], ops.expand_dims(frame, 1)], axis=1)
-        return model(window, training=False), [window[:, 1:]]
-
-    return StreamMode("window_buffer", ((seq_len - 1,) + frame_shape,), step, (model,),
-                      ("previous_frames",))
-
-
-def find_stream_mode(model) -> Optional[StreamMode]:
-    """The model's own stream mode: CausalMobileNet's
-    ``coreLib.models.streaming.build_stream_model`` (dict inputs ``frame`` + the
-    states of ``stream_state_specs``, dict outputs ``probabilities`` + the new
-    states of the same names); None for every other model.
-    """
-    from coreLib.models import streaming
-    if model.name != streaming.CAUSAL_MOBILENET_NAME:
-        return None
-    stream_model = streaming.build_stream_model(model)
-    specs = streaming.stream_state_specs(model)
-    names = tuple(specs)
-
-    def step(frame, states):
-        inputs = {streaming.FRAME_INPUT_NAME: frame}
-        inputs.update({name: ops.cast(state, specs[name].dtype)
-                       for name, state in zip(names, states)})
-        outputs = stream_model(inputs, training=False)
-        return (outputs[streaming.OUTPUT_NAME],
-                [ops.cast(outputs[name], "float32") for name in names])
-
-    return StreamMode(model.name, tuple(tuple(specs[name].shape) for name in names), step,
-                      (stream_model,), names)
-
-
-# --------------------------------------------------------------------------- SavedModel
-
-def write_saved_model(model, manifest: manifest_lib.Manifest, folder: str,
-                      stream_mode: Optional[StreamMode] = None) -> None:
-    """Writes the SavedModel: ``serving_default`` and, with a stream mode, ``stream_step``.
-
-    Args:
-        model: the (rebuilt) Keras model, ``(B, L, D, D, C)`` float32 -> ``(B, K)``.
-        manifest: window shape and stored pixel dtype.
-        folder: where to write (must not exist yet).
-        stream_mode: see :class:`StreamMode`.
-    """
-    pixel_dtype = tf.dtypes.as_dtype(manifest.dtype)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def serve(window):
-        scaled = records.scale_pixels(window, manifest.dtype)
-        return {exported_model.PROBABILITIES_NAME: model(scaled, training=False)}
-
-    archive.add_endpoint(exported_model.SERVING_SIGNATURE, serve, input_signature=[
-        tf.TensorSpec((None,) + tuple(manifest.window_shape), pixel_dtype,
-                      name=exported_model.WINDOW_INPUT_NAME)])
-    if stream_mode is not None:
-        for trackable in stream_mode.trackables:
-            if trackable is not model:
-                archive.track(trackable)
-        state_count = len(stream_mode.state_shapes)
-
-        def stream_step(frame, *states):
-            scaled = records.scale_pixels(frame, manifest.dtype)
-            probabilities, new_states = stream_mode.step(scaled, list(states))
-            outputs = {exported_model.PROBABILITIES_NAME: probabilities}
-            outputs.update({exported_model.new_state_name(i): new_states[i]
-                            for i in range(state_count)})
-            return outputs
-
-        signature = [tf.TensorSpec((None,) + tuple(manifest.window_shape[1:]), pixel_dtype,
-                                   name=exported_model.FRAME_INPUT_NAME)]
-        signature += [tf.TensorSpec((None,) + tuple(shape), tf.float32,
-                                    name=exported_model.state_input_name(i))
-                      for i, shape in enumerate(stream_mode.state_shapes)]
-        archive.add_endpoint(exported_model.STREAM_SIGNATURE, stream_step,
-                             input_signature=signature)
-    archive.write_out(folder, verbose=False)
-
-
-def saved_model_op_types(folder: str) -> List[str]:
-    """Sorted op types in a SavedModel's graph and its functions."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString(storage.read_bytes(storage.join(folder, "saved_model.pb")))
-    found = set()
-    for graph in proto.meta_graphs:
-        found.update(node.op for node in graph.graph_def.node)
-        for function in graph.graph_def.library.function:
-            found.update(node.op for node in function.node_def)
-    return sorted(found)
-
-
-# --------------------------------------------------------------------------- LiteRT
-
-def convert_to_litert(saved_model_dir: str, signature: str, format_name: str) -> bytes:
-    """Converts one SavedModel signature to a LiteRT flatbuffer, builtin ops only.
-
-    Args:
-        saved_model_dir: the SavedModel folder.
-        signature: ``serving_default`` or ``stream_step``.
-        format_name: ``float32``, ``fp16`` (float16 weights) or ``dynamic``
-            (dynamic-range int8 weights).
-
-    Raises:
-        ActrecogError: the graph needs an op without a builtin LiteRT kernel.
-    """
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
-                                                         signature_keys=[signature])
-    # Builtin kernels only: the ai-edge-litert runtime has no Flex delegate.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if format_name in (FP16_FORMAT, DYNAMIC_FORMAT):
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if format_name == FP16_FORMAT:
-        converter.target_spec.supported_types = [tf.float16]
-    try:
-        return converter.convert()
-    except Exception as error:  # the converter raises its own ConverterError and others
-        lines = [line.strip() for line in str(error).splitlines() if "error" in line.lower()]
-        reason = (lines or [type(error).__name__])[0]
-        raise ActrecogError(f"{saved_model_dir}: {signature} does not convert to LiteRT "
-                            f"with builtin ops only ({reason})") from None
-
-
-def litert_op_names(model_content: bytes) -> List[str]:
-    """Sorted operator names a LiteRT flatbuffer uses (``CUSTOM:<code>`` for non-builtin).
-
-    Read from the flatbuffer's operator codes, so a file is checked without
-    being run (a Flex op would make the interpreter fail only at allocation).
-    """
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {value: name for name, value in vars(schema.BuiltinOperator).items()
-             if not name.startswith("_")}
-    model = schema.Model.GetRootAs(model_content, 0)
-    found = set()
-    for index in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(index)
-        # Codes above 127 live in BuiltinCode; older files only in the deprecated byte.
-        value = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        name = names.get(value, f"BUILTIN_{value}")
-        if name == _CUSTOM_OPERATOR_NAME:
-            name = f"{_CUSTOM_OPERATOR_NAME}:{(code.CustomCode() or b'').decode()}"
-        found.add(name)
-    return sorted(found)
-
-
-def check_builtin_only(op_names: Sequence[str], what: str) -> None:
-    """Raises ActrecogError when a LiteRT file holds a custom or Flex op."""
-    custom = [name for name in op_names if name.startswith(_CUSTOM_OPERATOR_NAME)]
-    if custom:
-        raise ActrecogError(f"{what}: holds non-builtin LiteRT ops {', '.join(custom)}")
-
-
-# --------------------------------------------------------------------------- parity
-
-def keras_probabilities(model, windows: np.ndarray, dtype: str,
-                        batch_size: int) -> np.ndarray:
-    """``(N, K)`` float32: the Keras model on the scaled windows, batch by batch."""
-    parts = [np.asarray(model(records.scale_pixels(windows[begin:begin + batch_size], dtype),
-                              training=False))
-             for begin in range(0, len(windows), batch_size)]
-    return np.concatenate(parts).astype(np.float32)
-
-
-def exported_probabilities(runner: exported_model.ExportedModel, windows: np.ndarray,
-                           batch_size: int) -> np.ndarray:
-    """``(N, K)`` float32 from an exported model, batch by batch."""
-    return np.concatenate([runner.predict(windows[begin:begin + batch_size])
-                           for begin in range(0, len(windows), batch_size)])
-
-
-def stream_probabilities(step: Callable, initial_states, windows: np.ndarray
-                         ) -> np.ndarray:
-    """Probabilities after feeding each window's frames one by one from zero state.
-
-    Args:
-        step: ``step(frames (N, D, D, C), states) -> (probabilities, states)``.
-        initial_states: the zero states for N streams.
-        windows: ``(N, L, D, D, C)`` stored dtype.
-
-    Returns:
-        ``(N, K)`` float32 probabilities of the last step.
-    """
-    states = initial_states
-    probabilities = None
-    for offset in range(windows.shape[1]):
-        probabilities, states = step(np.ascontiguousarray(windows[:, offset]), states)
-    return np.asarray(probabilities, np.float32)
-
-
-def compare(reference: np.ndarray, probabilities: np.ndarray,
-            tolerance: Optional[float]) -> dict:
-    """Parity figures of one format against the Keras probabilities.
-
-    Returns:
-        ``{"max_abs_diff", "top1_agreement", "tolerance"?, "min_top1_agreement"?,
-        "passed"}``.
-    """
-    max_diff = float(np.max(np.abs(reference - probabilities)))
-    agreement = float(np.mean(reference.argmax(axis=1) == probabilities.argmax(axis=1)))
-    figures = {"max_abs_diff": max_diff, "top1_agreement": agreement}
-    if tolerance is not None:
-        figures.update(tolerance=tolerance, passed=bool(max_diff <= tolerance))
-    else:
-        figures.update(min_top1_agreement=MIN_TOP1_AGREEMENT,
-                       passed=bool(agreement >= MIN_TOP1_AGREEMENT))
-    return figures
-
-
-# --------------------------------------------------------------------------- files
-
-def folder_digest(folder: str) -> Tuple[int, str, int]:
-    """``(bytes, sha256, files)`` of a folder: the sha256 over each file's relative
-    path and sha256, in sorted order (equal trees give equal digests)."""
-    total, count = 0, 0
-    digest = hashlib.sha256()
-    for root, _, names in sorted(tf.io.gfile.walk(folder)):
-        for name in sorted(names):
-            path = storage.join(root, name)
-            relative = posixpath.relpath(path.replace(os.sep, "/"),
-                                         folder.replace(os.sep, "/"))
-            digest.update(f"{relative}\0{storage.sha256_of(path)}\n".encode())
-            total += tf.io.gfile.stat(path).length
-            count += 1
-    return total, digest.hexdigest(), count
-
-
-def _remove(path: str) -> None:
-    if storage.isdir(path):
-        tf.io.gfile.rmtree(path)
-    elif storage.exists(path):
-        tf.io.gfile.remove(path)
-
-
-def remove_stale_staging(out_dir: str) -> None:
-    """Deletes staging folders an interrupted export left in OUT_DIR."""
-    for name in storage.listdir(out_dir):
-        if name.startswith(STAGING_PREFIX):
-            _remove(storage.join(out_dir, name))
-
-
-# --------------------------------------------------------------------------- driver
-
-def export(config: ExportConfig, log: Callable[[str], None] = lambda line: None
-           ) -> ExportResult:
-    """Exports a trained model; see the module docstring.
-
-    Args:
-        config: see :class:`ExportConfig`.
-        log: receives one progress line per step.
-
-    Returns:
-        The ``export.json`` content and the paths written.
-
-    Raises:
-        ActrecogError: bad input (nothing written).
-        ParityError: a float32 format missed its tolerance (nothing written).
-    """
-    began = time.perf_counter()
-    manifest = window_description(config.model_name, config.model_path, config.manifest_dir)
-    check_out_dir(config.out_dir)
-    model = model_loading.load_model(config.model_name, config.model_path, manifest)
-    windows, windows_source = parity_windows(config, manifest)
-    reference = keras_probabilities(model, windows, manifest.dtype, config.batch_size)
-
-    rebuilt, replaced = rebuild_for_litert(model)
-    rebuilt_diff = float(np.max(np.abs(
-        keras_probabilities(rebuilt, windows, manifest.dtype, config.batch_size) - reference)))
-    if rebuilt_diff > REBUILT_TOLERANCE:
-        raise ParityError(f"{config.model_path}: the model rebuilt for LiteRT differs from "
-                          f"the Keras model by {rebuilt_diff:.3g} (> {REBUILT_TOLERANCE})")
-    stream_mode = find_stream_mode(rebuilt)
-    if stream_mode is None and config.window_stream:
-        stream_mode = window_buffer_stream_mode(rebuilt, manifest.window_shape)
-
-    out_dir = config.out_dir
-    remove_stale_staging(out_dir)
-    staging = storage.join(out_dir, f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        storage.makedirs(staging)
-        saved_model_dir = storage.join(staging, exported_model.SAVED_MODEL_FOLDER)
-        log("writing the SavedModel")
-        _write_checked_saved_model(config, rebuilt, manifest, saved_model_dir, stream_mode)
-        info = exported_model.ExportInfo(
-            config.model_name, manifest.classes, manifest.window_shape, manifest.modality,
-            manifest.dtype, stream_mode.state_shapes if stream_mode else (), {})
-
-        parity = {"num_windows": int(len(windows)), "windows": windows_source,
-                  "rebuilt_keras": {"max_abs_diff": rebuilt_diff,
-                                    "tolerance": REBUILT_TOLERANCE, "passed": True}}
-        runners: Dict[str, exported_model.ExportedModel] = {}
-        runners[SAVED_MODEL_FORMAT] = exported_model.SavedModelRunner(saved_model_dir, info)
-        parity[SAVED_MODEL_FORMAT] = compare(
-            reference, exported_probabilities(runners[SAVED_MODEL_FORMAT], windows,
-                                              config.batch_size), SAVED_MODEL_TOLERANCE)
-
-        staged: Dict[str, str] = {}   # final name -> staged path
-        if SAVED_MODEL_FORMAT in config.formats:
-            staged[exported_model.SAVED_MODEL_FOLDER] = saved_model_dir
-        ops = _write_litert_files(config, saved_model_dir, staging, stream_mode is not None,
-                                  info, reference, windows, staged, runners, parity, log)
-
-        stream_description = None
-        if stream_mode is not None:
-            stream_description = _stream_parity(stream_mode, runners, staged, config,
-                                                manifest, windows, info)
-
-        if stream_description:
-            parity.update(stream_description.pop("parity"))
-        _raise_on_parity_failure(config, parity, len(windows))
-        files = _file_entries(staged, ops)
-        description = _export_description(config, manifest, replaced, files, parity, began)
-        if stream_description:
-            description["stream"] = stream_description
-            description["signatures"][exported_model.STREAM_SIGNATURE] = stream_description[
-                "signature"]
-        written = _publish(out_dir, staged, description)
-    finally:
-        with contextlib.suppress(Exception):
-            _remove(staging)
-    return ExportResult(description, written)
-
-
-def _export_description(config: ExportConfig, manifest: manifest_lib.Manifest,
-                        replaced, files: dict, parity: dict, began: float) -> dict:
-    """``export.json`` without its stream part: what the files hold and how they
-    compare with the Keras model."""
-    return {
-        **manifest_lib.frame_json(manifest),
+Log = Callable[[str], None]
+
+
+class _Build:
+    """What one export has built so far (the staging folder's content)."""
+
+    def __init__(self, config: ExportConfig, manifest: manifest_lib.Manifest, staging: str,
+                 scratch: str, log: Log):
+        self.config, self.manifest, self.log = config, manifest, log
+        self.staging, self.scratch = staging, scratch
+        self.ops: Dict[str, List[str]] = {}
+        self.parity: dict = {}
+        self.int8: dict = {}
+        self.runners: Dict[str, exported_model.ExportedModel] = {}
+        self.info: Optional[exported_model.ExportInfo] = None
+
+    def write(self, file_name: str, content: bytes) -> str:
+        path = storage.join(self.staging, file_name)
+        storage.write_bytes_atomic(path, content)
+        return path
+
+
+def _saved_model(build: _Build, rebuilt, stream_mode, windows, reference) -> None:
+    config, manifest = build.config, build.manifest
+    inside = config_lib.SAVED_MODEL_FORMAT in config.formats
+    folder = storage.join(build.staging if inside else build.scratch,
+                          exported_model.SAVED_MODEL_FOLDER)
+    build.log("writing the SavedModel")
+    saved_model.write_checked_saved_model(config.model_path, rebuilt, manifest, folder,
+                                          stream_mode)
+    build.saved_model_dir = folder
+    build.info = exported_model.ExportInfo(
+        config.model_name, manifest.classes, manifest.window_shape, manifest.modality,
+        manifest.dtype, stream_mode.state_shapes if stream_mode else (), {})
+    runner = exported_model.SavedModelRunner(folder, build.info)
+    build.runners[config_lib.SAVED_MODEL_FORMAT] = runner
+    build.parity[config_lib.SAVED_MODEL_FORMAT] = parity.compare(
+        reference, parity.exported_probabilities(runner, windows.pixels, config.batch_size),
+        config_lib.SAVED_MODEL_TOLERANCE, labels=windows.labels)
+
+
+def _float_litert(build: _Build, has_stream: bool, windows, reference) -> None:
+    """float32 / fp16 / dynamic files from the SavedModel, with their parity."""
+    config = build.config
+    jobs = [(name, False) for name in LITERT_FORMATS
+            if name in config.formats and name != config_lib.INT8_FORMAT]
+    if has_stream and config_lib.FLOAT32_FORMAT in config.formats:
+        jobs.append((config_lib.FLOAT32_FORMAT, True))
+    for format_name, stream in jobs:
+        signature = (exported_model.STREAM_SIGNATURE if stream
+                     else exported_model.SERVING_SIGNATURE)
+        build.log(f"converting {signature} to LiteRT {format_name}")
+        content = litert.convert_to_litert(build.saved_model_dir, signature, format_name)
+        file_name = litert_file_name(config.model_name, format_name, stream)
+        build.ops[file_name] = litert.litert_op_names(content)
+        litert.check_builtin_only(build.ops[file_name], file_name)
+        runner = exported_model.LiteRTRunner(build.write(file_name, content), build.info)
+        build.runners[file_name] = runner
+        if stream:
+            continue
+        tolerance = (config_lib.LITERT_FLOAT32_TOLERANCE
+                     if format_name == config_lib.FLOAT32_FORMAT else None)
+        build.parity[config_lib.parity_key(format_name)] = parity.compare(
+            reference, parity.exported_probabilities(runner, windows.pixels,
+                                                     config.batch_size),
+            tolerance, format_name, windows.labels)
+
+
+def _stream_parity(build: _Build, stream_mode, windows) -> dict:
+    """The stream step's description; its parity (SavedModel, float32 LiteRT vs
+    Keras fed the same frames) goes to ``build.parity``."""
+    config, manifest = build.config, build.manifest
+
+    def keras_step(frame, states):
+        probabilities, new_states = stream_mode.step(
+            records.scale_pixels(frame, manifest.dtype), [tf.constant(s) for s in states])
+        return np.asarray(probabilities), [np.asarray(state) for state in new_states]
+
+    saved = build.runners[config_lib.SAVED_MODEL_FORMAT]
+    zero = saved.initial_state(len(windows.pixels))
+    reference = parity.stream_probabilities(keras_step, zero, windows.pixels)
+    build.parity["stream_saved_model"] = parity.compare(
+        reference, parity.stream_probabilities(saved.stream_step, zero, windows.pixels),
+        config_lib.SAVED_MODEL_TOLERANCE)
+    stream_file = litert_file_name(config.model_name, config_lib.FLOAT32_FORMAT, True)
+    if stream_file in build.runners:
+        runner = build.runners[stream_file]
+        build.parity["stream_litert"] = parity.compare(
+            reference, parity.stream_probabilities(runner.stream_step, zero, windows.pixels),
+            config_lib.LITERT_FLOAT32_TOLERANCE)
+    return _stream_description(stream_mode, manifest)
+
+
+def _stream_description(stream_mode, manifest: manifest_lib.Manifest) -> dict:
+    frame_spec = ["B"] + list(manifest.window_shape[1:]) + [manifest.dtype]
+    state_specs = {exported_model.state_input_name(i): ["B"] + list(shape) + ["float32"]
+                   for i, shape in enumerate(stream_mode.state_shapes)}
+    outputs = {exported_model.PROBABILITIES_NAME: ["B", manifest.num_classes, "float32"]}
+    outputs.update({exported_model.new_state_name(i): ["B"] + list(shape) + ["float32"]
+                    for i, shape in enumerate(stream_mode.state_shapes)})
+    return {"mode": stream_mode.name,
+            "state_shapes": [list(shape) for shape in stream_mode.state_shapes],
+            "state_names": list(stream_mode.state_names),
+            "signature": {"inputs": {exported_model.FRAME_INPUT_NAME: frame_spec,
+                                     **state_specs},
+                          "outputs": outputs}}
+
+
+def _int8_files(build: _Build, rebuilt, model, stream_mode, windows, calibration,
+                reference, dataset) -> None:
+    """The full-integer files, their checks, parity, Test accuracy and drift."""
+    config, manifest = build.config, build.manifest
+    graph = stream_modes.int8_graph(rebuilt, stream_mode)
+    int8.check_graph_matches(graph, model, windows.pixels, manifest.dtype)
+    files = int8.convert_int8(config, graph, manifest, calibration.pixels, build.scratch,
+                              build.log)
+    build.int8 = {"calibration": calibration.source, "graph_rewrites": list(graph.rewrites),
+                  "files": {}}
+    for file_name, (content, checks) in files.items():
+        build.ops[file_name] = checks["ops"]
+        runner = exported_model.LiteRTRunner(build.write(file_name, content), build.info)
+        build.runners[file_name] = runner
+        entry = {"tflm_missing_ops": checks["tflm_missing_ops"],
+                 "arena_bytes": checks["arena_bytes"]}
+        if runner.has_stream_step:
+            zero = runner.initial_state(len(windows.pixels))
+            found = parity.stream_probabilities(runner.stream_step, zero, windows.pixels)
+            build.parity[config_lib.parity_key(config_lib.INT8_FORMAT, True)] = parity.compare(
+                reference, found, None, config_lib.INT8_FORMAT, windows.labels)
+            entry["states"] = int8.stream_state_description(runner, graph.stream_mode.state_names)
+            window_file = litert_file_name(config.model_name, config_lib.INT8_FORMAT)
+            window_runner = build.runners[window_file]
+            window_found = parity.exported_probabilities(window_runner, windows.pixels,
+                                                         config.batch_size)
+            entry["top1_agreement_with_window_file"] = float(np.mean(
+                window_found.argmax(axis=1) == found.argmax(axis=1)))
+            entry["drift"] = _drift(build, runner, dataset)
+        else:
+            build.parity[config_lib.parity_key(config_lib.INT8_FORMAT)] = parity.compare(
+                reference, parity.exported_probabilities(runner, windows.pixels,
+                                                         config.batch_size),
+                None, config_lib.INT8_FORMAT, windows.labels)
+        build.int8["files"][file_name] = entry
+
+
+def _drift(build: _Build, int8_stream, dataset) -> dict:
+    config = build.config
+    float_file = litert_file_name(config.model_name, config_lib.FLOAT32_FORMAT, True)
+    float_stream = build.runners.get(float_file, build.runners[config_lib.SAVED_MODEL_FORMAT])
+    stream, source = windows_lib.detection_stream(dataset, build.manifest, config.drift_frames)
+    if stream is None:
+        return {"frames": 0, "source": source, "passed": None}
+    build.log(f"drift check: the int8 stream against the float32 stream over "
+              f"{len(stream)} frames")
+    return parity.drift(float_stream, int8_stream, stream, source)
+
+
+def _below_target(build: _Build, num_windows: int) -> List[str]:
+    """One line per quantised file below its targets."""
+    lines = []
+    for key, figures in build.parity.items():
+        if isinstance(figures, dict) and "min_top1_agreement" in figures \
+                and not figures["passed"]:
+            accuracy = ("" if figures.get("accuracy") is None else
+                        f", Test accuracy {100 * figures['accuracy']:.1f} % against "
+                        f"{100 * figures['reference_accuracy']:.1f} % (at most "
+                        f"{config_lib.MAX_INT8_ACCURACY_LOSS} point lower wanted)")
+            lines.append(f"{key}: top-1 agreement {100 * figures['top1_agreement']:.1f} % on "
+                         f"{num_windows} windows (>= "
+                         f"{100 * figures['min_top1_agreement']:.0f} % wanted){accuracy}")
+    for file_name, entry in build.int8.get("files", {}).items():
+        if entry.get("drift", {}).get("passed") is False:
+            drift = entry["drift"]
+            lines.append(f"{file_name}: drifts: agreement with the float32 stream "
+                         f"{100 * drift['last_agreement']:.1f} % over the last "
+                         f"{drift['span']} of {drift['frames']} frames against "
+                         f"{100 * drift['first_agreement']:.1f} % over the first")
+    return lines
+
+
+def _raise_on_parity_failure(config: ExportConfig, parity_figures: dict,
+                             num_windows: int) -> None:
+    """ParityError naming the first float32 format that missed its tolerance."""
+    failed = [name for name in (config_lib.SAVED_MODEL_FORMAT, "litert_float32",
+                                "stream_saved_model", "stream_litert")
+              if name in parity_figures and not parity_figures[name]["passed"]]
+    if failed:
+        name = failed[0]
+        raise ParityError(
+            f"{config.model_path}: {name} differs from the Keras model by "
+            f"{parity_figures[name]['max_abs_diff']:.3g} (tolerance "
+            f"{parity_figures[name]['tolerance']}) on {num_windows} windows")
+
+
+def _description(build: _Build, replaced, windows, stream, began: float) -> dict:
+    """``export.json``: what the files hold and how they compare with Keras."""
+    config, manifest = build.config, build.manifest
+    description = {
         "format_version": exported_model.EXPORT_FORMAT_VERSION,
         "model_name": config.model_name,
         "classes": list(manifest.classes),
@@ -744,152 +254,133 @@ def _export_description(config: ExportConfig, manifest: manifest_lib.Manifest,
                        ["B"] + list(manifest.window_shape) + [manifest.dtype]},
             "outputs": {exported_model.PROBABILITIES_NAME:
                         ["B", manifest.num_classes, "float32"]}}},
-        "files": files,
-        "parity": parity,
+        "files": publish.staged_entries(build.staging, build.ops),
+        "parity": {"num_windows": int(len(windows.pixels)), "windows": windows.source,
+                   **build.parity},
         "seconds": round(time.perf_counter() - began, 3),
     }
+    if build.int8:
+        description["int8"] = build.int8
+    if stream:
+        description["stream"] = stream
+        description["signatures"][exported_model.STREAM_SIGNATURE] = stream["signature"]
+    return description
 
 
-def _write_checked_saved_model(config: ExportConfig, model, manifest: manifest_lib.Manifest,
-                               saved_model_dir: str, stream_mode) -> None:
-    """Writes the SavedModel and refuses a graph holding cuDNN-only ops."""
-    write_saved_model(model, manifest, saved_model_dir, stream_mode)
-    cudnn_ops = [op for op in saved_model_op_types(saved_model_dir)
-                 if op.startswith(_CUDNN_OP_PREFIX)]
-    if cudnn_ops:
-        raise ActrecogError(f"{config.model_path}: the exported graph holds cuDNN-only "
-                            f"ops {', '.join(cudnn_ops)}")
+def _build(build: _Build, model, rebuilt, replaced, stream_mode, windows, calibration,
+           dataset, began: float) -> dict:
+    """Writes every file into the staging folder; returns ``export.json``'s content."""
+    config = build.config
+    reference = build.reference
+    _saved_model(build, rebuilt, stream_mode, windows, reference)
+    _float_litert(build, stream_mode is not None, windows, reference)
+    stream = _stream_parity(build, stream_mode, windows) if stream_mode else None
+    _raise_on_parity_failure(config, build.parity, len(windows.pixels))
+    if config_lib.INT8_FORMAT in config.formats:
+        _int8_files(build, rebuilt, model, stream_mode, windows, calibration, reference,
+                    dataset)
+    build.parity["rebuilt_keras"] = build.rebuilt_figures
+    return _description(build, replaced, windows, stream, began)
 
 
-def _write_litert_files(config: ExportConfig, saved_model_dir: str, staging: str,
-                        has_stream: bool, info, reference: np.ndarray, windows: np.ndarray,
-                        staged: Dict[str, str], runners: dict, parity: dict,
-                        log: Callable[[str], None]) -> Dict[str, List[str]]:
-    """Converts the SavedModel's signatures to the requested LiteRT files in
-    ``staging`` (builtin ops only), adding each to ``staged`` and its parity with
-    the Keras ``reference`` to ``parity``. Returns each file's op names."""
-    ops: Dict[str, List[str]] = {}
-    jobs = [(name, exported_model.SERVING_SIGNATURE) for name in LITERT_FORMATS
-            if name in config.formats]
-    if has_stream and FLOAT32_FORMAT in config.formats:
-        jobs.append((STREAM_FORMAT, exported_model.STREAM_SIGNATURE))
-    for format_name, signature in jobs:
-        log(f"converting {signature} to LiteRT {format_name}")
-        content = convert_to_litert(
-            saved_model_dir, signature,
-            FLOAT32_FORMAT if format_name == STREAM_FORMAT else format_name)
-        file_name = litert_file_name(config.model_name, format_name)
-        ops[file_name] = litert_op_names(content)
-        check_builtin_only(ops[file_name], file_name)
-        path = storage.join(staging, file_name)
-        storage.write_bytes_atomic(path, content)
-        staged[file_name] = path
-        if format_name != STREAM_FORMAT:
-            runners[format_name] = exported_model.LiteRTRunner(path, info)
-            tolerance = LITERT_FLOAT32_TOLERANCE if format_name == FLOAT32_FORMAT else None
-            parity[f"litert_{format_name}"] = compare(
-                reference, exported_probabilities(runners[format_name], windows,
-                                                  config.batch_size), tolerance)
-    return ops
+def export(config: ExportConfig, log: Log = lambda line: None) -> ExportResult:
+    """Exports a trained model; see the module docstring.
 
+    Returns:
+        The ``export.json`` content, the paths written, the lines of files below
+        target (published only with ``allow_below_target``).
 
-def _raise_on_parity_failure(config: ExportConfig, parity: dict, num_windows: int) -> None:
-    """ParityError naming the first float32 format that missed its tolerance."""
-    failed = [name for name in (SAVED_MODEL_FORMAT, f"litert_{FLOAT32_FORMAT}",
-                                "stream_saved_model", "stream_litert")
-              if name in parity and not parity[name]["passed"]]
-    if failed:
-        name = failed[0]
-        raise ParityError(
-            f"{config.model_path}: {name} differs from the Keras model by "
-            f"{parity[name]['max_abs_diff']:.3g} (tolerance {parity[name]['tolerance']}) "
-            f"on {num_windows} windows")
-
-
-def _file_entries(staged: Dict[str, str], ops: Dict[str, List[str]]) -> dict:
-    """``export.json``'s ``files``: bytes and sha256 per staged file (folders too)."""
-    files = {}
-    for name, path in staged.items():
-        if storage.isdir(path):
-            size, digest, count = folder_digest(path)
-            files[name] = {"bytes": size, "sha256": digest, "files": count}
-        else:
-            files[name] = {"bytes": storage.file_size(path), "sha256": storage.sha256_of(path)}
-        if name in ops:
-            files[name]["ops"] = ops[name]
-    return files
-
-
-def _stream_parity(stream_mode: StreamMode, runners, staged, config: ExportConfig,
-                   manifest: manifest_lib.Manifest, windows: np.ndarray,
-                   info: exported_model.ExportInfo) -> dict:
-    """The stream step's description and parity (SavedModel and LiteRT vs Keras)."""
-    def keras_step(frame, states):
-        probabilities, new_states = stream_mode.step(
-            records.scale_pixels(frame, manifest.dtype),
-            [tf.constant(state) for state in states])
-        return np.asarray(probabilities), [np.asarray(state) for state in new_states]
-
-    zero = runners[SAVED_MODEL_FORMAT].initial_state(len(windows))
-    reference = stream_probabilities(keras_step, zero, windows)
-    parity = {"stream_saved_model": compare(
-        reference, stream_probabilities(runners[SAVED_MODEL_FORMAT].stream_step, zero,
-                                         windows), SAVED_MODEL_TOLERANCE)}
-    stream_file = litert_file_name(config.model_name, STREAM_FORMAT)
-    if stream_file in staged:
-        runner = exported_model.LiteRTRunner(staged[stream_file], info)
-        parity["stream_litert"] = compare(
-            reference, stream_probabilities(runner.stream_step, zero, windows),
-            LITERT_FLOAT32_TOLERANCE)
-    frame_spec = ["B"] + list(manifest.window_shape[1:]) + [manifest.dtype]
-    state_specs = {exported_model.state_input_name(i): ["B"] + list(shape) + ["float32"]
-                   for i, shape in enumerate(stream_mode.state_shapes)}
-    outputs = {exported_model.PROBABILITIES_NAME: ["B", manifest.num_classes, "float32"]}
-    outputs.update({exported_model.new_state_name(i): ["B"] + list(shape) + ["float32"]
-                    for i, shape in enumerate(stream_mode.state_shapes)})
-    return {"mode": stream_mode.name,
-            "state_shapes": [list(shape) for shape in stream_mode.state_shapes],
-            "state_names": list(stream_mode.state_names),
-            "signature": {"inputs": {exported_model.FRAME_INPUT_NAME: frame_spec,
-                                     **state_specs},
-                          "outputs": outputs},
-            "parity": parity}
-
-
-def _publish(out_dir: str, staged: Dict[str, str], description: dict) -> Tuple[str, ...]:
-    """Renames the staged outputs into OUT_DIR, ``export.json`` last.
-
-    The old ``export.json`` goes first, so while files are being replaced no
-    description vouches for a mix of old and new ones.
+    Raises:
+        ActrecogError: bad input (nothing written).
+        ParityError: a float32 format missed its tolerance (nothing written).
+        BelowTargetError: a quantised file below target (nothing written).
     """
-    json_path = storage.join(out_dir, exported_model.EXPORT_JSON_NAME)
-    _remove(json_path)
-    written = []
-    for name, path in staged.items():
-        target = storage.join(out_dir, name)
-        _remove(target)
-        tf.io.gfile.rename(path, target)
-        written.append(target)
-    storage.write_json_atomic(json_path, description)
-    written.append(json_path)
-    return tuple(written)
+    began = time.perf_counter()
+    model_spec.check_model_path(config.model_path)
+    manifest = model_spec.window_description(config.model_name, config.model_path,
+                                             config.manifest_dir)
+    publish.check_out_dir(config.out_dir)
+    dataset_dir, dataset = model_spec.reachable_dataset(config.model_path, config.manifest_dir)
+    model = model_loading.load_model(config.model_name, config.model_path, manifest)
+    windows = windows_lib.parity_windows(config, manifest, dataset_dir, dataset)
+    calibration = (windows_lib.calibration_windows(config, manifest, dataset_dir, dataset)
+                   if config_lib.INT8_FORMAT in config.formats else None)
+    reference = parity.keras_probabilities(model, windows.pixels, manifest.dtype,
+                                           config.batch_size)
+    rebuilt, replaced = rebuild.rebuild_for_litert(model)
+    rebuilt_diff = float(np.max(np.abs(parity.keras_probabilities(
+        rebuilt, windows.pixels, manifest.dtype, config.batch_size) - reference)))
+    if rebuilt_diff > config_lib.REBUILT_TOLERANCE:
+        raise ParityError(f"{config.model_path}: the model rebuilt for LiteRT differs from "
+                          f"the Keras model by {rebuilt_diff:.3g} (> "
+                          f"{config_lib.REBUILT_TOLERANCE})")
+    stream_mode = stream_modes.find_stream_mode(rebuilt)
+    if stream_mode is None and config.window_stream:
+        stream_mode = stream_modes.window_buffer_stream_mode(rebuilt, manifest.window_shape)
+    publish.recover(config.out_dir)
+    staging = publish.staging_folder(config.out_dir)
+    scratch = staging + ".work"
+    try:
+        storage.makedirs(staging)
+        storage.makedirs(scratch)
+        build = _Build(config, manifest, staging, scratch, log)
+        build.reference = reference
+        build.rebuilt_figures = {"max_abs_diff": rebuilt_diff,
+                                 "tolerance": config_lib.REBUILT_TOLERANCE, "passed": True}
+        description = _build(build, model, rebuilt, replaced, stream_mode, windows,
+                             calibration, dataset, began)
+        below = _below_target(build, len(windows.pixels))
+        if below and not config.allow_below_target:
+            raise BelowTargetError(below)
+        publish.publish(config.out_dir, staging, description)
+    finally:
+        for path in (staging, scratch):
+            with contextlib.suppress(Exception):
+                publish.remove_path(path)
+    written = tuple(storage.join(config.out_dir, name) for name in description["files"])
+    return ExportResult(description, written + (
+        storage.join(config.out_dir, exported_model.EXPORT_JSON_NAME),), tuple(below))
 
 
 def summary_lines(result: ExportResult) -> List[str]:
-    """What export.py prints: one line per file, then the parity figures."""
+    """What export.py prints: one line per file, the parity figures, the int8 checks."""
     description = result.description
-    lines = []
-    for name, entry in description["files"].items():
-        lines.append(f"{name}: {entry['bytes']} bytes")
-    parity = description["parity"]
-    lines.append(f"parity on {parity['num_windows']} windows ({parity['windows']}):")
-    for name, figures in parity.items():
+    lines = [f"{name}: {entry['bytes']} bytes" for name, entry in description["files"].items()]
+    figures_all = description["parity"]
+    lines.append(f"parity on {figures_all['num_windows']} windows ({figures_all['windows']}):")
+    for name, figures in figures_all.items():
         if not isinstance(figures, dict):
             continue
         verdict = "ok" if figures["passed"] else "BELOW TARGET"
         agreement = (f", top-1 agreement {figures['top1_agreement'] * 100:.1f}%"
                      if "top1_agreement" in figures else "")
-        lines.append(f"  {name}: max |diff| {figures['max_abs_diff']:.3g}{agreement} "
-                     f"[{verdict}]")
+        accuracy = (f", Test accuracy {100 * figures['accuracy']:.1f}% (Keras float32 "
+                    f"{100 * figures['reference_accuracy']:.1f}%)"
+                    if figures.get("accuracy") is not None else "")
+        lines.append(f"  {name}: max |diff| {figures['max_abs_diff']:.3g}{agreement}"
+                     f"{accuracy} [{verdict}]")
+    lines += _int8_lines(description.get("int8", {}))
     lines.append(f"wrote {result.files[-1]}")
+    return lines
+
+
+def _int8_lines(int8_description: dict) -> List[str]:
+    lines = []
+    if int8_description:
+        lines.append(f"int8 calibration: {int8_description['calibration']}")
+    for name, entry in int8_description.get("files", {}).items():
+        tflm = ("TFLM has every op" if not entry["tflm_missing_ops"] else
+                f"TFLM lacks {', '.join(entry['tflm_missing_ops'])}")
+        line = f"  {name}: full integer, planned arena {entry['arena_bytes']} bytes, {tflm}"
+        if "top1_agreement_with_window_file" in entry:
+            line += (f", agrees with the int8 window file on "
+                     f"{100 * entry['top1_agreement_with_window_file']:.1f}% of windows")
+        drift = entry.get("drift")
+        if drift and drift.get("passed") is not None:
+            line += (f"; drift over {drift['frames']} frames: agreement with float32 "
+                     f"{100 * drift['first_agreement']:.1f}% first {drift['span']}, "
+                     f"{100 * drift['last_agreement']:.1f}% last {drift['span']}")
+        elif drift:
+            line += f"; no drift check ({drift['source']})"
+        lines.append(line)
     return lines

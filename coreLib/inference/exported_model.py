@@ -16,6 +16,13 @@ beside the model (OUT_DIR of export.py):
     OUT_DIR/<MODEL_NAME>_fp16.tflite    float16 weights
     OUT_DIR/<MODEL_NAME>_dynamic.tflite dynamic-range int8 weights
     OUT_DIR/<MODEL_NAME>_stream.tflite  stream_step, float32 (models with a stream mode)
+    OUT_DIR/<MODEL_NAME>_int8.tflite    full integer: int8 weights, activations, input, output
+    OUT_DIR/<MODEL_NAME>_int8_stream.tflite  stream_step, full integer (int8 state too)
+
+A full-integer file takes int8 input: the runner scales the stored pixels as the
+graph of the other files does and quantises them with the input's own scale and
+zero point (from the file), dequantises the output, and keeps the stream state in
+the file's int8 (requantised only where an output's scale differs from its input's).
 
 MODEL_PATH may name the SavedModel folder, OUT_DIR itself (its ``saved_model/``)
 or one ``.tflite`` file. LiteRT files run with the ``ai-edge-litert``
@@ -31,6 +38,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from coreLib import storage
+from coreLib.data import frames as frames_lib
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -214,7 +222,10 @@ class ExportedModel:
             raise ActrecogError(f"{self.path}: the exported model has no "
                                 f"{STREAM_SIGNATURE} (no stream mode)")
         frames_in = self._checked(frames_in, (None,) + self.info.window_shape[1:], "frames")
-        states = tuple(np.asarray(state, np.float32) for state in states)
+        if getattr(self, "_state_dtypes", None) is None:
+            self._state_dtypes = tuple(state.dtype for state in self.initial_state(1))
+        states = tuple(np.asarray(state, dtype) for state, dtype in zip(states,
+                                                                       self._state_dtypes))
         if len(states) != len(self.info.state_shapes):
             raise ActrecogError(f"{self.path}: {STREAM_SIGNATURE} takes "
                                 f"{len(self.info.state_shapes)} states, got {len(states)}")
@@ -313,12 +324,16 @@ class LiteRTRunner(ExportedModel):
         if self._serve is None and self._stream is None:
             raise ActrecogError(f"{path}: LiteRT model without a {SERVING_SIGNATURE} or "
                                 f"{STREAM_SIGNATURE} signature")
+        runner = self._serve if self._serve is not None else self._stream
+        self.input_details = runner.get_input_details()
+        self.output_details = runner.get_output_details()
+        pixel_input = WINDOW_INPUT_NAME if self._serve is not None else FRAME_INPUT_NAME
+        self.integer = self.input_details[pixel_input]["dtype"] == np.int8
         # The runtime announces its CPU delegate on stderr at the first allocation;
         # allocating once here, quietly, keeps the scripts' stderr to one line.
         with _quiet_stderr():
             if self._serve is not None:
-                self._serve(**{WINDOW_INPUT_NAME: np.zeros((1,) + info.window_shape,
-                                                           info.dtype)})
+                self._run_windows(np.zeros((1,) + info.window_shape, info.dtype))
             elif info.state_shapes:
                 self._run_stream(np.zeros((1,) + info.window_shape[1:], info.dtype),
                                  self.initial_state(1))
@@ -331,20 +346,71 @@ class LiteRTRunner(ExportedModel):
     def has_stream_step(self) -> bool:
         return self._stream is not None and bool(self.info.state_shapes)
 
+    def initial_state(self, batch_size: int = 1) -> Tuple[np.ndarray, ...]:
+        """Zero states in the file's own shapes and dtype (int8: its zero point)."""
+        if self._stream is None:
+            return super().initial_state(batch_size)
+        states = []
+        for index in range(len(self.info.state_shapes)):
+            detail = self.input_details[state_input_name(index)]
+            scale, zero_point = detail["quantization"]
+            states.append(np.full((batch_size,) + tuple(detail["shape"][1:]),
+                                  zero_point if self.integer else 0, detail["dtype"]))
+        return tuple(states)
+
+    def _pixels_in(self, pixels: np.ndarray, name: str) -> np.ndarray:
+        """Stored pixels as the file takes them: as they are, or (int8 files)
+        scaled like the other files' graphs and quantised with the input's own
+        scale and zero point."""
+        if not self.integer:
+            return pixels
+        scale = np.float32(frames_lib.MODEL_INPUT_SCALE[self.info.dtype])
+        scaled = np.minimum(pixels.astype(np.float32), scale) / scale
+        return quantize(scaled, self.input_details[name])
+
+    def _probabilities_out(self, values: np.ndarray) -> np.ndarray:
+        if not self.integer:
+            return values.copy()   # the runner's buffers are reused by the next call
+        return dequantize(values, self.output_details[PROBABILITIES_NAME])
+
     def _run_windows(self, windows):
         if self._serve is None:
             raise ActrecogError(f"{self.path}: holds only the {STREAM_SIGNATURE}; "
                                 f"windows go to the window model's .tflite")
-        # The runner's buffers are reused by the next call: copy out.
-        return self._serve(**{WINDOW_INPUT_NAME: windows})[PROBABILITIES_NAME].copy()
+        outputs = self._serve(**{WINDOW_INPUT_NAME: self._pixels_in(windows,
+                                                                    WINDOW_INPUT_NAME)})
+        return self._probabilities_out(outputs[PROBABILITIES_NAME])
 
     def _run_stream(self, frames_in, states):
-        inputs = {FRAME_INPUT_NAME: frames_in}
+        inputs = {FRAME_INPUT_NAME: self._pixels_in(frames_in, FRAME_INPUT_NAME)}
         inputs.update({state_input_name(i): np.ascontiguousarray(state)
                        for i, state in enumerate(states)})
         outputs = self._stream(**inputs)
-        return (outputs[PROBABILITIES_NAME].copy(),
-                tuple(outputs[new_state_name(i)].copy() for i in range(len(states))))
+        new_states = []
+        for index in range(len(states)):
+            value = outputs[new_state_name(index)]
+            wanted = self.input_details[state_input_name(index)]
+            if self.integer and (self.output_details[new_state_name(index)]["quantization"]
+                                 != wanted["quantization"]):
+                value = quantize(dequantize(value, self.output_details[new_state_name(index)]),
+                                 wanted)
+            new_states.append(value.copy())
+        return self._probabilities_out(outputs[PROBABILITIES_NAME]), tuple(new_states)
+
+
+def quantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    """float32 -> the tensor's int8 with its (scale, zero point), saturating."""
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(values / np.float32(scale)) + zero_point, info.min,
+                   info.max).astype(detail["dtype"])
+
+
+def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    """The tensor's integers -> float32 with its (scale, zero point)."""
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - np.float32(zero_point))
+            * np.float32(scale)).astype(np.float32)
 
 
 def load_exported(path: str, num_threads: Optional[int] = None) -> ExportedModel:
