@@ -66,3 +66,33 @@ def counted_decodes(monkeypatch):
 
     monkeypatch.setattr(frames, "decode_frame", counting_decode)
     return decodes
+
+
+def run_tool(module_name: str, argv) -> int:
+    """A script's main in-process through run_main (as its CLI runs): its exit code."""
+    from coreLib.cli import run_main
+    module = __import__(module_name)
+    with pytest.raises(SystemExit) as stop:
+        run_main(module.main, argv, prog=f"{module_name}.py")
+    return stop.value.code
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_run(tmp_path_factory):
+    """A small trained CausalMobileNet and its data, shared by the session:
+    ``(SRC, DataSet folder, MODEL_DIR, weights)``. SRC is tool_runner's tiny BII
+    source (48 frames of 16x12 per sequence), preprocessed by main.py to 16x16
+    depth windows and trained by train.py for 40 steps (its run_config.json
+    names the DataSet, as export.py reads it)."""
+    from tool_runner import write_tiny_source
+    root = tmp_path_factory.mktemp("tiny-causal")
+    src = write_tiny_source(str(root / "SRC"), frames=48)
+    out = str(root / "OUT")
+    assert run_tool("main", [src, out, "--image-dim", "16", "--modality", "depth",
+                             "--batch-size", "8"]) == 0
+    dataset_dir = os.path.join(out, "DataSet")
+    model_dir = str(root / "model")
+    assert run_tool("train", [dataset_dir, "CausalMobileNet", model_dir, "--epochs", "1",
+                              "--steps-per-epoch", "40", "--batch-size", "8"]) == 0
+    return src, dataset_dir, model_dir, os.path.join(model_dir,
+                                                     "CausalMobileNet.weights.h5")

@@ -20,7 +20,8 @@ import pytest
 
 import test_scoring
 from coreLib import models, storage
-from coreLib.export import export_model
+from coreLib.export import (config as config_lib, export_model, litert, publish, rebuild,
+                            saved_model)
 from coreLib.inference import exported_model
 from coreLib.preprocessing import records
 from coreLib.cli import run_main
@@ -29,6 +30,7 @@ from coreLib.errors import ActrecogError
 MISLABELLED = (1, 4)
 # 9 Test windows, 2 of them mislabelled: 7 right.
 EXPECTED_ACCURACY_LINE = f"Test data Prediction Accuracy [F1 accuracy]: {7 / 9 * 100}"
+FLOAT_FORMATS = ("saved_model", "float32", "fp16", "dynamic")
 LITERT_FILES = ("DUMMY.tflite", "DUMMY_fp16.tflite", "DUMMY_dynamic.tflite",
                 "DUMMY_stream.tflite")
 
@@ -57,7 +59,8 @@ def dummy_export(dataset):
     root, json_path, dataset_dir, weights = dataset
     out_dir = str(root / "exported")
     config = export_model.ExportConfig("DUMMY", weights, out_dir, manifest_dir=dataset_dir,
-                                       parity_json=json_path, window_stream=True)
+                                       parity_json=json_path, window_stream=True,
+                                       formats=FLOAT_FORMATS)
     return out_dir, export_model.export(config)
 
 
@@ -81,17 +84,18 @@ def test_export_writes_every_format_described_by_export_json(dummy_export, datas
         assert entry["sha256"] == storage.sha256_of(path)
         # Builtin kernels only, read from the file itself.
         with open(path, "rb") as handle:
-            ops = export_model.litert_op_names(handle.read())
+            ops = litert.litert_op_names(handle.read())
         assert ops == entry["ops"]
         assert not [op for op in ops if op.startswith("CUSTOM")], ops
     assert "DEQUANTIZE" in description["files"]["DUMMY_fp16.tflite"]["ops"]
-    size, digest, count = export_model.folder_digest(os.path.join(out_dir, "saved_model"))
+    size, digest, count = publish.folder_digest(os.path.join(out_dir, "saved_model"))
     assert description["files"]["saved_model"] == {"bytes": size, "sha256": digest,
                                                    "files": count}
-    assert not [op for op in export_model.saved_model_op_types(
+    assert not [op for op in saved_model.saved_model_op_types(
         os.path.join(out_dir, "saved_model")) if op.startswith("Cudnn")]
     parity = description["parity"]
-    assert parity["num_windows"] == 9 and parity["windows"] == json_path
+    assert parity["num_windows"] == 9
+    assert parity["windows"] == f"{json_path} (9 of 9 windows)"
     assert parity["saved_model"]["max_abs_diff"] <= 1e-5
     assert parity["litert_float32"]["max_abs_diff"] <= 1e-4
     for name in ("litert_fp16", "litert_dynamic"):
@@ -207,7 +211,7 @@ def _random_windows(shape, count=4, seed=0):
                                                ("LRCN", (3, 43, 43, 1))])
 def test_rebuilt_models_give_the_original_outputs(name, window_shape):
     model = models.build_model(name, *window_shape[:2], window_shape[3], 4)
-    rebuilt, replaced = export_model.rebuild_for_litert(model)
+    rebuilt, replaced = rebuild.rebuild_for_litert(model)
     types = {type(layer).__name__ for layer in rebuilt.layers}
     if name == "ConvNet3D":
         assert replaced == tuple(layer.name for layer in model.layers
@@ -244,16 +248,16 @@ def test_pooling_and_lstm_convert_with_builtin_ops_only_after_the_rebuild(tmp_pa
     manifest = manifest_lib.Manifest(("a", "b", "no-action"), 3, 8, 3, "color", "uint8",
                                      False, {}, "")
     original_dir = str(tmp_path / "original")
-    export_model.write_saved_model(model, manifest, original_dir)
+    saved_model.write_saved_model(model, manifest, original_dir)
     # As built, MaxPool3D has no builtin LiteRT kernel.
     with pytest.raises(ActrecogError, match="builtin ops only"):
-        export_model.convert_to_litert(original_dir, "serving_default", "float32")
-    rebuilt, replaced = export_model.rebuild_for_litert(model)
+        litert.convert_to_litert(original_dir, "serving_default", "float32")
+    rebuilt, replaced = rebuild.rebuild_for_litert(model)
     assert replaced == ("conv", "pool", "lstm_a", "lstm_b")
     rebuilt_dir = str(tmp_path / "rebuilt")
-    export_model.write_saved_model(rebuilt, manifest, rebuilt_dir)
-    content = export_model.convert_to_litert(rebuilt_dir, "serving_default", "float32")
-    ops = export_model.litert_op_names(content)
+    saved_model.write_saved_model(rebuilt, manifest, rebuilt_dir)
+    content = litert.convert_to_litert(rebuilt_dir, "serving_default", "float32")
+    ops = litert.litert_op_names(content)
     assert "MAX_POOL_2D" in ops and "CONV_2D" in ops
     assert not {"WHILE", "CONV_3D"} & set(ops)
     assert not [op for op in ops if op.startswith("CUSTOM")]
@@ -268,7 +272,7 @@ def test_float32_parity_miss_exits_1_and_writes_nothing(dataset, tmp_path, capsy
                                                         monkeypatch):
     _, json_path, dataset_dir, weights = dataset
     # A tolerance no float computation meets: the real check must fail.
-    monkeypatch.setattr(export_model, "LITERT_FLOAT32_TOLERANCE", -1.0)
+    monkeypatch.setattr(config_lib, "LITERT_FLOAT32_TOLERANCE", -1.0)
     out_dir = tmp_path / "out"
     code = run_script("export", ["DUMMY", weights, str(out_dir), "--manifest", dataset_dir,
                                  "--formats", "float32", "--parity-windows", "3"])
@@ -276,7 +280,7 @@ def test_float32_parity_miss_exits_1_and_writes_nothing(dataset, tmp_path, capsy
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("export.py: parity failed: ")
     assert "litert_float32 differs" in err
-    assert os.listdir(out_dir) == []
+    assert not os.path.exists(out_dir)   # a refusal creates nothing
 
 
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(dataset, tmp_path, capsys):

@@ -59,7 +59,7 @@ def test_dummy_learns(dummy_run):
     assert result.history[-1]["train_accuracy"] > 0.9
 
 
-def test_model_dir_holds_weights_history_plot_and_logs(dummy_run):
+def test_model_dir_holds_weights_history_plot_and_logs(dummy_run, dataset_dir):
     model_dir, result = dummy_run
     history = json.loads(open(os.path.join(model_dir, "history.json")).read())
     assert history == result.history
@@ -72,7 +72,8 @@ def test_model_dir_holds_weights_history_plot_and_logs(dummy_run):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     assert json.loads(open(os.path.join(model_dir, "run_config.json")).read()) == {
         "model_name": "DUMMY", "window_shape": [2, 8, 8, 1], "num_classes": 3,
-        "classes": list(synthetic_dataset.CLASSES), "modality": "depth", "dtype": "uint8"}
+        "classes": list(synthetic_dataset.CLASSES), "modality": "depth", "dtype": "uint8",
+        "dataset_dir": os.path.abspath(dataset_dir)}
     # The final weights file holds exactly the trained model's weights.
     final = h5_arrays(os.path.join(model_dir, "DUMMY_final.weights.h5"))
     stored = sorted(final.values(), key=lambda array: (array.shape, array.sum()))

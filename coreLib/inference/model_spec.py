@@ -105,8 +105,14 @@ def _model_own_spec(model_path: str, modality: Optional[str]) -> manifest_lib.Ma
                                 f"{info.modality} frames")
         return _window_manifest(info.classes, info.window_shape, info.modality, model_path,
                                 info.content)
+    if storage.isdir(model_path):
+        raise ActrecogError(f"{model_path}: a folder without {exported_model.EXPORT_JSON_NAME} "
+                            f"or saved_model.pb: not an export.py OUT_DIR (export again) "
+                            f"nor a weights file")
     folder = os.path.dirname(model_path) or "."
     path = storage.join(folder, RUN_CONFIG_NAME)
+    if not storage.exists(model_path) and not model_path.endswith(exported_model.TFLITE_SUFFIX):
+        raise ActrecogError(f"{model_path}: weights file not found")
     if not storage.exists(path):
         raise ActrecogError(f"{folder}: no {RUN_CONFIG_NAME} beside MODEL_PATH (train.py "
                             f"writes it); give the DataSet folder with --manifest")

@@ -251,7 +251,10 @@ def run_config_of(config: TrainConfig, manifest: manifest_lib.Manifest) -> dict:
              "classes": list(manifest.classes),
              # What export.py needs besides the shape (not compared on resume).
              "modality": manifest.modality,
-             "dtype": manifest.dtype}
+             "dtype": manifest.dtype,
+             # Where export.py finds the Test windows (parity) and the Train windows
+             # (int8 calibration) when it is not given --manifest.
+             "dataset_dir": storage.absolute(config.dataset_dir)}
     # How score.py, detect.py and export.py must turn frames into windows
     # (absent: full frames, as 1.0.x's run configs).
     value.update(manifest_lib.frame_json(manifest))
