@@ -191,7 +191,8 @@ def test_uint16_weights_export_from_run_config_and_clip_at_4095(tmp_path):
         "DUMMY", str(model_dir / "DUMMY.weights.h5"), out_dir,
         formats=("saved_model", "float32"), parity_windows=8))
     assert sorted(os.listdir(out_dir)) == ["DUMMY.tflite", "export.json", "saved_model"]
-    assert result.description["parity"]["windows"] == "random (seed 0)"
+    assert result.description["parity"]["windows"] == ("random (seed 0, 8 windows: no Test "
+                                                        "JSON reachable)")
     assert result.description["dtype"] == "uint16"
     litert = exported_model.load_exported(os.path.join(out_dir, "DUMMY.tflite"))
     windows = np.full((2, 2, 8, 8, 1), 4095, np.uint16)
@@ -294,7 +295,32 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(dataset, tmp_path, c
     (lrcn_dir / "run_config.json").write_text(json.dumps({"model_name": "LRCN"}))
     (lrcn_dir / "DUMMY.weights.h5").write_bytes(open(weights, "rb").read())
     out = str(tmp_path / "out")
+    truncated = tmp_path / "truncated" / "DUMMY.weights.h5"
+    truncated.parent.mkdir()
+    truncated.write_bytes(open(weights, "rb").read()[:200])
+    other_set = tmp_path / "other_set"
+    other_set.mkdir()
+    (other_set / "run_config.json").write_text(json.dumps({
+        "model_name": "DUMMY", "window_shape": [test_scoring.SEQ_LEN, test_scoring.IMAGE_DIM,
+                                                test_scoring.IMAGE_DIM, 3],
+        "classes": ["x", "y", "no-action"], "modality": "color", "dtype": "uint8"}))
+    (other_set / "DUMMY.weights.h5").write_bytes(open(weights, "rb").read())
+    not_export = tmp_path / "not_export"
+    not_export.mkdir()
+    (not_export / "notes.txt").write_text("mine")
     cases = [
+        (["DUMMY", str(tmp_path / "missing.weights.h5"), out, "--manifest", dataset_dir],
+         "missing.weights.h5: weights file not found"),
+        (["DUMMY", str(truncated), out, "--manifest", dataset_dir], str(truncated)),
+        (["DUMMY", weights, out, "--manifest", dataset_dir, "--parity-json",
+          str(tmp_path / "none.json")], "none.json"),
+        (["DUMMY", str(other_set / "DUMMY.weights.h5"), out, "--manifest", dataset_dir],
+         f"classes {', '.join(test_scoring.CLASSES)} differ from the weights' "
+         f"({other_set / 'run_config.json'}: x, y, no-action)"),
+        (["DUMMY", weights, out, "--manifest", dataset_dir, "--formats", "int8"],
+         "no Train or Eval windows to calibrate the int8 files; pass --calibration"),
+        (["DUMMY", weights, str(not_export), "--manifest", dataset_dir],
+         "OUT_DIR holds files but no export.json"),
         (["DUMMY", weights, out, "--manifest", dataset_dir, "--formats", "float32,int4"],
          "unknown format 'int4'"),
         (["DUMMY", other_classes, out, "--manifest", dataset_dir], "4 classes"),
@@ -308,7 +334,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(dataset, tmp_path, c
         assert run_script("export", argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (argv, err)
-    assert not os.path.exists(out) or os.listdir(out) == []
+    assert not os.path.exists(out)   # a refusal creates nothing
+    assert os.listdir(not_export) == ["notes.txt"]
     # train.py refuses an exported model as MODEL_DIR or DATASET_DIR.
     for argv in ([dataset_dir, "DUMMY", str(root / "DUMMY.tflite")],
                  [str(root / "exported" / "DUMMY.tflite"), "DUMMY", str(tmp_path / "m")]):
@@ -340,35 +367,67 @@ def test_score_refuses_an_export_of_other_classes_or_a_stream_only_file(
                                        f"not of MODEL_NAME LRCN\n")
 
 
-@pytest.mark.slow
-def test_killed_export_leaves_nothing_that_looks_complete(dataset, tmp_path, repo_root):
-    _, json_path, dataset_dir, weights = dataset
-    out_dir = tmp_path / "out"
+def _is_complete_export(out_dir: str) -> dict:
+    """OUT_DIR holds exactly what its export.json lists, every file's sha256 as
+    listed; returns the description."""
+    description = json.loads(open(os.path.join(out_dir, "export.json")).read())
+    assert sorted(os.listdir(out_dir)) == sorted(list(description["files"]) + ["export.json"])
+    for name, entry in description["files"].items():
+        path = os.path.join(out_dir, name)
+        digest = (publish.folder_digest(path)[1] if os.path.isdir(path)
+                  else storage.sha256_of(path))
+        assert digest == entry["sha256"], name
+    return description
+
+
+def _export_killed_when(out_dir, moment, weights, dataset_dir, repo_root, formats):
+    """Runs export.py and SIGKILLs it the moment ``moment()`` is true (watched in a
+    tight loop, no sleep); False when the export ended first."""
     process = subprocess.Popen(
         [sys.executable, os.path.join(repo_root, "export.py"), "DUMMY", weights,
-         str(out_dir), "--manifest", dataset_dir, "--formats", "saved_model,float32"],
+         str(out_dir), "--manifest", dataset_dir, "--formats", formats,
+         "--parity-windows", "2"],
         cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        # Killed once its staging folder holds the SavedModel, before any rename.
-        while time.monotonic() < deadline and process.poll() is None:
-            staging = [name for name in (os.listdir(out_dir) if out_dir.exists() else [])
-                       if name.startswith(export_model.STAGING_PREFIX)]
-            if staging and os.path.exists(out_dir / staging[0] / "saved_model"):
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "export finished before it could be killed"
+        while process.poll() is None and not moment():
+            os.sched_yield()
+        killed = process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait()
+        return killed
     finally:
         if process.poll() is None:
             process.kill()
-    left = os.listdir(out_dir)
-    assert left and all(name.startswith(export_model.STAGING_PREFIX) for name in left)
-    # The next export sweeps the leftover staging folder.
+
+
+@pytest.mark.slow
+def test_a_kill_while_publishing_leaves_the_old_or_the_new_export(dataset, tmp_path,
+                                                                  repo_root):
+    _, json_path, dataset_dir, weights = dataset
+    out_dir = tmp_path / "out"
+    old = export_model.export(export_model.ExportConfig(
+        "DUMMY", weights, str(out_dir), manifest_dir=dataset_dir,
+        formats=("float32", "fp16"), parity_windows=2)).description
+    old_json = storage.sha256_of(str(out_dir / "export.json"))
+    staged = lambda: any(os.path.exists(os.path.join(tmp_path, name, "saved_model"))  # noqa
+                         for name in os.listdir(tmp_path) if publish.STAGING_MARKER in name)
+    # Killed while the new export is being built beside OUT_DIR.
+    assert _export_killed_when(out_dir, staged, weights, dataset_dir, repo_root,
+                               "saved_model,float32")
+    assert _is_complete_export(str(out_dir)) == old
+    # Killed the moment OUT_DIR's export.json is replaced: the whole new export,
+    # without the old fp16 file it does not write.
+    replaced = lambda: (os.path.exists(out_dir / "export.json")  # noqa: E731
+                        and storage.sha256_of(str(out_dir / "export.json")) != old_json)
+    _export_killed_when(out_dir, replaced, weights, dataset_dir, repo_root,
+                        "saved_model,float32")
+    new = _is_complete_export(str(out_dir))
+    assert sorted(new["files"]) == ["DUMMY.tflite", "saved_model"]
+    # Leftover staging folders beside OUT_DIR go with the next export.
     export_model.export(export_model.ExportConfig("DUMMY", weights, str(out_dir),
                                                   manifest_dir=dataset_dir,
                                                   formats=("float32",), parity_windows=2))
+    assert sorted(os.listdir(tmp_path)) == ["out"]
     assert sorted(os.listdir(out_dir)) == ["DUMMY.tflite", "export.json"]
 
 

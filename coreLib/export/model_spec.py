@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 from coreLib import storage
 from coreLib.data import frames, manifest as manifest_lib
 from coreLib.errors import ActrecogError
+from coreLib.inference import model_loading
 
 RUN_CONFIG_NAME = manifest_lib.RUN_CONFIG_NAME
 # train.py's run_config.json key naming the DataSet it trained on.
@@ -26,6 +27,9 @@ def check_model_path(model_path: str) -> None:
     Raises:
         ActrecogError: MODEL_PATH missing or a folder.
     """
+    if not model_path.endswith(model_loading.WEIGHTS_SUFFIXES + (model_loading.FULL_MODEL_SUFFIX,)):
+        raise ActrecogError(f"{model_path}: MODEL_PATH must end in .weights.h5 or .keras "
+                            f"(train.py's weights or a full Keras model)")
     if not storage.exists(model_path):
         raise ActrecogError(f"{model_path}: weights file not found")
     if storage.isdir(model_path):
