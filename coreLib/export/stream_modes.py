@@ -8,7 +8,8 @@ from coreLib.cli import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 
-from keras import ops  # noqa: E402  (after the quiet TensorFlow import)
+import keras  # noqa: E402  (after the quiet TensorFlow import)
+from keras import ops  # noqa: E402
 
 from coreLib.models import litert_layers, streaming  # noqa: E402
 
@@ -114,8 +115,21 @@ def int8_graph(model, float_stream: Optional[StreamMode]) -> Int8Graph:
     if horizon < 2:
         return Int8Graph(model, float_stream, ())
     replacements = {"pool": litert_layers.IntegerBoxPooling(horizon, name="pool")}
+    rewrites = ["pool: IntegerBoxPooling (window: one MEAN over frames and space; stream: "
+                "MEAN of the last L frame means times L/count, the count a one-hot state)"]
+    for norm in model.layers:
+        if not isinstance(norm, keras.layers.BatchNormalization):
+            continue
+        before = norm.input._keras_history.operation   # the layer that feeds the norm
+        if isinstance(before, streaming.CausalTemporalConv):
+            replacements[before.name] = litert_layers.FoldedTemporalConv(before, norm)
+        elif isinstance(before, streaming.PerFrame) and isinstance(
+                before.layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) \
+                and not before.layer.use_bias:
+            replacements[before.name] = litert_layers.folded_frame_conv(before, norm)
+        else:
+            continue
+        replacements[norm.name] = keras.layers.Identity(name=norm.name)
+        rewrites.append(f"{norm.name}: folded into {before.name}'s kernel and bias")
     return Int8Graph(streaming.build_window_model_with(model, replacements),
-                     find_stream_mode(model, replacements),
-                     ("pool: IntegerBoxPooling (window: one MEAN over frames and space; "
-                      "stream: MEAN of the last L frame means times L/count, the count "
-                      "a one-hot state)",))
+                     find_stream_mode(model, replacements), tuple(rewrites))

@@ -132,7 +132,7 @@ def detection_stream(dataset: Optional[manifest_lib.Manifest],
                      ) -> Tuple[Optional[np.ndarray], str]:
     """``count`` frames ``(count, D, D, C)`` stored dtype of the dataset's
     TestDetection sequences, one after the other (repeated from the first when
-    they hold fewer), or ``(None, why not)``."""
+    they hold fewer), the last 100 being the first 100 again, or ``(None, why not)``."""
     if dataset is None or not dataset.source or count == 0:
         return None, "no dataset source recorded"
     folder = storage.join(dataset.source, labels_lib.DETECTION_SPLIT)
@@ -148,7 +148,11 @@ def detection_stream(dataset: Optional[manifest_lib.Manifest],
     if not sequences:
         return None, f"{folder}: no {manifest.modality} frames"
     order = [(path, index) for path, indices in sequences for index in indices]
-    picked = [order[position % len(order)] for position in range(count)]
+    # The last span frames are the first span again: the same content at both ends,
+    # so the two agreements differ only by what ~count frames of carried state did.
+    span = min(config_lib.DRIFT_SPAN, count // 2)
+    picked = [order[position % len(order)] for position in range(count - span)]
+    picked += [order[position % len(order)] for position in range(span)]
     cache = {}
     stream = np.empty((count,) + manifest.window_shape[1:], manifest.dtype)
     for position, key in enumerate(picked):
@@ -156,6 +160,7 @@ def detection_stream(dataset: Optional[manifest_lib.Manifest],
             cache[key] = frame_reader.read_resized_frame(key[0], manifest.modality, key[1],
                                                          manifest.image_dim)
         stream[position] = cache[key]
-    repeated = "" if count <= len(order) else f", repeated to {count}"
+    repeated = "" if count - span <= len(order) else ", repeated"
     return stream, (f"{storage.absolute(folder)}: {len(sequences)} sequences, "
-                    f"{len(order)} frames{repeated}")
+                    f"{len(order)} frames, one after the other{repeated}, the first "
+                    f"{span} again as the last {span}")

@@ -40,6 +40,7 @@ import numpy as np
 from coreLib import storage
 from coreLib.data import frames as frames_lib
 from coreLib.errors import ActrecogError
+from coreLib.inference.quantization import dequantize, quantize
 
 tf = storage.tf
 
@@ -396,21 +397,6 @@ class LiteRTRunner(ExportedModel):
                                  wanted)
             new_states.append(value.copy())
         return self._probabilities_out(outputs[PROBABILITIES_NAME]), tuple(new_states)
-
-
-def quantize(values: np.ndarray, detail: dict) -> np.ndarray:
-    """float32 -> the tensor's int8 with its (scale, zero point), saturating."""
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(values / np.float32(scale)) + zero_point, info.min,
-                   info.max).astype(detail["dtype"])
-
-
-def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
-    """The tensor's integers -> float32 with its (scale, zero point)."""
-    scale, zero_point = detail["quantization"]
-    return ((values.astype(np.float32) - np.float32(zero_point))
-            * np.float32(scale)).astype(np.float32)
 
 
 def load_exported(path: str, num_threads: Optional[int] = None) -> ExportedModel:

@@ -154,3 +154,78 @@ class IntegerBoxPooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "horizon": self.horizon}
+
+
+def norm_factors(norm) -> Tuple[np.ndarray, np.ndarray]:
+    """``(scale, shift)`` of an inference BatchNormalization: ``y = x * scale + shift``."""
+    gamma = np.asarray(norm.gamma) if norm.scale else 1.0
+    beta = np.asarray(norm.beta) if norm.center else 0.0
+    scale = gamma / np.sqrt(np.asarray(norm.moving_variance) + norm.epsilon)
+    return scale.astype(np.float32), (beta - np.asarray(norm.moving_mean) * scale).astype(
+        np.float32)
+
+
+def folded_frame_conv(per_frame, norm):
+    """A ``streaming.PerFrame`` Conv2D / DepthwiseConv2D without bias and the
+    BatchNormalization after it, as one PerFrame convolution with the norm folded
+    into its kernel and a bias (same outputs to float rounding). TFLite folds a
+    norm into the convolution before it only when nothing stands between them; the
+    PerFrame reshape does, so the unfolded norm would cost an int8 MUL and ADD.
+    """
+    from coreLib.models import streaming
+    inner = per_frame.layer
+    scale, shift = norm_factors(norm)
+    config = inner.get_config()
+    config["use_bias"] = True
+    folded = inner.__class__.from_config(config)
+    folded.build((None,) + tuple(per_frame.input.shape[2:]))
+    kernel = np.asarray(inner.kernel)
+    if isinstance(inner, keras.layers.DepthwiseConv2D):
+        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])[None, None]
+    else:
+        kernel = kernel * scale
+    folded.set_weights([kernel.astype(np.float32), shift])
+    return streaming.PerFrame(folded, name=per_frame.name)
+
+
+class FoldedTemporalConv(keras.layers.Layer):
+    """CausalMobileNet's causal temporal depthwise convolution with the BatchNorm
+    after it folded in: kernel ``k[j, c] * s_c`` and bias ``b_c`` with ``s =
+    gamma / sqrt(var + eps)``, ``b = beta - mean * s``. The same outputs as the
+    two layers (to float rounding); in an int8 file the bias joins the
+    DEPTHWISE_CONV_2D kernel, where the unfolded norm costs a MUL and an ADD,
+    each rounding to int8 once more.
+
+    Calls and returns as ``streaming.CausalTemporalConv``.
+    """
+
+    def __init__(self, temporal, norm, **kwargs):
+        super().__init__(name=temporal.name, **kwargs)
+        self.kernel_size = temporal.kernel_size
+        scale, self._bias = norm_factors(norm)
+        self._kernel = (np.asarray(temporal.kernel) * scale).astype(np.float32)
+
+    def _conv(self, rows, kernel, padding):
+        taps = ops.reshape(kernel, (kernel.shape[0], 1, kernel.shape[1], 1))
+        return ops.depthwise_conv(rows, taps, padding=padding) + self._bias
+
+    @staticmethod
+    def _as_rows(window):
+        return ops.reshape(window, (-1, window.shape[1],
+                                    int(np.prod(window.shape[2:-1])), window.shape[-1]))
+
+    def call(self, inputs):
+        kernel = ops.convert_to_tensor(self._kernel)
+        if isinstance(inputs, (list, tuple)):
+            window, buffer = inputs
+            padded = ops.concatenate([ops.cast(buffer, window.dtype), window], axis=1)
+            outputs = self._conv(self._as_rows(padded), kernel, "valid")
+            return [ops.reshape(outputs, (-1,) + tuple(window.shape[1:])),
+                    padded[:, window.shape[1]:]]
+        history, frames = self.kernel_size - 1, inputs.shape[1]
+        future = ops.zeros((history,) + tuple(kernel.shape[1:]), kernel.dtype)
+        outputs = self._conv(self._as_rows(inputs), ops.concatenate([kernel, future], axis=0),
+                             "same")
+        buffer = inputs[:, frames - history:] if frames >= history else ops.pad(
+            inputs, [[0, 0], [history - frames, 0]] + [[0, 0]] * (len(inputs.shape) - 2))
+        return [ops.reshape(outputs, (-1,) + tuple(inputs.shape[1:])), buffer]
