@@ -116,7 +116,7 @@ def export_litert(model, manifest, folder: str):
     export_model.export(export_model.ExportConfig(model.name, weights, out_dir,
                                                   formats=("float32",), parity_windows=4))
     return (os.path.join(out_dir, export_model.litert_file_name(model.name, "float32")),
-            os.path.join(out_dir, export_model.litert_file_name(model.name, "stream")))
+            os.path.join(out_dir, export_model.litert_file_name(model.name, "float32", stream=True)))
 
 
 def time_detection(sequence, manifest, kind, runner, mode, config, repeats: int):

@@ -156,7 +156,7 @@ def main():
         began = time.perf_counter()
         export_model.export(export_model.ExportConfig(
             MODEL_NAME, weights, os.path.join(root, "export"),
-            formats=(export_model.FLOAT32_FORMAT,)))
+            formats=(export_model.config_lib.FLOAT32_FORMAT,)))
         results["export_seconds"] = round(time.perf_counter() - began, 1)
         began = time.perf_counter()
         litert_cache.cached_stream_model(MODEL_NAME, weights)

@@ -41,6 +41,7 @@ from coreLib.preprocessing import records
 tf = storage.tf
 
 Log = Callable[[str], None]
+window_description = model_spec.window_description   # the name other stages call
 
 
 class _Build:
@@ -238,6 +239,7 @@ def _description(build: _Build, replaced, windows, stream, began: float) -> dict
     """``export.json``: what the files hold and how they compare with Keras."""
     config, manifest = build.config, build.manifest
     description = {
+        **manifest_lib.frame_json(manifest),
         "format_version": exported_model.EXPORT_FORMAT_VERSION,
         "model_name": config.model_name,
         "classes": list(manifest.classes),

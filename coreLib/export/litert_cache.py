@@ -71,13 +71,13 @@ def cached_stream_model(model_name: str, weights_path: str,
         return None
     target = cache_dir(weights_path)
     stream_file = os.path.join(target, export_model.litert_file_name(
-        model_name, export_model.STREAM_FORMAT))
+        model_name, export_model.config_lib.FLOAT32_FORMAT, stream=True))
     json_file = os.path.join(target, exported_model.EXPORT_JSON_NAME)
     if not (os.path.exists(json_file) and os.path.exists(stream_file)):
         log(f"converting {os.path.basename(weights_path)}'s stream step to LiteRT once "
             f"(cached in {target})")
         config = export_model.ExportConfig(model_name, weights_path, target,
-                                           formats=(export_model.FLOAT32_FORMAT,),
+                                           formats=(export_model.config_lib.FLOAT32_FORMAT,),
                                            parity_windows=CACHE_PARITY_WINDOWS)
         try:
             export_model.export(config)

@@ -44,6 +44,10 @@ def _check_agrees(run_config_path: str, run_config: dict, manifest_dir: str,
             f"{manifest_lib.manifest_path(manifest_dir)}: classes "
             f"{', '.join(manifest.classes)} differ from the weights' "
             f"({run_config_path}: {', '.join(run_config.get('classes', ()))})")
+    if manifest_lib.frame_fields(run_config)["frames"] != manifest.frames:
+        raise ActrecogError(
+            f"{manifest_lib.manifest_path(manifest_dir)}: {manifest.frames} frames, the "
+            f"weights' {manifest_lib.frame_fields(run_config)['frames']} ({run_config_path})")
     if list(run_config.get("window_shape", ())) != list(manifest.window_shape):
         raise ActrecogError(
             f"{manifest_lib.manifest_path(manifest_dir)}: window "
@@ -88,7 +92,8 @@ def window_description(model_name: str, model_path: str,
                                 f"(depth or confi) was trained; pass --manifest DATASET_DIR")
         dtype = run_config.get("dtype") or frames.modality_spec(modality).dtype
         return manifest_lib.Manifest(classes, seq_len, image_dim, channels, modality, dtype,
-                                     False, {}, source="")
+                                     False, {}, source="",
+                                     **manifest_lib.frame_fields(run_config))
     except (KeyError, TypeError, ValueError) as error:
         raise ActrecogError(f"{run_config_path}: not a train.py run configuration "
                             f"({error})") from None

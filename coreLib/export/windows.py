@@ -12,7 +12,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import frames, labels as labels_lib, manifest as manifest_lib, window_lists
+from coreLib.data import (frames, hand_crop as hand_crop_lib, labels as labels_lib,
+                          manifest as manifest_lib, window_lists)
 from coreLib.errors import ActrecogError
 from coreLib.export import config as config_lib
 from coreLib.inference import frame_reader
@@ -38,7 +39,7 @@ class Windows:
 def _fits(dataset: Optional[manifest_lib.Manifest], manifest: manifest_lib.Manifest) -> bool:
     return (dataset is not None and dataset.window_shape == manifest.window_shape
             and tuple(dataset.classes) == tuple(manifest.classes)
-            and dataset.modality == manifest.modality)
+            and dataset.modality == manifest.modality and dataset.frames == manifest.frames)
 
 
 def split_json(dataset_dir: str, dataset: manifest_lib.Manifest, split: str) -> Optional[str]:
@@ -135,6 +136,8 @@ def detection_stream(dataset: Optional[manifest_lib.Manifest],
     they hold fewer), the last 100 being the first 100 again, or ``(None, why not)``."""
     if dataset is None or not dataset.source or count == 0:
         return None, "no dataset source recorded"
+    if manifest.frames != hand_crop_lib.FULL_FRAMES:
+        return None, f"{manifest.frames} frames: the drift stream reads whole frames only"
     folder = storage.join(dataset.source, labels_lib.DETECTION_SPLIT)
     if not storage.isdir(folder):
         return None, f"{folder}: not found"
