@@ -111,7 +111,7 @@ def _model_own_spec(model_path: str, modality: Optional[str]) -> manifest_lib.Ma
                             f"nor a weights file")
     folder = os.path.dirname(model_path) or "."
     path = storage.join(folder, RUN_CONFIG_NAME)
-    if not storage.exists(model_path) and not model_path.endswith(exported_model.TFLITE_SUFFIX):
+    if not storage.exists(path) and not storage.exists(model_path):
         raise ActrecogError(f"{model_path}: weights file not found")
     if not storage.exists(path):
         raise ActrecogError(f"{folder}: no {RUN_CONFIG_NAME} beside MODEL_PATH (train.py "
