@@ -8,6 +8,7 @@ import numpy as np
 from coreLib import storage
 from coreLib.errors import ActrecogError
 from coreLib.export import config as config_lib
+from coreLib.inference import exported_model
 
 tf = storage.tf
 
@@ -138,8 +139,6 @@ def planned_arena_bytes(model_content: bytes) -> int:
     for outputs); the peak over operators of the bytes alive (what a static
     arena planner such as TFLM's must hold at least; the weights are not in it).
     """
-    from coreLib.inference import exported_model
-
     interpreter = exported_model.litert_interpreter(model_content, num_threads=1)
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_tensor_details()}

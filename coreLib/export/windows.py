@@ -17,6 +17,7 @@ from coreLib.data import (frames, hand_crop as hand_crop_lib, labels as labels_l
 from coreLib.errors import ActrecogError
 from coreLib.export import config as config_lib
 from coreLib.inference import frame_reader
+from coreLib.preprocessing import augment
 
 CALIBRATION_SPLITS = ("Train", "Eval")
 TEST_SPLIT = "Test"
@@ -68,7 +69,6 @@ def read_windows(json_path: str, manifest: manifest_lib.Manifest, count: int,
     for numbers, batch, rotations, flips in frame_reader.iterate_batches(chosen, manifest,
                                                                          batch_size):
         if rotations.any() or flips.any():
-            from coreLib.preprocessing import augment
             batch = augment.transform_windows(batch, rotations, flips).numpy()
         pixels[numbers] = batch
     labels = np.array([window.label for window in chosen], np.int64)

@@ -18,6 +18,8 @@ import_tensorflow_quietly()
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import ops  # noqa: E402
 
+from coreLib.models import streaming  # noqa: E402
+
 
 class FramewiseConv3D(keras.layers.Layer):
     """A stride-1 Conv3D as a sum of 2D convolutions of the frames.
@@ -113,7 +115,6 @@ class IntegerBoxPooling(keras.layers.Layer):
     @property
     def stream_state_shapes(self) -> Dict[str, Tuple[int, ...]]:
         """The pool states' per-example shapes by the float layer's state names."""
-        from coreLib.models import streaming
         return {streaming.POOL_HISTORY_NAME: (self.horizon - 1, self.channels),
                 streaming.POOL_COUNT_NAME: (self.horizon,)}
 
@@ -172,7 +173,6 @@ def folded_frame_conv(per_frame, norm):
     norm into the convolution before it only when nothing stands between them; the
     PerFrame reshape does, so the unfolded norm would cost an int8 MUL and ADD.
     """
-    from coreLib.models import streaming
     inner = per_frame.layer
     scale, shift = norm_factors(norm)
     config = inner.get_config()
