@@ -337,6 +337,6 @@ def hand_frames(depth_frames: Iterable[np.ndarray], image_dim: int,
             box = tracker.push(depth)
             yield crop_frame(depth, box, depth.shape, image_dim), box
         return
-    for depth, frame in zip(depth_frames, other_frames):
+    for depth, frame in zip(depth_frames, other_frames, strict=True):
         box = tracker.push(depth)
         yield crop_frame(frame, box, depth.shape, image_dim), box

@@ -103,6 +103,13 @@ class SequenceCropper:
         self._next_index = 0
         self.frames_without_hand = 0
 
+    @classmethod
+    def for_manifest(cls, manifest: Manifest, boxes: Optional[dict] = None
+                     ) -> Optional["SequenceCropper"]:
+        """A cropper for a manifest of hand-centred frames; None for full frames."""
+        config = manifest.hand_crop_config()
+        return None if config is None else cls(config, manifest.image_dim, boxes)
+
     def crop(self, key: Tuple[str, int], decoded: Tuple[np.ndarray, np.ndarray]
              ) -> np.ndarray:
         """The ``(D, D, C)`` crop of frame ``key`` from :func:`read_frame_and_depth`."""
@@ -167,6 +174,32 @@ def make_read_plan(windows: Sequence[ListedWindow], from_start: bool = False) ->
     return ReadPlan(order, tuple(first_use), first_use, last_use)
 
 
+def _submit_read(pool: concurrent.futures.ThreadPoolExecutor, key: Tuple[str, int],
+                 manifest: Manifest, hand_centred: bool) -> concurrent.futures.Future:
+    """Decoding of frame ``key`` in the pool: resized (full frames), or at full size
+    with its depth frame (hand-centred: the caller's tracker cuts it)."""
+    if hand_centred:
+        return pool.submit(read_frame_and_depth, key[0], manifest.modality, key[1])
+    return pool.submit(read_resized_frame, key[0], manifest.modality, key[1],
+                       manifest.image_dim)
+
+
+def _gather(windows: Sequence[ListedWindow], numbers: np.ndarray, manifest: Manifest,
+            decoded: dict, pending: dict) -> np.ndarray:
+    """``(B, L, D, D, C)`` pixels of the windows ``numbers`` from the decoded frames
+    (moving finished decodes from ``pending`` into ``decoded``)."""
+    pixels = np.empty((len(numbers),) + manifest.window_shape, np.dtype(manifest.dtype))
+    for row, number in enumerate(numbers):
+        window = windows[number]
+        for offset in range(manifest.seq_len):
+            key = (window.path, window.start + offset)
+            frame = decoded.get(key)
+            if frame is None:
+                frame = decoded[key] = pending.pop(key).result()
+            pixels[row, offset] = frame
+    return pixels
+
+
 def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
                     batch_size: int, workers: int = 2, boxes: Optional[dict] = None
                     ) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -194,12 +227,9 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
     Raises:
         ActrecogError: a frame that cannot be read or decoded.
     """
-    hand_config = manifest.hand_crop_config()
-    cropper = (None if hand_config is None
-               else SequenceCropper(hand_config, manifest.image_dim, boxes))
+    cropper = SequenceCropper.for_manifest(manifest, boxes)
     plan = make_read_plan(windows, from_start=cropper is not None)
     order = plan.order
-    dtype = np.dtype(manifest.dtype)
     pending: Dict[Tuple[str, int], concurrent.futures.Future] = {}
     decoded: Dict[Tuple[str, int], np.ndarray] = {}
     submitted = cropped = 0
@@ -212,12 +242,7 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
             while (submitted < len(plan.frame_keys)
                    and plan.first_use[plan.frame_keys[submitted]] < horizon):
                 key = plan.frame_keys[submitted]
-                if cropper is None:
-                    pending[key] = pool.submit(read_resized_frame, key[0],
-                                               manifest.modality, key[1], manifest.image_dim)
-                else:
-                    pending[key] = pool.submit(read_frame_and_depth, key[0],
-                                               manifest.modality, key[1])
+                pending[key] = _submit_read(pool, key, manifest, cropper is not None)
                 submitted += 1
             # Hand-centred: this batch's frames through the tracker, in order.
             while (cropper is not None and cropped < submitted
@@ -226,15 +251,7 @@ def iterate_batches(windows: Sequence[ListedWindow], manifest: Manifest,
                 decoded[key] = cropper.crop(key, pending.pop(key).result())
                 cropped += 1
             numbers = np.array(order[begin:end], np.int64)
-            pixels = np.empty((end - begin,) + manifest.window_shape, dtype)
-            for row, number in enumerate(numbers):
-                window = windows[number]
-                for offset in range(manifest.seq_len):
-                    key = (window.path, window.start + offset)
-                    frame = decoded.get(key)
-                    if frame is None:
-                        frame = decoded[key] = pending.pop(key).result()
-                    pixels[row, offset] = frame
+            pixels = _gather(windows, numbers, manifest, decoded, pending)
             for key in [key for key in decoded if plan.last_use[key] < end]:
                 del decoded[key]
             rotations = np.array([windows[n].rotation for n in numbers], np.int32)
