@@ -35,12 +35,12 @@ def parse_args(argv):
                         help="which frames to store")
     parser.add_argument("--frames", choices=("full", "hand"), default="full",
                         help="full: whole frames resized to the side (1.0.4's); hand: a "
-                             "square of 200 mm around the hand, found in each depth frame "
+                             "square of 150 mm around the hand, found in each depth frame "
                              "and followed causally (score.py, detect.py and export.py "
                              "read this from the manifest and do the same)")
     parser.add_argument("--hand-side-mm", type=float, default=None,
                         help="with --frames hand: side of the square around the hand, in "
-                             "millimetres at the hand's depth (default: 200)")
+                             "millimetres at the hand's depth (default: 150)")
     parser.add_argument("--hand-smoothing", type=float, default=None,
                         help="with --frames hand: weight of the newest frame in the box's "
                              "exponential average, in (0, 1] (default: 0.4)")

@@ -12,6 +12,7 @@ WALL_MM = 2000
 HAND_MM = 450
 SHARP = hand_crop.HandCropConfig(smoothing=1.0)   # the box is the newest frame's
 FOCAL = hand_crop.HandCropConfig().focal_px(WIDTH)
+SIDE_MM = hand_crop.HandCropConfig().side_mm
 
 
 def scene(hand=None, hand_mm=HAND_MM, extra=()) -> np.ndarray:
@@ -39,7 +40,7 @@ def test_rectangle_hand_gives_its_centre_depth_and_physical_side():
     box = hand_crop.HandTracker(SHARP).push(scene((30, 20, 24, 30)))
     # A 5x5 median rounds the corners symmetrically: the centroid stays.
     assert (box.center_x, box.center_y, box.depth_mm, box.found) == (41.5, 34.5, 450.0, True)
-    assert box.side == 200.0 * FOCAL / 450.0
+    assert box.side == SIDE_MM * FOCAL / 450.0
 
 
 def test_default_smoothing_moves_forty_percent_a_frame_from_the_frame_centre():
@@ -48,7 +49,7 @@ def test_default_smoothing_moves_forty_percent_a_frame_from_the_frame_centre():
     assert [box.center_x for box in boxes] == smoothed([41.5] * 3, WIDTH / 2)
     assert [box.center_y for box in boxes] == smoothed([34.5] * 3, HEIGHT / 2)
     assert [box.depth_mm for box in boxes] == smoothed([450.0] * 3, 500.0)
-    assert [box.side for box in boxes] == [200.0 * FOCAL / depth
+    assert [box.side for box in boxes] == [SIDE_MM * FOCAL / depth
                                            for depth in smoothed([450.0] * 3, 500.0)]
 
 
@@ -100,7 +101,7 @@ def test_zero_pixels_and_flying_pixels_do_not_move_the_box():
 def test_a_forearm_from_the_bottom_does_not_pull_the_box_off_the_hand():
     arm = (36, 50, 12, 70, HAND_MM)        # from the hand down to the bottom edge
     box = hand_crop.HandTracker(SHARP).push(scene((30, 20, 24, 30), extra=[arm]))
-    side = 200.0 * FOCAL / 450.0           # the upper part: one box below the top
+    side = SIDE_MM * FOCAL / 450.0           # the upper part: one box below the top
     assert box.center_y < 20 + side / 2
 
 
@@ -125,7 +126,7 @@ def test_causal_a_later_frame_never_moves_an_earlier_box():
 def test_no_hand_at_the_start_gives_the_frame_centre_and_is_counted(empty):
     tracker = hand_crop.HandTracker()
     boxes = [tracker.push(empty) for _ in range(3)]
-    start = hand_crop.CropBox(WIDTH / 2, HEIGHT / 2, 200.0 * FOCAL / 500.0, 500.0, False)
+    start = hand_crop.CropBox(WIDTH / 2, HEIGHT / 2, SIDE_MM * FOCAL / 500.0, 500.0, False)
     assert boxes == [start] * 3
     assert (tracker.frames_seen, tracker.frames_without_hand) == (3, 3)
     patch = hand_crop.crop_frame(empty, boxes[0], empty.shape, 16)
@@ -161,7 +162,7 @@ def test_a_hand_entering_from_an_edge_is_followed_without_a_jump():
 def test_a_hand_drawn_larger_than_life_widens_the_box_up_to_the_cap():
     wide = hand_crop.HandTracker(SHARP).push(scene((10, 10, 120, 40)))
     width_mm = 120 * 450.0 / FOCAL
-    assert wide.side == pytest.approx(min(1.25 * width_mm, 500.0) * FOCAL / 450.0)
+    assert wide.side == pytest.approx(min(1.25 * width_mm, 2.5 * SIDE_MM) * FOCAL / 450.0)
 
 
 def test_frames_change_size_within_a_sequence_is_refused():

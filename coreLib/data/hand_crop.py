@@ -61,7 +61,7 @@ class HandCropConfig:
         max_side_factor: ... up to this many times ``side_mm``.
         start_depth_mm: the depth assumed before the first hand is seen.
     """
-    side_mm: float = 200.0
+    side_mm: float = 150.0
     smoothing: float = 0.4
     field_of_view_deg: float = 74.0
     near_mm: int = 150
