@@ -387,14 +387,19 @@ class LiteRTRunner(ExportedModel):
         inputs.update({state_input_name(i): np.ascontiguousarray(state)
                        for i, state in enumerate(states)})
         outputs = self._stream(**inputs)
+        if getattr(self, "_requantized", None) is None:
+            # Which new states come out with other (scale, zero point) than their
+            # input takes: decided once, from the file's details.
+            self._requantized = tuple(
+                self.integer and self.output_details[new_state_name(index)]["quantization"]
+                != self.input_details[state_input_name(index)]["quantization"]
+                for index in range(len(states)))
         new_states = []
         for index in range(len(states)):
             value = outputs[new_state_name(index)]
-            wanted = self.input_details[state_input_name(index)]
-            if self.integer and (self.output_details[new_state_name(index)]["quantization"]
-                                 != wanted["quantization"]):
+            if self._requantized[index]:
                 value = quantize(dequantize(value, self.output_details[new_state_name(index)]),
-                                 wanted)
+                                 self.input_details[state_input_name(index)])
             new_states.append(value.copy())
         return self._probabilities_out(outputs[PROBABILITIES_NAME]), tuple(new_states)
 
