@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from coreLib.data import manifest as manifest_lib
 from coreLib import models, storage
 from coreLib.preprocessing import augment, legacy_records, shards
-from coreLib.training import pipeline
+from coreLib.training import determinism, pipeline
 from coreLib.training import optimizer as optimizer_lib
 from coreLib.training import strategy as strategy_lib
 from coreLib.errors import ActrecogError
@@ -514,7 +514,8 @@ class _EpochProgress:
         self.bar.close()
 
 
-def make_step_loops(strategy, model, optimizer, global_batch: int):
+def make_step_loops(strategy, model, optimizer, global_batch: int,
+                    deterministic: bool = False):
     """The compiled train and eval loops (also used by bench/train_step.py).
 
     Args:
@@ -522,6 +523,8 @@ def make_step_loops(strategy, model, optimizer, global_batch: int):
         model: ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32 probabilities.
         optimizer: a Keras optimizer (or LossScaleOptimizer) built for the model.
         global_batch: global batch size (the loss is averaged over it).
+        deterministic: compile each step with XLA (``--deterministic``; see
+            :mod:`coreLib.training.determinism`).
 
     Returns:
         ``(train_loop, eval_loop)``: ``tf.function`` s taking a distributed iterator
@@ -554,6 +557,9 @@ def make_step_loops(strategy, model, optimizer, global_batch: int):
     def eval_step(inputs):
         pixels, labels = inputs
         return loss_and_correct(labels, model(pixels, training=False))
+
+    if deterministic:
+        train_step, eval_step = determinism.compiled_steps(train_step, eval_step)
 
     def run_steps(step_fn, iterator, num_steps):
         # float64 sums of float32 step losses are exact here, so the epoch figures
@@ -596,8 +602,6 @@ def _prepare_run(config: TrainConfig):
         ``(config, setup)``: the config as the run uses it (a 1.0.4 folder without
         ``TFRECORD/Eval`` trains without Eval passes) and the :class:`_RunSetup`.
     """
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
     # First: multi-worker collectives must be configured before any eager op runs.
     strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
     check_not_exported_model(config.dataset_dir, config.model_dir)
@@ -872,7 +876,7 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
     claim_model_dir(setup)
     resumed_from_step = state.restore_latest()
     train_loop, eval_loop = make_step_loops(setup.strategy, state.model, state.optimizer,
-                                            config.batch_size)
+                                            config.batch_size, config.deterministic)
     outputs = RunOutputs(setup, config.model_name)
     # A resumed run may have been killed after its checkpoint but before these.
     outputs.history(state.history)
