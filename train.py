@@ -82,7 +82,9 @@ def build_parser():
                         help="skip the Eval pass after each epoch (best weights then by "
                              "train loss)")
     parser.add_argument("--deterministic", action="store_true",
-                        help="deterministic TensorFlow ops (slower; bit-exact resumes)")
+                        help="bit-identical weights for the same arguments, resumed or "
+                             "not: each step compiled by XLA (a compile at the start; "
+                             "steps at XLA's speed)")
     parser.add_argument("--legacy-classes", type=name_list, default=None,
                         metavar="NAME,...",
                         help="1.0.4 records only: the 17 class names in label order, "

@@ -115,7 +115,8 @@ class TrainConfig:
         seed: seeds weights, shuffling and augmentation.
         eval: run an Eval pass after every epoch.
         eval_steps: Eval batches per pass; None = one pass over Eval.
-        deterministic: deterministic TensorFlow ops (slower; for exact resumes).
+        deterministic: each step compiled by XLA: bit-identical weights for the same
+            config, resumed or not (see :mod:`coreLib.training.determinism`).
         augment: online augmentation of Train, a key of ``augment.AUGMENT_MODES``
             (``none``, ``rotate``, ``rotate-lr``, ``all``; True = ``all``, False =
             ``none``); records stored already augmented are never augmented again.
