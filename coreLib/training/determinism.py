@@ -44,3 +44,15 @@ def compiled_steps(train_step: Callable, eval_step: Callable) -> Tuple[Callable,
     """
     return (tf.function(train_step, jit_compile=True),
             tf.function(eval_step, jit_compile=True))
+
+
+def configure_replicated() -> None:
+    """``--deterministic`` with several replicas: TensorFlow's deterministic-op mode.
+
+    The XLA-compiled step failed under ``MirroredStrategy`` over logical CPU devices,
+    so several replicas keep TensorFlow's own kernels with
+    ``enable_op_determinism()`` (as before); the per-instantiation last-bit
+    differences measured on one replica are not removed there.
+    """
+    tf.config.experimental.enable_op_determinism()
+

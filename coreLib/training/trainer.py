@@ -524,8 +524,8 @@ def make_step_loops(strategy, model, optimizer, global_batch: int,
         model: ``(B, L, D, D, C)`` float32 -> ``(B, K)`` float32 probabilities.
         optimizer: a Keras optimizer (or LossScaleOptimizer) built for the model.
         global_batch: global batch size (the loss is averaged over it).
-        deterministic: compile each step with XLA (``--deterministic``; see
-            :mod:`coreLib.training.determinism`).
+        deterministic: compile each step with XLA (``--deterministic``, one replica;
+            see :mod:`coreLib.training.determinism`).
 
     Returns:
         ``(train_loop, eval_loop)``: ``tf.function`` s taking a distributed iterator
@@ -559,7 +559,7 @@ def make_step_loops(strategy, model, optimizer, global_batch: int,
         pixels, labels = inputs
         return loss_and_correct(labels, model(pixels, training=False))
 
-    if deterministic:
+    if deterministic and strategy.num_replicas_in_sync == 1:
         train_step, eval_step = determinism.compiled_steps(train_step, eval_step)
 
     def run_steps(step_fn, iterator, num_steps):
@@ -605,6 +605,8 @@ def _prepare_run(config: TrainConfig):
     """
     # First: multi-worker collectives must be configured before any eager op runs.
     strategy = strategy_lib.make_strategy(config.strategy, config.tpu)
+    if config.deterministic and strategy.num_replicas_in_sync > 1:
+        determinism.configure_replicated()
     check_not_exported_model(config.dataset_dir, config.model_dir)
     manifest = legacy_records.load_manifest_or_legacy(config.dataset_dir,
                                                       config.legacy_classes, note=print)
