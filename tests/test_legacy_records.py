@@ -161,6 +161,8 @@ def test_record_count_walks_the_framing_when_sizes_differ(tmp_path):
 def test_train_py_runs_on_the_1_0_4_folder_and_records_the_class_order(legacy_dir, trained,
                                                                         capsys):
     config = json.load(open(os.path.join(trained, "run_config.json")))
+    # Where the run's data lies (export.py finds its calibration and Test windows there).
+    assert os.path.samefile(config.pop("dataset_dir"), legacy_dir)
     assert config == {"model_name": "DUMMY", "window_shape": [2, 64, 64, 3],
                       "num_classes": 17, "classes": list(LEGACY), "modality": "color",
                       "dtype": "float32"}
