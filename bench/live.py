@@ -162,7 +162,8 @@ def main():
         litert_cache.cached_stream_model(MODEL_NAME, weights)
         results["litert_cache_conversion_seconds"] = round(time.perf_counter() - began, 1)
         stream_file = os.path.join(root, "export", f"{MODEL_NAME}_stream.tflite")
-        folder = write_frames(root, args.frames)
+        # The sequence in a dataset folder of its own: detect.py refuses --out inside it.
+        folder = write_frames(os.path.join(root, "data"), args.frames)
         frame_bytes = [frames.read_frame(folder, "depth", index).astype("<u2").tobytes()
                        for index in range(args.frames)]
         raw_path = os.path.join(root, "frames.raw")
