@@ -165,6 +165,15 @@ def choose_on_eval(runs: list) -> dict:
                                       -best_eval(run["history"])["eval_loss"]))
 
 
+def shown_path(path: str) -> str:
+    """A path for the results JSON: relative to the repository when inside it, so the
+    committed figures name no machine's folders; otherwise as the user gave it."""
+    absolute = os.path.abspath(path)
+    if absolute.startswith(REPO_ROOT + os.sep):
+        return os.path.relpath(absolute, REPO_ROOT)
+    return path
+
+
 def summary_of(run: dict) -> dict:
     """What the JSON keeps of one training run."""
     kept = best_eval(run["history"])
@@ -212,11 +221,12 @@ def compare_family(dataset_dir: str, args, work_dir: str, log_path: str) -> dict
                                       **score_movinet(timed, npz_path, log_path)}
     for model, row in rows.items():
         log_line(f"{name} {model}: {json.dumps(row)}")
-    return {"dataset_dir": os.path.abspath(dataset_dir), "test_windows": num_test,
+    return {"dataset_dir": shown_path(dataset_dir), "test_windows": num_test,
             "budget_seconds": budget, "models": rows,
             "lr_grid": {CMN: [summary_of(run) for run in cmn_runs],
                         MOVINET: [summary_of(run) for run in movinet_runs]},
-            "stream_sources": {CMN: cmn["model_dir"], MOVINET: movinet["model_dir"]}}
+            "stream_sources": {CMN: shown_path(cmn["model_dir"]),
+                               MOVINET: shown_path(movinet["model_dir"])}}
 
 
 def litert_multiply_adds(interpreter) -> int:

@@ -515,6 +515,23 @@ class _EpochProgress:
         self.bar.close()
 
 
+def _loss_and_correct(model, global_batch: int, labels, probabilities):
+    """One step's ``(loss, correct)``: ``labels`` and ``probabilities`` ``(B, K)`` float32.
+
+    Cross-entropy averaged over the GLOBAL batch plus the L2 penalties scaled per
+    replica, so summing over replicas gives the true batch loss; ``correct`` is the
+    float32 count of right top-1 predictions.
+    """
+    per_example = keras.losses.categorical_crossentropy(labels, probabilities)
+    loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+    if model.losses:
+        loss += tf.nn.scale_regularization_loss(
+            tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
+    correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
+                                             tf.argmax(labels, axis=-1)), tf.float32))
+    return loss, correct
+
+
 def make_step_loops(strategy, model, optimizer, global_batch: int,
                     deterministic: bool = False):
     """The compiled train and eval loops (also used by bench/train_step.py).
@@ -534,16 +551,7 @@ def make_step_loops(strategy, model, optimizer, global_batch: int,
         float64 totals over the steps and replicas.
     """
     def loss_and_correct(labels, probabilities):
-        # Cross-entropy averaged over the GLOBAL batch plus the L2 penalties scaled
-        # per replica, so summing over replicas gives the true batch loss.
-        per_example = keras.losses.categorical_crossentropy(labels, probabilities)
-        loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-        if model.losses:
-            loss += tf.nn.scale_regularization_loss(
-                tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1),
-                                                 tf.argmax(labels, axis=-1)), tf.float32))
-        return loss, correct
+        return _loss_and_correct(model, global_batch, labels, probabilities)
 
     def train_step(inputs):
         pixels, labels = inputs
