@@ -46,7 +46,35 @@ class StreamStep:
         raise NotImplementedError
 
 
-class WindowStreamStep(StreamStep):
+class SlidingWindowStep(StreamStep):
+    """The last L frames as the state; no-action until L frames have been seen, then
+    :meth:`score` of the window ``(1, L, D, D, C)`` each frame (batch 1)."""
+
+    manifest: manifest_lib.Manifest
+    window_dtype = np.float32
+
+    def _no_action(self) -> np.ndarray:
+        no_action = np.zeros((1, self.manifest.num_classes), np.float32)
+        no_action[0, -1] = 1.0
+        return no_action
+
+    def initial_state(self):
+        return np.zeros((1,) + tuple(self.manifest.window_shape), self.window_dtype), 0
+
+    def score(self, window: np.ndarray) -> np.ndarray:
+        """``(1, K)`` float32 probabilities of one full window."""
+        raise NotImplementedError
+
+    def step(self, frame, state):
+        window, seen = state
+        window = np.concatenate([window[:, 1:], frame[:, np.newaxis]], axis=1)
+        seen += 1
+        if seen < self.manifest.seq_len:
+            return self.no_action, (window, seen)
+        return self.score(window), (window, seen)
+
+
+class WindowStreamStep(SlidingWindowStep):
     """A window model behind the stream interface: the state holds the last L
     frames; until L frames have been seen the output is no-action.
 
@@ -60,19 +88,10 @@ class WindowStreamStep(StreamStep):
         self.call = tf.function(lambda window: model(window, training=False),
                                 input_signature=[tf.TensorSpec(
                                     (1,) + tuple(manifest.window_shape), tf.float32)])
-        self.no_action = np.zeros((1, manifest.num_classes), np.float32)
-        self.no_action[0, -1] = 1.0
+        self.no_action = self._no_action()
 
-    def initial_state(self):
-        return (np.zeros((1,) + tuple(self.manifest.window_shape), np.float32), 0)
-
-    def step(self, frame, state):
-        window, seen = state
-        window = np.concatenate([window[:, 1:], frame[:, np.newaxis]], axis=1)
-        seen += 1
-        if seen < self.manifest.seq_len:
-            return self.no_action, (window, seen)
-        return self.call(window).numpy(), (window, seen)
+    def score(self, window):
+        return self.call(window).numpy()
 
 
 class StatefulRunnerStep(StreamStep):
@@ -162,7 +181,7 @@ def stream_probabilities(chunks: Iterable[np.ndarray], stream: StreamStep, dtype
     return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
 
 
-class WindowRunnerStep(StreamStep):
+class WindowRunnerStep(SlidingWindowStep):
     """A window runner (Keras or exported window model) behind the stream
     interface for a live run: the state holds the last L stored frames; until L
     frames have been seen the output is no-action (as ``--mode online`` gives the
@@ -177,21 +196,13 @@ class WindowRunnerStep(StreamStep):
 
     def __init__(self, runner, manifest: manifest_lib.Manifest):
         self.runner, self.manifest = runner, manifest
-        self.no_action = np.zeros((1, manifest.num_classes), np.float32)
-        self.no_action[0, -1] = 1.0
+        # Stored pixels: the window keeps the manifest's record dtype.
+        self.window_dtype = np.dtype(manifest.dtype)
+        self.no_action = self._no_action()
 
-    def initial_state(self):
-        shape = (1,) + tuple(self.manifest.window_shape)
-        return np.zeros(shape, np.dtype(self.manifest.dtype)), 0
-
-    def step(self, frame, state):
-        window, seen = state
-        window = np.concatenate([window[:, 1:], frame[:, np.newaxis]], axis=1)
-        seen += 1
-        if seen < self.manifest.seq_len:
-            return self.no_action, (window, seen)
+    def score(self, window):
         items = self.runner.frame_items(window[0])
-        return self.runner.windows(items[np.newaxis]), (window, seen)
+        return self.runner.windows(items[np.newaxis])
 
 
 def scale_stored(pixels: np.ndarray, dtype: str) -> np.ndarray:
