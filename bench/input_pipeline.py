@@ -42,7 +42,7 @@ tf = import_tensorflow_quietly()
 import numpy as np  # noqa: E402
 
 from coreLib.preprocessing import augment, records  # noqa: E402
-from coreLib.training import pipeline
+from coreLib.training import batch_parsing, online_augment, pipeline  # noqa: E402
 
 SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES = 6, 64, 3, 17
 RECORDS_PER_SHARD = 512  # as the 2019 tool wrote them
@@ -50,13 +50,13 @@ RECORDS_PER_SHARD = 512  # as the 2019 tool wrote them
 
 
 def draw_variants(batch_index, batch_size, seed: int):
-    """The (rotation, flip) pairs of :func:`pipeline.draw_variant_ids`.
+    """The (rotation, flip) pairs of :func:`online_augment.draw_variant_ids`.
 
     Returns:
         ``(rotations, flips)``: ``(B,)`` int32 degrees from ``augment.ROTATIONS``
         and ``(B,)`` int32 flip ids 0-3.
     """
-    variant = pipeline.draw_variant_ids(batch_index, batch_size, seed)
+    variant = online_augment.draw_variant_ids(batch_index, batch_size, seed)
     rotations = tf.gather(tf.constant(augment.ROTATIONS, tf.int32),
                           variant // len(augment.FLIPS))
     return rotations, variant % len(augment.FLIPS)
@@ -100,7 +100,7 @@ def kernel_dataset(paths, batch_size: int):
         rotations, flips = draw_variants(index, tf.shape(serialized)[0], 0)
         pixels = augment.transform_windows(parsed[records.PIXELS_KEY], rotations, flips)
         return (records.scale_pixels(pixels, "uint8"),
-                pipeline.one_hot_labels(parsed[records.LABEL_KEY], NUM_CLASSES))
+                batch_parsing.one_hot_labels(parsed[records.LABEL_KEY], NUM_CLASSES))
 
     dataset = tf.data.Dataset.from_tensor_slices(paths).interleave(
         tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,

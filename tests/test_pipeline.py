@@ -6,7 +6,7 @@ import pytest
 from coreLib import storage
 from coreLib.data import manifest
 from coreLib.preprocessing import augment, records, shards
-from coreLib.training import pipeline
+from coreLib.training import online_augment, pipeline
 from coreLib.errors import ActrecogError
 
 tf = storage.tf
@@ -75,8 +75,8 @@ def test_online_augmentation_equals_offline_copies_for_every_variant(tmp_path, d
     pairs = augment.variants()
     rotations = np.array([rotation for rotation, _ in pairs], np.int32)
     flips = np.array([flip for _, flip in pairs], np.int32)
-    online = pipeline.augment_and_scale(np.repeat(stored.numpy(), len(pairs), axis=0),
-                                        rotations, flips).numpy()
+    online = online_augment.augment_and_scale(
+        np.repeat(stored.numpy(), len(pairs), axis=0), rotations, flips).numpy()
     offline = augment.augment_window_variants(window)       # main.py --offline-augment
     assert online.dtype == np.float32 and online.shape == (32,) + window.shape
     for index, (rotation, flip) in enumerate(pairs):
@@ -355,7 +355,8 @@ def test_zoom_jitter_is_one_zoom_and_shift_per_window():
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     ramps = np.stack([gain * xs, gain * ys], axis=-1)[None, None]  # x in ch 0, y in ch 1
     pixels = tf.constant(np.broadcast_to(ramps, (batch, seq_len, size, size, 2)))
-    out = pipeline.zoom_windows(pixels, tf.constant(7, tf.int64), 3, strength).numpy()
+    zoom_windows = online_augment.zoom_windows
+    out = zoom_windows(pixels, tf.constant(7, tf.int64), 3, strength).numpy()
     assert out.shape == pixels.shape and out.dtype == np.float32
     # Frames of a window share the transform; edges extend, values stay in range.
     np.testing.assert_array_equal(out[:, 1:], np.repeat(out[:, :1], seq_len - 1, axis=1))
@@ -374,11 +375,11 @@ def test_zoom_jitter_is_one_zoom_and_shift_per_window():
         assert max(abs(shift) for shift in shifts) <= strength / 2 * size + 1e-3
         draws.append((round(zoom, 4), round(shifts[0], 3), round(shifts[1], 3)))
     assert len(set(draws)) == batch   # each window its own draw
-    again = pipeline.zoom_windows(pixels, tf.constant(7, tf.int64), 3, strength).numpy()
+    again = zoom_windows(pixels, tf.constant(7, tf.int64), 3, strength).numpy()
     np.testing.assert_array_equal(again, out)   # stateless: (seed, batch index)
-    other = pipeline.zoom_windows(pixels, tf.constant(8, tf.int64), 3, strength).numpy()
+    other = zoom_windows(pixels, tf.constant(8, tf.int64), 3, strength).numpy()
     assert not np.array_equal(other, out)
-    identity = pipeline.zoom_windows(pixels, tf.constant(7, tf.int64), 3, 0.0).numpy()
+    identity = zoom_windows(pixels, tf.constant(7, tf.int64), 3, 0.0).numpy()
     np.testing.assert_allclose(identity, pixels.numpy(), atol=1e-6)
 
 

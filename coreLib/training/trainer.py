@@ -123,9 +123,9 @@ class TrainConfig:
         bn_momentum: momentum of the models' BatchNorm moving statistics; None =
             from the run's length (:meth:`bn_momentum_for`).
         color_jitter: photometric jitter strength of Train windows (0 = off; see
-            ``pipeline.jitter_windows``).
+            ``online_augment.jitter_windows``).
         zoom_jitter: geometric jitter strength of Train windows (zoom and shift;
-            0 = off; see ``pipeline.zoom_windows``).
+            0 = off; see ``online_augment.zoom_windows``).
         legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
             None = ``legacy_records.LEGACY_CLASSES``.
     """
