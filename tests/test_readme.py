@@ -55,3 +55,40 @@ def test_real_archive_score_command_names_a_json_main_py_writes(repo_root, tiny_
     written = os.path.basename(tiny_pipeline["test_json"])
     assert fnmatch.fnmatchcase(written, os.path.basename(json_argument)), (written,
                                                                           json_argument)
+
+
+def _github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a Markdown heading: lower case, punctuation but
+    hyphens dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_of_the_readme_and_docs_resolves(repo_root):
+    """The README links its reference pages in docs/ (issue 23): every relative link
+    of either names a file that exists, and its #fragment a heading of that file."""
+    pages = ["README.md"] + sorted(os.path.join("docs", name)
+                                   for name in os.listdir(os.path.join(repo_root, "docs"))
+                                   if name.endswith(".md"))
+    anchors = {}
+    for page in pages:
+        with open(os.path.join(repo_root, page), encoding="utf-8") as handle:
+            text = handle.read()
+        anchors[os.path.normpath(page)] = {
+            _github_anchor(line.lstrip("#")) for line in text.splitlines()
+            if re.match(r"#+ ", line)}
+    linked = set()
+    for page in pages:
+        with open(os.path.join(repo_root, page), encoding="utf-8") as handle:
+            text = re.sub(r"```.*?```", "", handle.read(), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, fragment = target.partition("#")
+            resolved = os.path.normpath(os.path.join(os.path.dirname(page), path)) \
+                if path else os.path.normpath(page)
+            assert os.path.exists(os.path.join(repo_root, resolved)), (page, target)
+            linked.add(resolved)
+            if fragment:
+                assert fragment in anchors[resolved], (page, target)
+    # Every reference page is reachable from the README.
+    assert set(anchors) - {"README.md"} <= linked
