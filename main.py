@@ -44,6 +44,11 @@ def parse_args(argv):
     parser.add_argument("--hand-smoothing", type=float, default=None,
                         help="with --frames hand: weight of the newest frame in the box's "
                              "exponential average, in (0, 1] (default: 0.4)")
+    parser.add_argument("--hand-path", choices=("none", "motion"), default=None,
+                        help="with --frames hand: what the frames carry of the hand's path "
+                             "besides the crop - none, or motion: its step since the "
+                             "previous frame (x, y, depth) as three more channels per frame "
+                             "(default: none)")
     parser.add_argument("--eval-subjects", type=_subject_list, default=("LN",),
                         help="comma-separated Train subjects whose windows form the Eval "
                              "split ('' for none)")
@@ -68,7 +73,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"argument --seed: {args.seed} must be >= 0")
-    for name in ("hand_side_mm", "hand_smoothing"):
+    for name in ("hand_side_mm", "hand_smoothing", "hand_path"):
         if getattr(args, name) is not None and args.frames != "hand":
             parser.error(f"argument --{name.replace('_', '-')}: only with --frames hand")
     if args.hand_side_mm is not None and not 20 <= args.hand_side_mm <= 2000:
@@ -96,7 +101,8 @@ def main(argv=None) -> int:
         workers=args.workers, frames=args.frames, actions=args.actions,
         hand_crop=hand_crop.HandCropConfig(**{
             field: value for field, value in (("side_mm", args.hand_side_mm),
-                                              ("smoothing", args.hand_smoothing))
+                                              ("smoothing", args.hand_smoothing),
+                                              ("path", args.hand_path))
             if value is not None}))
     summary = preprocess.run_preprocessing(
         config, warn=lambda message: sys.stderr.write(f"main.py: warning: {message}\n"))

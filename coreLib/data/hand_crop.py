@@ -18,6 +18,14 @@ and is counted, never an error and never a jump.
 Confidence and colour frames are cut with the box found in the depth frame of the
 same index; a frame of another resolution (colour) by coordinates scaled to it.
 
+The crop follows the hand, so it removes the hand's motion - which is what tells
+motion-defined classes (a swipe, a circle) apart. With ``path="motion"`` every
+frame also carries the hand's motion since the previous frame (in box sides, and
+depth in ``side_mm``) as extra constant channels after the frame's own:
+:func:`model_frame` builds that frame tensor, and every tool (main.py, score.py,
+export calibration, detect.py offline, online and live) calls it, so the frames
+agree wherever they are built.
+
 TensorFlow-free: numpy and OpenCV only (main.py's decoding workers import it).
 """
 
@@ -27,6 +35,8 @@ from typing import Iterable, Iterator, Optional, Tuple
 
 import cv2
 import numpy as np
+
+from coreLib.data import frames as frames_lib
 
 # How the frames are given to the models (main.py --frames): the whole frame
 # resized (1.0.4's), or a square around the hand.
@@ -38,6 +48,19 @@ LOCATING_MODALITY = "depth"
 # Values kept per frame: centre x, centre y, side (pixels of the depth frame) and
 # the smoothed hand depth (mm).
 BOX_FIELDS = ("center_x", "center_y", "side", "depth_mm")
+# What hand-centred frames carry of the hand's path (main.py --hand-path): nothing
+# but the crop, or the hand's motion since the previous frame as extra channels.
+PATH_NONE = "none"
+PATH_MOTION = "motion"
+PATH_MODES = (PATH_NONE, PATH_MOTION)
+# The motion channels, in order: the raw hand centre's step in x and y (in box
+# sides) and its depth's step (in side_mm); 0 unless the hand was found in both
+# this frame and the previous one.
+MOTION_FIELDS = ("step_x", "step_y", "step_depth")
+# A step of +-MOTION_RANGE maps to the channel's full range (0.5 +- 0.5 of the
+# model's input scale, 0.5 = still); larger steps are clipped. Fast strokes of
+# the synthetic families move about 0.35 box sides a frame.
+MOTION_RANGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,8 @@ class HandCropConfig:
             than life) widens the box to ``width_margin`` times its width ...
         max_side_factor: ... up to this many times ``side_mm``.
         start_depth_mm: the depth assumed before the first hand is seen.
+        path: :data:`PATH_NONE` (the crop alone) or :data:`PATH_MOTION` (and
+            the hand's motion as :data:`MOTION_FIELDS` channels).
     """
     side_mm: float = 150.0
     smoothing: float = 0.4
@@ -71,8 +96,11 @@ class HandCropConfig:
     width_margin: float = 1.25
     max_side_factor: float = 2.5
     start_depth_mm: float = 500.0
+    path: str = PATH_NONE
 
     def __post_init__(self):
+        if self.path not in PATH_MODES:
+            raise ValueError(f"path must be one of {', '.join(PATH_MODES)}, got {self.path!r}")
         if not 0 < self.smoothing <= 1:
             raise ValueError(f"smoothing must be in (0, 1], got {self.smoothing!r}")
         if not 0 < self.field_of_view_deg < 180:
@@ -86,6 +114,11 @@ class HandCropConfig:
                              f"{self.near_mm}, {self.reach_mm}")
         if self.width_margin <= 0 or self.max_side_factor < 1:
             raise ValueError("width_margin must be positive and max_side_factor >= 1")
+
+    @property
+    def path_channels(self) -> int:
+        """Channels a frame carries after its own: 3 with motion, else 0."""
+        return len(MOTION_FIELDS) if self.path == PATH_MOTION else 0
 
     def focal_px(self, width: int) -> float:
         """Focal length in pixels of a frame ``width`` pixels wide."""
@@ -118,17 +151,26 @@ class CropBox:
         side: its side in pixels.
         depth_mm: the smoothed hand depth the side was computed from.
         found: whether a hand was found in this frame (else the box was held).
+        motion: :data:`MOTION_FIELDS`, the raw (unsmoothed) hand's step since
+            the previous frame; zeros unless the hand was found in both.
     """
     center_x: float
     center_y: float
     side: float
     depth_mm: float
     found: bool
+    motion: Tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def as_array(self) -> np.ndarray:
         """``(4,)`` float32: :data:`BOX_FIELDS`."""
         return np.array([self.center_x, self.center_y, self.side, self.depth_mm],
                         np.float32)
+
+
+def frame_channels(modality_channels: int, config: Optional[HandCropConfig]) -> int:
+    """Channels of the frames a model takes: the modality's, plus the path
+    channels of hand-centred frames (``config``; None: full frames)."""
+    return modality_channels + (config.path_channels if config is not None else 0)
 
 
 def _depth_plane(depth: np.ndarray) -> np.ndarray:
@@ -222,6 +264,7 @@ class HandTracker:
         self.frames_without_hand = 0
         self._state: Optional[Tuple[float, float, float, float]] = None
         self._frame_size: Optional[Tuple[int, int]] = None
+        self._last_region: Optional[HandRegion] = None   # the previous frame's
 
     def push(self, depth: np.ndarray) -> CropBox:
         """Updates the averages with one frame and returns its box.
@@ -254,7 +297,13 @@ class HandTracker:
             width_mm += weight * (region.width_mm - width_mm)
             self._state = (center_x, center_y, depth_mm, width_mm)
         side = self._side_mm(width_mm) * config.focal_px(width) / depth_mm
-        return CropBox(center_x, center_y, side, depth_mm, region is not None)
+        motion = (0.0, 0.0, 0.0)
+        last, self._last_region = self._last_region, region
+        if region is not None and last is not None:
+            motion = ((region.center_x - last.center_x) / side,
+                      (region.center_y - last.center_y) / side,
+                      (region.depth_mm - last.depth_mm) / config.side_mm)
+        return CropBox(center_x, center_y, side, depth_mm, region is not None, motion)
 
     def _side_mm(self, width_mm: float) -> float:
         """The box's physical side: ``side_mm``, or wider for a hand drawn larger."""
@@ -313,6 +362,50 @@ def crop_frame(frame: np.ndarray, box: CropBox, depth_shape: Tuple[int, ...],
     return patch
 
 
+def path_channels(box: CropBox, config: HandCropConfig, image_dim: int,
+                  dtype: str) -> Optional[np.ndarray]:
+    """The path channels of one frame (see ``HandCropConfig.path``), or None.
+
+    Returns:
+        ``(D, D, 3)`` of ``dtype`` (uint8 or uint16): per :data:`MOTION_FIELDS`
+        a constant plane, ``0.5 + step / (2 * MOTION_RANGE)`` clipped to [0, 1]
+        of the model's input scale (:data:`frames.MODEL_INPUT_SCALE`), rounded;
+        None without path channels.
+    """
+    if config.path_channels == 0:
+        return None
+    scale = frames_lib.MODEL_INPUT_SCALE[np.dtype(dtype).name]
+    steps = np.array(box.motion, np.float64)
+    levels = np.rint(np.clip(0.5 + steps / (2.0 * MOTION_RANGE), 0.0, 1.0) * scale)
+    return np.broadcast_to(levels.astype(dtype), (image_dim, image_dim, len(levels)))
+
+
+def model_frame(frame: np.ndarray, box: CropBox, depth_shape: Tuple[int, ...],
+                image_dim: int, config: HandCropConfig, is_bgr: bool = False
+                ) -> np.ndarray:
+    """The frame tensor a model gets for one hand-centred frame: the crop (RGB),
+    then the path channels. Every tool builds hand-centred frames with this.
+
+    Args:
+        frame: ``(H, W, C)`` uint8 or uint16, any modality.
+        box: from :meth:`HandTracker.push` on the depth frame of the same index.
+        depth_shape: that depth frame's shape.
+        image_dim: D.
+        config: the tracker's settings (``path`` says which channels follow).
+        is_bgr: ``frame`` is OpenCV's BGR colour (turned to RGB here).
+
+    Returns:
+        ``(D, D, C + config.path_channels)`` of the frame's dtype.
+    """
+    crop = crop_frame(frame, box, depth_shape, image_dim)
+    if is_bgr:
+        crop = crop[:, :, ::-1]
+    extra = path_channels(box, config, image_dim, crop.dtype)
+    if extra is None:
+        return crop
+    return np.concatenate([crop, extra], axis=2)
+
+
 def hand_frames(depth_frames: Iterable[np.ndarray], image_dim: int,
                 config: HandCropConfig = HandCropConfig(),
                 other_frames: Optional[Iterable[np.ndarray]] = None,
@@ -329,14 +422,14 @@ def hand_frames(depth_frames: Iterable[np.ndarray], image_dim: int,
         tracker: a tracker to continue (default: a new one).
 
     Yields:
-        ``((D, D, C) frame, CropBox)`` per frame.
+        ``((D, D, C + path channels) frame, CropBox)`` per frame (:func:`model_frame`).
     """
     tracker = tracker or HandTracker(config)
     if other_frames is None:
         for depth in depth_frames:
             box = tracker.push(depth)
-            yield crop_frame(depth, box, depth.shape, image_dim), box
+            yield model_frame(depth, box, depth.shape, image_dim, tracker.config), box
         return
     for depth, frame in zip(depth_frames, other_frames, strict=True):
         box = tracker.push(depth)
-        yield crop_frame(frame, box, depth.shape, image_dim), box
+        yield model_frame(frame, box, depth.shape, image_dim, tracker.config), box

@@ -82,7 +82,8 @@ class Manifest:
         classes: class names in label-index order; ``no-action`` last.
         seq_len: frames per window L.
         image_dim: side D of the stored square frames.
-        channels: C (3 for color, 1 for depth/confi).
+        channels: C (3 for color, 1 for depth/confi; hand-centred frames with a
+            path add its channels, :func:`hand_crop.frame_channels`).
         modality: ``color``, ``depth`` or ``confi``.
         dtype: pixel dtype of the records, ``uint8`` or ``uint16`` (``float32``:
             1.0.4 records, see :mod:`coreLib.preprocessing.legacy_records`).
@@ -119,7 +120,9 @@ class Manifest:
             raise ValueError("hand_crop settings given for full frames")
         if not self.classes or self.classes[-1] != NO_ACTION:
             raise ValueError(f"classes must end with {NO_ACTION!r}: {self.classes}")
-        if self.seq_len < 1 or self.image_dim < 1 or self.channels not in (1, 3):
+        path_channels = hand_crop_lib.frame_channels(0, self.hand_crop_config())
+        if (self.seq_len < 1 or self.image_dim < 1
+                or self.channels - path_channels not in (1, 3)):
             raise ValueError(f"bad window shape {self.window_shape}")
         # float32: the 1.0.4 feats records, read without a manifest (legacy_records).
         if self.dtype not in ("uint8", "uint16", "float32"):

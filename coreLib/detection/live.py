@@ -183,7 +183,8 @@ class LiveDetector:
         except ValueError as error:
             raise ActrecogError(f"frame {len(self.rows)}: {error}") from None
         self.boxes.append(box)
-        return hand_crop.crop_frame(frame, box, depth.shape, self.manifest.image_dim)
+        return hand_crop.model_frame(frame, box, depth.shape, self.manifest.image_dim,
+                                     self.tracker.config)
 
     def push(self, frame: np.ndarray, timestamp: Optional[float] = None,
              depth: Optional[np.ndarray] = None) -> List[dict]:

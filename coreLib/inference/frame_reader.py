@@ -129,7 +129,7 @@ class SequenceCropper:
         self.frames_without_hand += int(not box.found)
         if self.boxes is not None:
             self.boxes[key] = box
-        return hand_crop.crop_frame(frame, box, depth.shape, self.image_dim)
+        return hand_crop.model_frame(frame, box, depth.shape, self.image_dim, self.config)
 
 
 @dataclass(frozen=True)

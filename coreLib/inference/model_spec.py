@@ -8,7 +8,7 @@ import os
 from typing import Optional
 
 from coreLib import storage
-from coreLib.data import frames, manifest as manifest_lib
+from coreLib.data import frames, hand_crop, manifest as manifest_lib
 from coreLib.errors import ActrecogError
 from coreLib.inference import exported_model
 
@@ -23,13 +23,17 @@ def _window_manifest(classes, window_shape, modality: str, where: str,
     (which may say the frames are hand-centred)."""
     spec = frames.modality_spec(modality)
     seq_len, image_dim, _, channels = window_shape
-    if channels != spec.channels:
-        raise ActrecogError(f"{where}: the model takes {channels}-channel frames, "
-                            f"{modality} frames have {spec.channels}")
+    fields = manifest_lib.frame_fields(described)
     try:
+        hand_config = (hand_crop.HandCropConfig(**(fields["hand_crop"] or {}))
+                       if fields["frames"] == hand_crop.HAND_FRAMES else None)
+        # Hand-centred frames may carry path channels after the modality's own.
+        expected = hand_crop.frame_channels(spec.channels, hand_config)
+        if channels != expected:
+            raise ActrecogError(f"{where}: the model takes {channels}-channel frames, "
+                                f"{modality} frames have {expected}")
         return manifest_lib.Manifest(tuple(classes), seq_len, image_dim, channels,
-                                     modality, spec.dtype, False, {}, "",
-                                     **manifest_lib.frame_fields(described))
+                                     modality, spec.dtype, False, {}, "", **fields)
     except (TypeError, ValueError) as error:
         raise ActrecogError(f"{where}: {error}") from None
 

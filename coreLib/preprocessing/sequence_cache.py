@@ -77,7 +77,8 @@ class DecodeTask:
     @property
     def shape(self) -> Tuple[int, int, int, int]:
         """``(N, D, D, C)`` of the cached pixels."""
-        channels = frames.modality_spec(self.modality).channels
+        channels = hand_crop_lib.frame_channels(frames.modality_spec(self.modality).channels,
+                                                self.hand_crop)
         return (self.num_frames, self.image_dim, self.image_dim, channels)
 
     @property
@@ -229,8 +230,8 @@ def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray]:
         box = tracker.push(depth)
         boxes[index] = box.as_array()
         if needed[index]:
-            small = hand_crop_lib.crop_frame(frame, box, depth.shape, task.image_dim)
-            pixels[index] = small[:, :, ::-1] if is_bgr else small
+            pixels[index] = hand_crop_lib.model_frame(frame, box, depth.shape, task.image_dim,
+                                                      task.hand_crop, is_bgr)
     return pixels, boxes
 
 
