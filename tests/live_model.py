@@ -16,12 +16,13 @@ SEQ_LEN, IMAGE_DIM = 3, 16
 
 
 def build_spread_model(windows: np.ndarray, seed: int = 3):
-    """``windows``: ``(N, L, D, D, 1)`` float32 in [0, 1] the spread is set on."""
+    """``windows``: ``(N, L, D, D, C)`` float32 in [0, 1] the spread is set on."""
     import keras
     from coreLib import models
     from coreLib.models import streaming
     keras.utils.set_random_seed(seed)
-    model = streaming.build_causal_mobilenet(SEQ_LEN, IMAGE_DIM, 1, len(CLASSES))
+    model = streaming.build_causal_mobilenet(SEQ_LEN, IMAGE_DIM, windows.shape[-1],
+                                             len(CLASSES))
     output = model.get_layer(models.OUTPUT_LAYER_NAME)
     features = keras.Model(model.input, output.input)(windows, training=False)
     features = np.asarray(features, np.float64)
@@ -41,7 +42,8 @@ def write_model_dir(folder: str, model) -> str:
     model.save_weights(path)
     with open(os.path.join(folder, "run_config.json"), "w") as handle:
         json.dump({"model_name": "CausalMobileNet",
-                   "window_shape": [SEQ_LEN, IMAGE_DIM, IMAGE_DIM, 1],
+                   "window_shape": [SEQ_LEN, IMAGE_DIM, IMAGE_DIM,
+                                    int(model.input_shape[-1])],
                    "num_classes": len(CLASSES), "classes": list(CLASSES),
                    "modality": "depth", "dtype": "uint16"}, handle)
     return path

@@ -184,9 +184,50 @@ def test_hand_frames_yields_the_crops_of_the_pushed_boxes():
                                                                   24))
 
 
+def test_motion_is_the_raw_hand_step_in_box_sides_and_zero_across_a_gap():
+    tracker = hand_crop.HandTracker()
+    frames = [scene((30, 20, 24, 30)), scene((36, 17, 24, 30)), scene(),
+              scene((42, 17, 24, 30)), scene((45, 17, 24, 30), hand_mm=480)]
+    boxes = [tracker.push(frame) for frame in frames]
+    # Raw centres 41.5, 47.5, -, 53.5, 56.5 (x) and 34.5, 31.5, ... (y); the smoothed
+    # box's side converts pixels to box sides, side_mm the depth step.
+    assert boxes[0].motion == (0.0, 0.0, 0.0)                 # no previous hand
+    assert boxes[1].motion == (6.0 / boxes[1].side, -3.0 / boxes[1].side, 0.0)
+    assert boxes[2].motion == boxes[3].motion == (0.0, 0.0, 0.0)   # the gap
+    assert boxes[4].motion == (3.0 / boxes[4].side, 0.0, 30.0 / SIDE_MM)
+
+
+def test_path_channels_are_constant_planes_of_the_steps_at_the_input_scale():
+    motion = hand_crop.HandCropConfig(path="motion")
+    box = hand_crop.CropBox(80.0, 60.0, 50.0, 450.0, True, motion=(0.25, -0.5, 0.8))
+    planes = hand_crop.path_channels(box, motion, 4, "uint16")
+    # 0.5 + step / (2 * 0.5), clipped to [0, 1], times 4095 (255 for uint8), rounded.
+    assert planes.dtype == np.uint16 and planes.shape == (4, 4, 3)
+    assert (planes == np.array([3071, 0, 4095], np.uint16)).all()
+    assert (hand_crop.path_channels(box, motion, 2, "uint8")
+            == np.array([191, 0, 255], np.uint8)).all()
+    assert hand_crop.path_channels(box, hand_crop.HandCropConfig(), 4, "uint16") is None
+
+    depth = scene((60, 40, 24, 30))
+    tensor = hand_crop.model_frame(depth, box, depth.shape, 4, motion)
+    assert tensor.shape == (4, 4, 4)
+    np.testing.assert_array_equal(tensor[:, :, :1],
+                                  hand_crop.crop_frame(depth, box, depth.shape, 4))
+    np.testing.assert_array_equal(tensor[:, :, 1:], planes)
+    bgr = np.dstack([(depth // 8).astype(np.uint8), np.zeros_like(depth, np.uint8),
+                     np.full_like(depth, 7, np.uint8)])
+    rgb = hand_crop.model_frame(bgr, box, depth.shape, 4, motion, is_bgr=True)
+    np.testing.assert_array_equal(rgb[:, :, :3],
+                                  hand_crop.crop_frame(bgr, box, depth.shape, 4)[:, :, ::-1])
+    assert hand_crop.frame_channels(3, motion) == 6
+    assert hand_crop.frame_channels(1, None) == 1
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="smoothing"):
         hand_crop.HandCropConfig(smoothing=0)
+    with pytest.raises(ValueError, match="path must be one of none, motion"):
+        hand_crop.HandCropConfig(path="speed")
     with pytest.raises(ValueError, match="near_mm < reach_mm"):
         hand_crop.HandCropConfig(near_mm=900, reach_mm=800)
     assert math.isclose(hand_crop.HandCropConfig().focal_px(320),

@@ -30,10 +30,12 @@ def real_source(tmp_path_factory) -> str:
     return folder
 
 
-def _run_main(source: str, dest: str, modality: str) -> manifest_lib.Manifest:
+def _run_main(source: str, dest: str, modality: str,
+              path: str = hand_crop.PATH_NONE) -> manifest_lib.Manifest:
     config = preprocess.PreprocessConfig(
         src=source, dest=dest, image_dim=IMAGE_DIM, modality=modality, batch_size=1,
-        shard_size=64, workers=1, frames=hand_crop.HAND_FRAMES)
+        shard_size=64, workers=1, frames=hand_crop.HAND_FRAMES,
+        hand_crop=hand_crop.HandCropConfig(path=path))
     return preprocess.run_preprocessing(config, progress=False).manifest
 
 
@@ -55,18 +57,25 @@ def _records(dataset_dir: str, found: manifest_lib.Manifest):
     return out
 
 
-@pytest.mark.parametrize("modality", ["depth", "confi"])
+@pytest.mark.parametrize("modality,path", [("depth", "none"), ("confi", "none"),
+                                           ("depth", "motion")])
 def test_main_score_and_stream_give_the_same_pixels_and_boxes(real_source, tmp_path,
-                                                              modality):
-    found = _run_main(real_source, str(tmp_path / "out"), modality)
+                                                              modality, path):
+    found = _run_main(real_source, str(tmp_path / "out"), modality, path)
     dataset_dir = str(tmp_path / "out" / "DataSet")
     with open(os.path.join(dataset_dir, manifest_lib.MANIFEST_NAME)) as handle:
         stored = json.load(handle)
     assert stored["frames"] == "hand"
+    assert stored["channels"] == (4 if path == "motion" else 1)
     assert stored["hand_crop"] == json.loads(json.dumps(
-        __import__("dataclasses").asdict(hand_crop.HandCropConfig())))
+        __import__("dataclasses").asdict(hand_crop.HandCropConfig(path=path))))
     windows = _records(dataset_dir, found)
     assert len(windows) == sum(found.splits[s].num_records for s in ("Train", "Eval")) > 10
+    if path == "motion":
+        # Per frame three constant planes after the crop; the strokes move them.
+        steps = np.stack([pixels[:, :, :, 1:] for *_, pixels, _ in windows])
+        np.testing.assert_array_equal(steps, np.broadcast_to(steps[:, :, :1, :1], steps.shape))
+        assert (steps != 2048).any() and (steps == 2048).any()
 
     # score.py's reader, over the same windows (out of order: it sorts them).
     listed = [window_lists.ListedWindow(
@@ -175,9 +184,10 @@ def test_frames_csv_holds_the_crop_boxes():
 
 @pytest.mark.slow
 def test_live_equals_online_for_a_hand_centred_model(tmp_path):
-    """A hand-centred depth model: the LiveDetector API, fed the frames one by one,
-    gives detect.py --mode online's per-frame CSV (labels, probabilities and crop
-    boxes) byte for byte."""
+    """A hand-centred depth model with motion channels: the LiveDetector API, fed
+    the frames one by one, gives detect.py --mode online's per-frame CSV (labels,
+    probabilities and crop boxes) byte for byte. (Without a path the frames are
+    the same function's first channel: hand_crop.model_frame.)"""
     import live_model
     from coreLib.cli import run_main
     from coreLib.data import frames
@@ -196,9 +206,12 @@ def test_live_equals_online_for_a_hand_centred_model(tmp_path):
     detection.write_detection_sequence(str(tmp_path / "data"), config, plan)
     folder = os.path.join(str(tmp_path / "data"), "TestDetection", plan.name)
     depth = [frames.read_frame(folder, "depth", index) for index in range(plan.num_frames)]
-    tracker = hand_crop.HandTracker()
-    crops = np.stack([hand_crop.crop_frame(frame, tracker.push(frame), frame.shape,
-                                           live_model.IMAGE_DIM) for frame in depth])
+    hand_config = hand_crop.HandCropConfig(path=hand_crop.PATH_MOTION)
+    tracker = hand_crop.HandTracker(hand_config)
+    crops = np.stack([hand_crop.model_frame(frame, tracker.push(frame), frame.shape,
+                                            live_model.IMAGE_DIM, hand_config)
+                      for frame in depth])
+    assert crops.shape[-1] == 4
     scaled = np.minimum(crops.astype(np.float32), 4095) / np.float32(4095)
     windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(
         scaled, live_model.SEQ_LEN, axis=0), -1, 1)
@@ -207,8 +220,7 @@ def test_live_equals_online_for_a_hand_centred_model(tmp_path):
                                              np.ascontiguousarray(windows)))
     run_config_path = tmp_path / "model" / manifest_lib.RUN_CONFIG_NAME
     run_config = json.loads(run_config_path.read_text())
-    run_config.update(frames="hand", hand_crop=__import__("dataclasses").asdict(
-        hand_crop.HandCropConfig()))
+    run_config.update(frames="hand", hand_crop=__import__("dataclasses").asdict(hand_config))
     run_config_path.write_text(json.dumps(run_config))
 
     out = str(tmp_path / "online")
