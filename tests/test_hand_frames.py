@@ -1,6 +1,7 @@
 """Hand-centred frames are the same bytes wherever they are made: main.py's records,
 score.py's reader and detect.py's frame stream (coreLib.data.hand_crop)."""
 
+import glob
 import json
 import os
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from coreLib.data import hand_crop, manifest as manifest_lib, window_lists
+from coreLib.data import frames, hand_crop, manifest as manifest_lib, window_lists
 from coreLib.detection import sources
 from coreLib.inference import frame_reader
 from coreLib.preprocessing import preprocess, records
@@ -31,12 +32,12 @@ def real_source(tmp_path_factory) -> str:
 
 
 def _run_main(source: str, dest: str, modality: str,
-              path: str = hand_crop.PATH_NONE) -> manifest_lib.Manifest:
+              path: str = hand_crop.PATH_NONE) -> preprocess.PreprocessSummary:
     config = preprocess.PreprocessConfig(
         src=source, dest=dest, image_dim=IMAGE_DIM, modality=modality, batch_size=1,
         shard_size=64, workers=1, frames=hand_crop.HAND_FRAMES,
         hand_crop=hand_crop.HandCropConfig(path=path))
-    return preprocess.run_preprocessing(config, progress=False).manifest
+    return preprocess.run_preprocessing(config, progress=False)
 
 
 def _records(dataset_dir: str, found: manifest_lib.Manifest):
@@ -61,7 +62,8 @@ def _records(dataset_dir: str, found: manifest_lib.Manifest):
                                            ("depth", "motion")])
 def test_main_score_and_stream_give_the_same_pixels_and_boxes(real_source, tmp_path,
                                                               modality, path):
-    found = _run_main(real_source, str(tmp_path / "out"), modality, path)
+    summary = _run_main(real_source, str(tmp_path / "out"), modality, path)
+    found = summary.manifest
     dataset_dir = str(tmp_path / "out" / "DataSet")
     with open(os.path.join(dataset_dir, manifest_lib.MANIFEST_NAME)) as handle:
         stored = json.load(handle)
@@ -76,6 +78,16 @@ def test_main_score_and_stream_give_the_same_pixels_and_boxes(real_source, tmp_p
         steps = np.stack([pixels[:, :, :, 1:] for *_, pixels, _ in windows])
         np.testing.assert_array_equal(steps, np.broadcast_to(steps[:, :, :1, :1], steps.shape))
         assert (steps != 2048).any() and (steps == 2048).any()
+
+    # The summary counts the decoded frames where the tracker found no hand.
+    without_hand = 0
+    for folder in sorted(glob.glob(os.path.join(real_source, "Train", "*", "*"))):
+        tracker = hand_crop.HandTracker()
+        for index in range(len(glob.glob(os.path.join(folder, "depth_*.png")))):
+            tracker.push(frames.read_frame(folder, "depth", index))
+        without_hand += tracker.frames_without_hand
+    assert summary.frames_without_hand == without_hand > 0
+    assert f" frames decoded ({without_hand} without a hand);" in summary.line()
 
     # score.py's reader, over the same windows (out of order: it sorts them).
     listed = [window_lists.ListedWindow(
@@ -107,7 +119,7 @@ def test_main_score_and_stream_give_the_same_pixels_and_boxes(real_source, tmp_p
 def test_hand_crops_centre_the_hand(real_source, tmp_path):
     """The crops hold the hand's pixels: most of a 16x16 crop is nearer than the
     wall in frames with a hand, against a few pixels of the whole frame."""
-    found = _run_main(real_source, str(tmp_path / "out"), "depth")
+    found = _run_main(real_source, str(tmp_path / "out"), "depth").manifest
     path = os.path.join(real_source, "Train", "aiyang", "asl-blue")
     source = sources.SequenceSource("s", path, False, 16)
     cropped = np.concatenate(list(sources.png_frame_chunks(source, found, 16, 1)))

@@ -107,7 +107,7 @@ def test_unneeded_frames_are_checked_not_cached(tmp_path):
     write_sequence(tmp_path, images)
     task = sequence_cache.DecodeTask(str(tmp_path), "color", 6, 8, str(tmp_path / "c.raw"),
                                      True, ((1, 3), (4, 5)))
-    assert sequence_cache.decode_sequence(task) == 6
+    assert sequence_cache.decode_sequence(task) == (6, 0)
     cached = np.fromfile(tmp_path / "c.raw", np.uint8).reshape(task.shape)
     for index, image in enumerate(images):
         if index in (1, 2, 4):

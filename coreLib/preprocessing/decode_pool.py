@@ -95,7 +95,8 @@ def worker_pool(workers: int) -> Iterator[Mapper]:
 
 
 def decode_sequences(plan: Plan, tasks: List[sequence_cache.DecodeTask],
-                     progress: bool = True, mapper: Optional[Mapper] = None) -> int:
+                     progress: bool = True, mapper: Optional[Mapper] = None
+                     ) -> sequence_cache.Decoded:
     """Phase 2: every frame of every sequence read and decoded once, by the workers.
 
     Results arrive in sequence order, so the first bad frame reported is the same
@@ -106,7 +107,8 @@ def decode_sequences(plan: Plan, tasks: List[sequence_cache.DecodeTask],
             ``config.workers`` for this call.
 
     Returns:
-        Frames decoded (cache files left by a killed run are not decoded again).
+        Frames decoded (cache files left by a killed run are not decoded again)
+        and, of those, frames without a hand (hand-centred frames).
 
     Raises:
         ActrecogError: the first bad frame (see sequence_cache.decode_sequence).
@@ -117,11 +119,11 @@ def decode_sequences(plan: Plan, tasks: List[sequence_cache.DecodeTask],
     ordered = [(split, index) for split in manifest.SPLITS
                for index in plan.split_sequences[split]]
     work = [tasks[index] for _, index in ordered]
-    decoded = 0
+    decoded, without_hand = 0, 0
     bar, bar_split = None, None
 
     def consume(results):
-        nonlocal decoded, bar, bar_split
+        nonlocal decoded, without_hand, bar, bar_split
         for (split, index), count in zip(ordered, results):
             if split != bar_split:
                 if bar is not None:
@@ -131,10 +133,11 @@ def decode_sequences(plan: Plan, tasks: List[sequence_cache.DecodeTask],
                 bar = progress_bar(total, desc=f"{split}: frames decoded", unit="frame",
                                    enabled=progress)
                 bar_split = split
-            decoded += count
+            decoded += count.frames
+            without_hand += count.without_hand
             bar.update(plan.sequences[index].num_frames)
         if bar is not None:
             bar.close()
 
     consume(mapper(sequence_cache.decode_sequence, work))
-    return decoded
+    return sequence_cache.Decoded(decoded, without_hand)

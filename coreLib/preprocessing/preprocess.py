@@ -64,6 +64,8 @@ class PreprocessSummary:
         seconds: wall time of the run.
         warnings: action names and clipped intervals.
         class_subjects: action name -> subjects that have it.
+        frames_without_hand: hand-centred frames: of the frames decoded, those
+            where the tracker found no hand (the box held); None for full frames.
     """
     manifest: manifest.Manifest
     dataset_dir: str
@@ -74,6 +76,7 @@ class PreprocessSummary:
     seconds: float
     warnings: Tuple[str, ...] = ()
     class_subjects: Dict[str, int] = field(default_factory=dict)
+    frames_without_hand: Optional[int] = None
 
     def classes_line(self) -> str:
         """Every class with the number of subjects that have it (main.py's 2nd line)."""
@@ -85,9 +88,11 @@ class PreprocessSummary:
                  for name, split in self.manifest.splits.items()]
         resumed = (f", {self.shards_reused} reused from an interrupted run"
                    if self.shards_reused else "")
+        no_hand = ("" if self.frames_without_hand is None
+                   else f" ({self.frames_without_hand} without a hand)")
         return (f"{', '.join(parts)}; {self.num_shards} shards{resumed}, "
                 f"{self.num_bytes / 1e6:.1f} MB in {self.dataset_dir}; "
-                f"{self.frames_decoded} frames decoded; {self.seconds:.1f} s")
+                f"{self.frames_decoded} frames decoded{no_hand}; {self.seconds:.1f} s")
 
 
 def check_record_encoder(plan: Plan) -> None:
@@ -307,7 +312,7 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
     tasks = decode_tasks(plan, folder)
     with worker_pool(min(config.workers, len(plan.sequences))) as mapper:
         try:
-            frames_decoded = decode_sequences(plan, tasks, progress, mapper)
+            decoded = decode_sequences(plan, tasks, progress, mapper)
         except ActrecogError:
             shutil.rmtree(folder, ignore_errors=True)
             if created_root:
@@ -320,6 +325,7 @@ def run_preprocessing(config: PreprocessConfig, progress: bool = True,
     return PreprocessSummary(
         manifest=result, dataset_dir=storage.join(config.dest, manifest.DATASET_FOLDER),
         num_shards=counts["num_shards"], num_bytes=counts["num_bytes"],
-        frames_decoded=frames_decoded, shards_reused=counts["shards_reused"],
+        frames_decoded=decoded.frames, shards_reused=counts["shards_reused"],
         seconds=time.monotonic() - started, warnings=plan.warnings,
-        class_subjects=plan.class_subjects)
+        class_subjects=plan.class_subjects,
+        frames_without_hand=decoded.without_hand if config.tracks_hand else None)

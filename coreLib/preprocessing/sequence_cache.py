@@ -17,7 +17,7 @@ import TensorFlow to read its frames.
 import collections
 import os
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -125,7 +125,14 @@ def is_cached(task: DecodeTask) -> bool:
         return False
 
 
-def decode_sequence(task: DecodeTask) -> int:
+class Decoded(NamedTuple):
+    """What decoding a sequence did: frames decoded, and of those (hand-centred
+    frames) the frames where the tracker found no hand."""
+    frames: int
+    without_hand: int = 0
+
+
+def decode_sequence(task: DecodeTask) -> Decoded:
     """Reads, checks, decodes and resizes every frame of a sequence once.
 
     Frames whose pixels no window reads (all of Test, some of Train) are only
@@ -140,18 +147,19 @@ def decode_sequence(task: DecodeTask) -> int:
         task: what to decode and where to put it.
 
     Returns:
-        The number of frames decoded (0 when the cache file already existed).
+        Frames decoded (0 when the cache file already existed) and, for
+        hand-centred frames, how many of them had no hand.
 
     Raises:
         ActrecogError: a missing, unreadable or corrupt frame, wrong bit depth or
             channel count, or frames of different sizes (naming the file).
     """
     if is_cached(task):
-        return 0
+        return Decoded(0)
     if task.tracks_hand:
-        pixels, boxes = _decode_hand_sequence(task)
+        pixels, boxes, without_hand = _decode_hand_sequence(task)
         _write_cache_file(task, [pixels, boxes])
-        return task.num_frames
+        return Decoded(task.num_frames, without_hand)
     pixels: Optional[np.ndarray] = None
     first_size = None
     if task.store:
@@ -180,7 +188,7 @@ def decode_sequence(task: DecodeTask) -> int:
             small = frames.resize_frame(frame, task.image_dim)
             pixels[index] = small[:, :, ::-1] if is_bgr else small
     _write_cache_file(task, [] if pixels is None else [pixels])
-    return task.num_frames
+    return Decoded(task.num_frames)
 
 
 def _read_frame_checked(task: DecodeTask, modality: str, index: int,
@@ -202,15 +210,15 @@ def _read_frame_checked(task: DecodeTask, modality: str, index: int,
     return frame, is_bgr
 
 
-def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray]:
+def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray, int]:
     """Hand-centred frames of a sequence: every depth frame, from the first, goes
     through one :class:`hand_crop.HandTracker` (the box of frame i depends on
     frames 0..i), and the needed frames of the task's modality are cut to their
     boxes and resized.
 
     Returns:
-        ``((N, D, D, C) pixels, (N, 4) float32 boxes)``; unneeded frames' pixels
-        stay zero.
+        ``((N, D, D, C) pixels, (N, 4) float32 boxes, frames without a hand)``;
+        unneeded frames' pixels stay zero.
     """
     spec = frames.modality_spec(task.modality)
     pixels = np.zeros(task.shape, spec.dtype)
@@ -232,7 +240,7 @@ def _decode_hand_sequence(task: DecodeTask) -> Tuple[np.ndarray, np.ndarray]:
         if needed[index]:
             pixels[index] = hand_crop_lib.model_frame(frame, box, depth.shape, task.image_dim,
                                                       task.hand_crop, is_bgr)
-    return pixels, boxes
+    return pixels, boxes, tracker.frames_without_hand
 
 
 def _write_cache_file(task: DecodeTask, arrays) -> None:
