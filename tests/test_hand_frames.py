@@ -250,3 +250,42 @@ def test_live_equals_online_for_a_hand_centred_model(tmp_path):
     result = live.close()
     assert outputs.frames_csv(result.detection, live_model.CLASSES) == online_csv
     assert result.summary["frames_without_hand"] == tracker.frames_without_hand > 0
+
+
+@pytest.mark.slow
+def test_score_counts_the_test_frames_without_a_hand(real_source, tmp_path):
+    """score.py's summary: of the frames it reads (each Test sequence from its first
+    frame to its last window's end), those where the tracker found no hand."""
+    from coreLib import models
+    from coreLib.evaluation import scoring
+    from coreLib.training import trainer
+
+    found = _run_main(real_source, str(tmp_path / "out"), "depth").manifest
+    dataset_dir = str(tmp_path / "out" / "DataSet")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    weights = str(model_dir / "CausalMobileNet.weights.h5")
+    models.build_model("CausalMobileNet", *found.window_shape[:2], found.channels,
+                       found.num_classes).save_weights(weights)
+    config = trainer.TrainConfig(dataset_dir=dataset_dir, model_name="CausalMobileNet",
+                                 model_dir=str(model_dir))
+    with open(model_dir / manifest_lib.RUN_CONFIG_NAME, "w") as handle:
+        json.dump(trainer.run_config_of(config, found), handle)
+    test_json, = glob.glob(os.path.join(dataset_dir, "mode:Test_*.json"))
+    result = scoring.score(scoring.ScoreConfig("CausalMobileNet", weights, test_json,
+                                               progress=False))
+
+    last_frame = {}
+    for window in scoring.load_test_windows(test_json, found):
+        last_frame[window.path] = max(last_frame.get(window.path, 0), window.stop)
+    read = without_hand = 0
+    for path, last in last_frame.items():
+        tracker = hand_crop.HandTracker()
+        for index in range(last + 1):
+            tracker.push(frames.read_frame(path, "depth", index))
+        read, without_hand = read + last + 1, without_hand + tracker.frames_without_hand
+    assert (result.metrics["frames_read"], result.metrics["frames_without_hand"]) == (
+        read, without_hand)
+    assert without_hand > 0
+    assert (f"Hand-centred frames: {without_hand} of {read} frames read without a hand "
+            f"(box held)") in scoring.summary_lines(result)

@@ -237,10 +237,11 @@ def score(config: ScoreConfig) -> ScoreResult:
              else model_loading.load_model(config.model_name, config.model_path, manifest))
     storage.check_writable(config.results_dir)
 
+    boxes = {} if manifest.hand_crop_config() is not None else None
     probabilities = forward.predict_windows(model, windows, manifest, config.batch_size,
                                     config.workers, config.progress,
                                     forward=exported and exported["forward"],
-                                    jit_compile=config.jit_compile)
+                                    jit_compile=config.jit_compile, boxes=boxes)
     truth = np.array([window.label for window in windows], np.int64)
     prediction = probabilities.argmax(axis=1).astype(np.int64)
     metrics, report = compute_metrics(truth, prediction, manifest.classes)
@@ -248,6 +249,11 @@ def score(config: ScoreConfig) -> ScoreResult:
                     "weights_file": storage.absolute(config.model_path),
                     "test_json": storage.absolute(config.json_path),
                     "seconds": round(time.perf_counter() - began, 3)})
+    if boxes is not None:
+        # Hand-centred frames: the frames read (each sequence from its first) and
+        # those where the tracker found no hand (their boxes held).
+        metrics.update({"frames_read": len(boxes), "frames_without_hand":
+                        sum(not box.found for box in boxes.values())})
 
     # Render everything first: a failure here leaves no Results file.
     names = results_names(results_stem(config.model_name, config.model_path))
@@ -274,7 +280,10 @@ def _json_bytes(value) -> bytes:
 def summary_lines(result: ScoreResult) -> List[str]:
     """What score.py prints: the original's accuracy line, the table, macro F1."""
     metrics = result.metrics
-    return [f"Test data Prediction Accuracy [F1 accuracy]: {metrics['micro_f1'] * 100}",
-            result.report.rstrip("\n"),
-            f"Macro F1: {metrics['macro_f1'] * 100:.2f}",
-            f"Results: {', '.join(result.files)}"]
+    no_hand = ([f"Hand-centred frames: {metrics['frames_without_hand']} of "
+                f"{metrics['frames_read']} frames read without a hand (box held)"]
+               if "frames_without_hand" in metrics else [])
+    return ([f"Test data Prediction Accuracy [F1 accuracy]: {metrics['micro_f1'] * 100}",
+             result.report.rstrip("\n"),
+             f"Macro F1: {metrics['macro_f1'] * 100:.2f}"] + no_hand
+            + [f"Results: {', '.join(result.files)}"])

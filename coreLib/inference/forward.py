@@ -69,7 +69,8 @@ def make_forward(model, manifest: manifest_lib.Manifest, augmented: bool = False
 
 def predict_windows(model, windows: Sequence[ListedWindow], manifest: manifest_lib.Manifest,
                     batch_size: int = 64, workers: int = 2, progress: bool = True,
-                    forward=None, jit_compile: Optional[bool] = None) -> np.ndarray:
+                    forward=None, jit_compile: Optional[bool] = None,
+                    boxes: Optional[dict] = None) -> np.ndarray:
     """Class probabilities of every window.
 
     The model runs in this thread on one batch while the decoder threads prepare
@@ -88,6 +89,8 @@ def predict_windows(model, windows: Sequence[ListedWindow], manifest: manifest_l
         jit_compile: for the forward made here, and whether to pad the last
             batch to ``batch_size`` (one XLA compilation); None: from
             :data:`JIT_MIN_WINDOWS` windows on.
+        boxes: hand-centred frames: receives every frame's crop box by
+            ``(path, index)`` (:func:`frame_reader.iterate_batches`).
 
     Returns:
         ``(N, K)`` float32 probabilities, row i for ``windows[i]``.
@@ -103,8 +106,8 @@ def predict_windows(model, windows: Sequence[ListedWindow], manifest: manifest_l
     seen = np.zeros(len(windows), bool)
     with progress_bar(len(windows), desc="scoring", unit="window",
                       enabled=progress) as bar:
-        for numbers, pixels, rotations, flips in frame_reader.iterate_batches(windows, manifest,
-                                                                 batch_size, workers):
+        for numbers, pixels, rotations, flips in frame_reader.iterate_batches(
+                windows, manifest, batch_size, workers, boxes):
             count = len(numbers)
             if jit_compile and count < batch_size and len(windows) > batch_size:
                 # Repeating the last window keeps the compiled shape; rows are
