@@ -159,6 +159,8 @@ MAIN_CASES = {
         None, "--frames", "hand", "--offline-augment", expect=("--frames",)),
     "main-hand-side-without-hand-frames": _main_case(None, "--hand-side-mm", 250,
                                                      expect=("--hand-side-mm",)),
+    "main-hand-path-without-hand-frames": _main_case(None, "--hand-path", "motion",
+                                                     expect=("--hand-path",)),
 }
 
 
