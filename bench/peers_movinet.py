@@ -58,7 +58,7 @@ STREAM_SIGNATURE = "stream_step"   # coreLib.inference.exported_model.STREAM_SIG
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    """coreLib.training.trainer.epoch_seed (that module imports Keras 3)."""
+    """coreLib.training.config.epoch_seed (that module imports Keras 3)."""
     return (int(seed) * 1_000_003 + int(epoch) * 7_919 + 17) % (2 ** 31 - 1)
 
 
