@@ -3,15 +3,19 @@
 
 For each synthetic family (``pose``, ``trajectory``) the demo's dataset is
 generated with real-size hands (``--hand-size real``: 40-60 pixel hands, at
-320x240 as the camera gives them), and for each frame setting - ``hand:32``
-(main.py --frames hand --image-dim 32), ``full:32``, ``full:64`` - main.py
+320x240 as the camera gives them), and for each frame setting - ``hand-motion:32``
+(main.py --frames hand --hand-path motion --image-dim 32: the crop and the hand's
+motion channels), ``hand:32`` (--hand-path none: the crop alone), ``full:32``,
+``full:64`` - main.py
 stores 6-frame depth windows, train.py trains CausalMobileNet with its defaults in
 the demo's budget (4 epochs of 300 steps), score.py scores the Test windows (three
 unseen subjects) and detect.py runs offline and online on TestDetection. With
 ``--large``, the demo's own large-hand datasets (160x120, --hand-scale 1.5) are
-run too, for the settings given by ``--large-frames`` (default ``hand:32``).
+run too, for the settings given by ``--large-frames`` (default ``hand-motion:32
+hand:32 full:32``).
 
-    python bench/hand_crop.py [--families pose trajectory] [--frames hand:32 full:32 full:64]
+    python bench/hand_crop.py [--families pose trajectory]
+                              [--frames hand-motion:32 hand:32 full:32 full:64]
                               [--large] [--work-dir DIR] [--output FILE]
                               [--montage info/hand_frames.png]
 
@@ -54,11 +58,18 @@ REAL_ARGS = (_without(_without(demo.SYNTHETIC_ARGS, "--hand-scale"), "--size")
 DATASETS = {"real": REAL_ARGS, "large": list(demo.SYNTHETIC_ARGS)}
 
 
+# main.py's arguments per frame setting.
+FRAME_ARGS = {"full": ["--frames", "full"],
+              "hand": ["--frames", "hand", "--hand-path", "none"],
+              "hand-motion": ["--frames", "hand", "--hand-path", "motion"]}
+
+
 def parse_setting(text: str):
     """``hand:32`` -> ("hand", 32)."""
     frames, _, side = text.partition(":")
-    if frames not in ("full", "hand") or not side.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not full:SIDE or hand:SIDE")
+    if frames not in FRAME_ARGS or not side.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not FRAMES:SIDE with FRAMES one of "
+                                         f"{', '.join(FRAME_ARGS)}")
     return frames, int(side)
 
 
@@ -79,8 +90,8 @@ def preprocess(data_dir: str, out_dir: str, frames: str, side: int, log_path: st
     """main.py with the demo's arguments at this setting; returns the DataSet folder."""
     dataset_dir = os.path.join(out_dir, "DataSet")
     if not os.path.exists(os.path.join(dataset_dir, "dataset.json")):
-        arguments = _without(demo.MAIN_ARGS, "--image-dim") + ["--image-dim", str(side),
-                                                               "--frames", frames]
+        arguments = (_without(demo.MAIN_ARGS, "--image-dim") + ["--image-dim", str(side)]
+                     + FRAME_ARGS[frames])
         accuracy.run_tool([sys.executable, "main.py", data_dir, out_dir] + arguments,
                           log_path)
     return dataset_dir
@@ -156,7 +167,8 @@ def write_montage(work_dir: str, log_path: str, path: str) -> None:
 def tracker_cost(work_dir: str, log_path: str, rounds: int = 3) -> dict:
     """Milliseconds per frame, side by side on the first real-size TestDetection
     sequence (320x240 depth): decoding the PNG, resizing the whole frame to 32x32,
-    and the hand tracker's push plus the crop to 32x32 (medians of ``rounds``)."""
+    and the hand tracker's push plus the model frame at 32x32 (the crop and the
+    motion channels) (medians of ``rounds``)."""
     import numpy as np
     from coreLib.data import frames, hand_crop
     data_dir = generate("real", "pose", work_dir, log_path)
@@ -176,9 +188,10 @@ def tracker_cost(work_dir: str, log_path: str, rounds: int = 3) -> dict:
             frames.resize_frame(frame, 32)
         timings["resize_full"].append(time.perf_counter() - began)
         began = time.perf_counter()
-        tracker = hand_crop.HandTracker()
+        config = hand_crop.HandCropConfig(path=hand_crop.PATH_MOTION)
+        tracker = hand_crop.HandTracker(config)
         for frame in decoded:
-            hand_crop.crop_frame(frame, tracker.push(frame), frame.shape, 32)
+            hand_crop.model_frame(frame, tracker.push(frame), frame.shape, 32, config)
         timings["track_and_crop"].append(time.perf_counter() - began)
     cost = {name: 1000.0 * float(np.median(values)) / count for name, values in timings.items()}
     cost["frames"] = count
@@ -195,12 +208,13 @@ def main():
     parser.add_argument("--families", nargs="+", default=list(demo.STYLES),
                         choices=demo.STYLES)
     parser.add_argument("--frames", nargs="+", type=parse_setting,
-                        default=[("hand", 32), ("full", 32), ("full", 64)],
+                        default=[("hand-motion", 32), ("hand", 32), ("full", 32),
+                                 ("full", 64)],
                         help="settings on the real-size families, FRAMES:SIDE")
     parser.add_argument("--large", action="store_true",
                         help="also the demo's large-hand datasets")
     parser.add_argument("--large-frames", nargs="+", type=parse_setting,
-                        default=[("hand", 32)])
+                        default=[("hand-motion", 32), ("hand", 32), ("full", 32)])
     parser.add_argument("--detect", choices=("hand", "all", "none"), default="hand",
                         help="which real-size settings detect.py runs on (default: the "
                              "hand-centred ones)")
@@ -239,7 +253,7 @@ def main():
             if (kind, style, f"{setting[0]}:{setting[1]}") in done:
                 continue
             detecting = kind == "real" and (args.detect == "all" or (
-                args.detect == "hand" and setting[0] == "hand"))
+                args.detect == "hand" and setting[0].startswith("hand")))
             row = run_setting(kind, style, setting, work_dir, log_path, detecting)
             results["rows"].append({"hands": kind, "family": style,
                                     "frames": f"{setting[0]}:{setting[1]}", **row})

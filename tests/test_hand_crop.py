@@ -223,6 +223,36 @@ def test_path_channels_are_constant_planes_of_the_steps_at_the_input_scale():
     assert hand_crop.frame_channels(1, None) == 1
 
 
+def test_the_windowed_search_finds_the_whole_frame_search_region_bit_for_bit(monkeypatch):
+    """find_hand medians only the part of the frame around pixels within reach;
+    the region (centre, depth, width, area) equals the whole frame's search on
+    frames with specks in and out of reach, zeros, a table, hands at the edges."""
+    rng = np.random.default_rng(7)
+    scenes = []
+    for _ in range(60):
+        left, top = int(rng.integers(-20, WIDTH - 4)), int(rng.integers(-25, HEIGHT - 4))
+        frame = scene((left, top, int(rng.integers(10, 40)), int(rng.integers(12, 45))),
+                      hand_mm=int(rng.integers(300, 700)),
+                      extra=[(0, HEIGHT - 30, WIDTH, 30, 800)] if rng.random() < 0.3 else ())
+        plane = frame[:, :, 0]
+        # Specks within reach in a third of the frames (the window grows to them).
+        for value in (0, 1500, 400) if rng.random() < 0.33 else (0, 1500):
+            spots = rng.random(plane.shape) < 0.01
+            plane[spots] = value
+        scenes.append(frame)
+    scenes += [scene(), np.zeros((HEIGHT, WIDTH, 1), np.uint16)]
+    config = hand_crop.HandCropConfig()
+    windowed = [hand_crop.find_hand(frame, config) for frame in scenes]
+    search_window = hand_crop._search_window
+    monkeypatch.setattr(hand_crop, "_search_window", lambda raw, config: None if search_window(
+        raw, config) is None else (0, raw.shape[0], 0, raw.shape[1]))
+    assert windowed == [hand_crop.find_hand(frame, config) for frame in scenes]
+    assert sum(region is not None for region in windowed) > 40
+    whole = (0, HEIGHT, 0, WIDTH)
+    assert sum(search_window(frame[:, :, 0], config) not in (None, whole)
+               for frame in scenes) > 30
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="smoothing"):
         hand_crop.HandCropConfig(smoothing=0)

@@ -197,6 +197,10 @@ def find_hand(depth: np.ndarray, config: HandCropConfig,
     its top): a forearm entering from the bottom of the frame does not pull the
     box off the hand.
 
+    Only the part of the frame around pixels within reach is searched
+    (:func:`_search_window`): the same region as over the whole frame, bit for
+    bit, at a fraction of the cost when the hand is small.
+
     Args:
         depth: ``(H, W)`` or ``(H, W, 1)`` uint16 millimetres (0: no return).
         config: the search ranges.
@@ -206,9 +210,13 @@ def find_hand(depth: np.ndarray, config: HandCropConfig,
     Returns:
         The region, or None (no near pixels, or only specks).
     """
-    plane = cv2.medianBlur(_depth_plane(depth), 5)
-    height, width = plane.shape
-    focal = config.focal_px(width)
+    raw = _depth_plane(depth)
+    focal = config.focal_px(raw.shape[1])
+    window = _search_window(raw, config)
+    if window is None:
+        return None
+    top, bottom, left, right = window
+    plane = cv2.medianBlur(np.ascontiguousarray(raw[top:bottom, left:right]), 5)
     candidates = (plane >= config.near_mm) & (plane <= config.reach_mm)
     for _ in range(4):
         if not candidates.any():
@@ -227,21 +235,48 @@ def find_hand(depth: np.ndarray, config: HandCropConfig,
             nearest_of = [int(plane[mask].min()) for mask in masks]
             choice = int(np.argmin(nearest_of))
             return _region(plane, masks[choice], stats[sizeable[choice]], focal,
-                           expected_side_mm or config.side_mm)
+                           expected_side_mm or config.side_mm, (left, top))
         candidates &= ~layer
     return None
 
 
+def _search_window(raw: np.ndarray, config: HandCropConfig
+                   ) -> Optional[Tuple[int, int, int, int]]:
+    """``(top, bottom, left, right)``: the part of an ``(H, W)`` depth frame whose
+    5x5 median gives every pixel of the whole frame's median within reach; None
+    when no pixel is within reach.
+
+    A median of 25 values lies within ``[near_mm, reach_mm]`` only if one of the
+    values does (13 are at most the median and 13 at least it: one is both), so
+    the whole frame's median is within reach only within 2 pixels of a raw pixel
+    within reach: inside that pixels' bounding box grown by 2. The median of the
+    box grown by 2 more (the pixels it reads; the frame's own edges replicate as
+    before) is the whole frame's there; its other pixels are out of reach in both.
+    """
+    within = (raw >= config.near_mm) & (raw <= config.reach_mm)
+    rows = np.flatnonzero(within.any(axis=1))
+    if not rows.size:
+        return None
+    columns = np.flatnonzero(within.any(axis=0))
+    height, width = raw.shape
+    return (max(int(rows[0]) - 4, 0), min(int(rows[-1]) + 5, height),
+            max(int(columns[0]) - 4, 0), min(int(columns[-1]) + 5, width))
+
+
 def _region(plane: np.ndarray, mask: np.ndarray, stats: np.ndarray, focal: float,
-            side_mm: float) -> HandRegion:
-    """Centre, depth and width of one region (see :func:`find_hand`)."""
+            side_mm: float, origin: Tuple[int, int]) -> HandRegion:
+    """Centre, depth and width of one region (see :func:`find_hand`); ``plane``,
+    ``mask`` and ``stats`` are of the search window whose top-left pixel is
+    ``origin`` (x, y) of the frame. Frame coordinates are added as integers
+    before any mean, so the centre is the whole frame's to the last bit."""
     depth_mm = float(np.median(plane[mask]))
     top = int(stats[cv2.CC_STAT_TOP])
     rows = max(1, int(round(side_mm * focal / depth_mm)))
     upper = mask[top:top + rows]
     ys, xs = np.nonzero(upper)
+    xs = xs + origin[0]
     width_px = int(xs.max() - xs.min() + 1)
-    return HandRegion(center_x=float(xs.mean()), center_y=float(ys.mean() + top),
+    return HandRegion(center_x=float(xs.mean()), center_y=float(ys.mean() + (top + origin[1])),
                       depth_mm=depth_mm, width_mm=width_px * depth_mm / focal,
                       area_px=int(stats[cv2.CC_STAT_AREA]))
 
