@@ -250,7 +250,8 @@ TRAIN_CASES = {
     "train-model-dir-of-another-model": _train_case(
         None, "LRCN", expect=("DUMMY",), model_dir=_other_model_dir),
     "train-epochs-zero": _train_case(None, "DUMMY", "--epochs", 0, expect=("--epochs",)),
-    # Refused when the model is built: no MODEL_DIR, no run_config.json left behind.
+    # Refused from the model's record before the model is built: no MODEL_DIR, no
+    # run_config.json left behind.
     "train-lrcn-on-small-frames": _train_case(
         None, "LRCN", expect=("LRCN", f"image_dim {IMAGE_DIM} is too small")),
     "train-color-jitter-one": _train_case(None, "DUMMY", "--color-jitter", 1,

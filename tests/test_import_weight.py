@@ -17,6 +17,7 @@ TF_FREE_MODULES = (
     "coreLib.preprocessing.sequence_cache", "coreLib.preprocessing.tfrecord_io",
     "coreLib.preprocessing.shard_writer", "coreLib.preprocessing.png_check",
     "coreLib.data.window_lists", "coreLib.inference.frame_reader",
+    "coreLib.inference.export_info", "coreLib.export.config", "coreLib.export.windows",
     "coreLib.synthetic.generator", "coreLib.evaluation.video", "main", "videogen",
 )
 

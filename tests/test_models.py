@@ -147,6 +147,16 @@ def test_every_table_is_a_view_of_the_one_record_per_model():
             if record.stream_runner} == {"CausalMobileNet": StreamRunner}
     assert stream_steps.stream_step_builder("LRCN") is None
     assert stream_steps.stream_step_builder("CausalMobileNet") is not None
+    # export.py's stream mode and int8 rewrite, detection's per-frame split: read
+    # from the records, nowhere else by name.
+    from coreLib.models import litert_layers, streaming
+    assert {name: (record.stream_model, record.int8_rewrite)
+            for name, record in models.MODEL_RECORDS.items()
+            if record.stream_model or record.int8_rewrite} == {
+        "CausalMobileNet": (streaming.build_stream_model,
+                            litert_layers.causal_mobilenet_int8_rewrite)}
+    assert {name: record.frame_split for name, record in models.MODEL_RECORDS.items()
+            if record.frame_split} == {"LRCN": models.lrcn_frame_and_head}
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from coreLib.errors import ActrecogError
-from coreLib.inference import exported_model
+from coreLib.inference import export_info
 
 SAVED_MODEL_FORMAT = "saved_model"
 FLOAT32_FORMAT = "float32"
@@ -56,7 +56,7 @@ def litert_file_name(model_name: str, format_name: str, stream: bool = False) ->
         parts.append(format_name)
     if stream:
         parts.append(STREAM_SUFFIX)
-    return "_".join(parts) + exported_model.TFLITE_SUFFIX
+    return "_".join(parts) + export_info.TFLITE_SUFFIX
 
 
 def parity_key(format_name: str, stream: bool = False) -> str:

@@ -36,7 +36,7 @@ from coreLib.export.config import (BelowTargetError, ExportConfig, ExportResult,
                                    FORMAT_NAMES, LITERT_FORMATS, ParityError,
                                    litert_file_name, parse_formats)
 from coreLib.inference import exported_model, model_loading
-from coreLib.preprocessing import records
+from coreLib.preprocessing import augment, records
 
 tf = storage.tf
 
@@ -61,6 +61,13 @@ class _Build:
         path = storage.join(self.staging, file_name)
         storage.write_bytes_atomic(path, content)
         return path
+
+
+def _transform_windows(windows: np.ndarray, rotations: np.ndarray,
+                       flips: np.ndarray) -> np.ndarray:
+    """The rotations and flips a window JSON asks for, as score.py applies them:
+    ``(B, L, D, D, C)`` stored dtype in and out (``windows.WindowTransform``)."""
+    return augment.transform_windows(windows, rotations, flips).numpy()
 
 
 def _saved_model(build: _Build, rebuilt, stream_mode, windows, reference) -> None:
@@ -153,7 +160,7 @@ def _int8_files(build: _Build, rebuilt, model, stream_mode, windows, calibration
                 reference, dataset) -> None:
     """The full-integer files, their checks, parity, Test accuracy and drift."""
     config, manifest = build.config, build.manifest
-    graph = stream_modes.int8_graph(rebuilt, stream_mode)
+    graph = stream_modes.int8_graph(config.model_name, rebuilt, stream_mode)
     int8.check_graph_matches(graph, model, windows.pixels, manifest.dtype)
     files = int8.convert_int8(config, graph, manifest, calibration.pixels, build.scratch,
                               build.log)
@@ -304,8 +311,10 @@ def export(config: ExportConfig, log: Log = lambda line: None) -> ExportResult:
     publish.check_out_dir(config.out_dir)
     dataset_dir, dataset = model_spec.reachable_dataset(config.model_path, config.manifest_dir)
     model = model_loading.load_model(config.model_name, config.model_path, manifest)
-    windows = windows_lib.parity_windows(config, manifest, dataset_dir, dataset)
-    calibration = (windows_lib.calibration_windows(config, manifest, dataset_dir, dataset)
+    windows = windows_lib.parity_windows(config, manifest, dataset_dir, dataset,
+                                         _transform_windows)
+    calibration = (windows_lib.calibration_windows(config, manifest, dataset_dir, dataset,
+                                                   _transform_windows)
                    if config_lib.INT8_FORMAT in config.formats else None)
     reference = parity.keras_probabilities(model, windows.pixels, manifest.dtype,
                                            config.batch_size)
@@ -316,7 +325,7 @@ def export(config: ExportConfig, log: Log = lambda line: None) -> ExportResult:
         raise ParityError(f"{config.model_path}: the model rebuilt for LiteRT differs from "
                           f"the Keras model by {rebuilt_diff:.3g} (> "
                           f"{config_lib.REBUILT_TOLERANCE})")
-    stream_mode = stream_modes.find_stream_mode(rebuilt)
+    stream_mode = stream_modes.find_stream_mode(config.model_name, rebuilt)
     if stream_mode is None and config.window_stream:
         stream_mode = stream_modes.window_buffer_stream_mode(rebuilt, manifest.window_shape)
     publish.recover(config.out_dir)

@@ -8,10 +8,10 @@ from coreLib.cli import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 
-import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import ops  # noqa: E402
 
-from coreLib.models import litert_layers, streaming  # noqa: E402
+from coreLib import models  # noqa: E402
+from coreLib.models import streaming  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -56,19 +56,24 @@ def window_buffer_stream_mode(model, window_shape: Sequence[int]) -> StreamMode:
                       ("previous_frames",))
 
 
-def find_stream_mode(model, replacements: Optional[Dict[str, object]] = None
+def find_stream_mode(model_name: str, model,
+                     replacements: Optional[Dict[str, object]] = None
                      ) -> Optional[StreamMode]:
-    """The model's own stream mode: CausalMobileNet's
-    ``coreLib.models.streaming.build_stream_model`` (dict inputs ``frame`` + the
-    states of ``stream_state_specs``, dict outputs ``probabilities`` + the new
-    states of the same names); None for every other model.
+    """The model's own stream mode, from its registry record's ``stream_model``
+    (CausalMobileNet's ``coreLib.models.streaming.build_stream_model``: dict inputs
+    ``frame`` + the states, dict outputs ``probabilities`` + the new states of the
+    same names); None for a model without one.
 
     Args:
-        replacements: layers swapped in by name (the int8 graph's pooling).
+        model_name: the model's registry name (export.py's MODEL_NAME).
+        model: its window model (rebuilt for LiteRT).
+        replacements: layers swapped in by name (the int8 graph's, see
+            :func:`int8_graph`).
     """
-    if model.name != streaming.CAUSAL_MOBILENET_NAME:
+    build_stream_model = models.get_model_record(model_name).stream_model
+    if build_stream_model is None:
         return None
-    stream_model = streaming.build_stream_model(model, replacements)
+    stream_model = build_stream_model(model, replacements)
     names = tuple(name for name in stream_model.input if name != streaming.FRAME_INPUT_NAME)
     shapes = {name: tuple(stream_model.input[name].shape[1:]) for name in names}
     dtypes = {name: stream_model.input[name].dtype for name in names}
@@ -99,37 +104,21 @@ class Int8Graph:
     rewrites: Tuple[str, ...]
 
 
-def int8_graph(model, float_stream: Optional[StreamMode]) -> Int8Graph:
-    """The export graph for int8: CausalMobileNet's pooling becomes
-    :class:`coreLib.models.litert_layers.IntegerBoxPooling` (no CUMSUM, SUM or
-    DIV: every tensor keeps one range whatever the frames seen; the frame count
-    state becomes a one-hot); other models as they are.
+def int8_graph(model_name: str, model, float_stream: Optional[StreamMode]) -> Int8Graph:
+    """The export graph for int8: the model's registry record's ``int8_rewrite``
+    (CausalMobileNet: ``coreLib.models.litert_layers.causal_mobilenet_int8_rewrite``)
+    and the stream mode with the same replacements; a model without a rewrite as
+    it is.
 
     Args:
+        model_name: the model's registry name (export.py's MODEL_NAME).
         model: the model rebuilt for LiteRT.
-        float_stream: the float export's stream mode (kept for other models).
+        float_stream: the float export's stream mode (kept when nothing is rewritten).
     """
-    if model.name != streaming.CAUSAL_MOBILENET_NAME:
+    rewrite = models.get_model_record(model_name).int8_rewrite
+    graph = rewrite(model) if rewrite is not None else None
+    if graph is None:
         return Int8Graph(model, float_stream, ())
-    horizon = int(model.input_shape[1])
-    if horizon < 2:
-        return Int8Graph(model, float_stream, ())
-    replacements = {"pool": litert_layers.IntegerBoxPooling(horizon, name="pool")}
-    rewrites = ["pool: IntegerBoxPooling (window: one MEAN over frames and space; stream: "
-                "MEAN of the last L frame means times L/count, the count a one-hot state)"]
-    for norm in model.layers:
-        if not isinstance(norm, keras.layers.BatchNormalization):
-            continue
-        before = norm.input._keras_history.operation   # the layer that feeds the norm
-        if isinstance(before, streaming.CausalTemporalConv):
-            replacements[before.name] = litert_layers.FoldedTemporalConv(before, norm)
-        elif isinstance(before, streaming.PerFrame) and isinstance(
-                before.layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) \
-                and not before.layer.use_bias:
-            replacements[before.name] = litert_layers.folded_frame_conv(before, norm)
-        else:
-            continue
-        replacements[norm.name] = keras.layers.Identity(name=norm.name)
-        rewrites.append(f"{norm.name}: folded into {before.name}'s kernel and bias")
-    return Int8Graph(streaming.build_window_model_with(model, replacements),
-                     find_stream_mode(model, replacements), tuple(rewrites))
+    return Int8Graph(graph.window_model,
+                     find_stream_mode(model_name, model, graph.replacements),
+                     graph.descriptions)

@@ -4,10 +4,14 @@
   on, or of ``--parity-json``; seeded random windows when none is reachable;
 * calibration (int8): Train windows of the DataSet (Eval when it has no Train);
 * drift: a long stream of TestDetection frames (the dataset's detection split).
+
+TensorFlow-free: the rotations and flips a window JSON asks for are applied by the
+``transform`` the caller hands in (export.py: the traced
+:func:`coreLib.preprocessing.augment.transform_windows`).
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -17,10 +21,13 @@ from coreLib.data import (frames, hand_crop as hand_crop_lib, labels as labels_l
 from coreLib.errors import ActrecogError
 from coreLib.export import config as config_lib
 from coreLib.inference import frame_reader
-from coreLib.preprocessing import augment
 
 CALIBRATION_SPLITS = ("Train", "Eval")
 TEST_SPLIT = "Test"
+
+# transform(windows (B, L, D, D, C) stored dtype, rotations (B,) int32 degrees,
+# flips (B,) int32 ids 0-3) -> the windows rotated and flipped, same shape and dtype.
+WindowTransform = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,9 @@ def split_json(dataset_dir: str, dataset: manifest_lib.Manifest, split: str) -> 
 
 
 def read_windows(json_path: str, manifest: manifest_lib.Manifest, count: int,
-                 batch_size: int = 64) -> Windows:
+                 transform: WindowTransform, batch_size: int = 64) -> Windows:
     """At most ``count`` windows spread over the JSON (every class, every sequence),
-    with the rotations and flips the JSON asks for applied.
+    with the rotations and flips the JSON asks for applied by ``transform``.
 
     Raises:
         ActrecogError: a bad JSON or a missing frame.
@@ -69,7 +76,7 @@ def read_windows(json_path: str, manifest: manifest_lib.Manifest, count: int,
     for numbers, batch, rotations, flips in frame_reader.iterate_batches(chosen, manifest,
                                                                          batch_size):
         if rotations.any() or flips.any():
-            batch = augment.transform_windows(batch, rotations, flips).numpy()
+            batch = transform(batch, rotations, flips)
         pixels[numbers] = batch
     labels = np.array([window.label for window in chosen], np.int64)
     return Windows(pixels, labels, f"{storage.absolute(json_path)} ({len(chosen)} of "
@@ -77,9 +84,10 @@ def read_windows(json_path: str, manifest: manifest_lib.Manifest, count: int,
 
 
 def parity_windows(config: config_lib.ExportConfig, manifest: manifest_lib.Manifest,
-                   dataset_dir: Optional[str],
-                   dataset: Optional[manifest_lib.Manifest]) -> Windows:
-    """``--parity-json``'s windows, else the DataSet's Test windows, else random ones.
+                   dataset_dir: Optional[str], dataset: Optional[manifest_lib.Manifest],
+                   transform: WindowTransform) -> Windows:
+    """``--parity-json``'s windows, else the DataSet's Test windows, else random ones
+    (``transform``: see :func:`read_windows`).
 
     Raises:
         ActrecogError: a bad Test JSON or a missing frame.
@@ -88,7 +96,7 @@ def parity_windows(config: config_lib.ExportConfig, manifest: manifest_lib.Manif
     if json_path is None and dataset_dir and _fits(dataset, manifest):
         json_path = split_json(dataset_dir, dataset, TEST_SPLIT)
     if json_path is not None:
-        return read_windows(json_path, manifest, config.parity_windows)
+        return read_windows(json_path, manifest, config.parity_windows, transform)
     rng = np.random.default_rng(config_lib.PARITY_SEED)
     top = int(np.iinfo(manifest.dtype).max) + 1
     count = min(config.parity_windows, 64)
@@ -98,10 +106,10 @@ def parity_windows(config: config_lib.ExportConfig, manifest: manifest_lib.Manif
 
 
 def calibration_windows(config: config_lib.ExportConfig, manifest: manifest_lib.Manifest,
-                        dataset_dir: Optional[str],
-                        dataset: Optional[manifest_lib.Manifest]) -> Windows:
+                        dataset_dir: Optional[str], dataset: Optional[manifest_lib.Manifest],
+                        transform: WindowTransform) -> Windows:
     """The int8 files' calibration windows: Train (else Eval) of ``--calibration``
-    or of the model's DataSet.
+    or of the model's DataSet (``transform``: see :func:`read_windows`).
 
     Raises:
         ActrecogError: no calibration data (one line), a bad JSON, a missing frame.
@@ -117,7 +125,8 @@ def calibration_windows(config: config_lib.ExportConfig, manifest: manifest_lib.
         for split in CALIBRATION_SPLITS:
             json_path = split_json(dataset_dir, dataset, split)
             if json_path:
-                return read_windows(json_path, manifest, config.calibration_windows)
+                return read_windows(json_path, manifest, config.calibration_windows,
+                                    transform)
     if config.random_calibration:
         rng = np.random.default_rng(config_lib.PARITY_SEED + 1)
         top = int(np.iinfo(manifest.dtype).max) + 1

@@ -1,7 +1,8 @@
 """Window runners: every window of L frames of a sequence through a window model.
 
 :class:`WindowRunner` cuts windows of stored pixels; :class:`SharedFrameRunner`
-(LRCN) turns each frame into features once and cuts the windows from those.
+(LRCN: a model its registry record splits per frame) turns each frame into
+features once and cuts the windows from those.
 :func:`window_probabilities` gives one row per window, by its last frame.
 """
 
@@ -44,42 +45,24 @@ class WindowRunner:
 
 
 class SharedFrameRunner(WindowRunner):
-    """LRCN with each frame's convolutional features computed once.
+    """A model with each frame's features computed once (LRCN).
 
-    LRCN's convolutions, poolings, ReLUs and (at inference: a per-channel affine
-    map) BatchNorms act on each frame alone; only its LSTMs mix the frames of a
-    window. So the per-frame part runs once per frame and the LSTM head once per
-    window on the stored features: L times less convolution work than running
-    every window, with the same layers and weights (probabilities agree to float
-    rounding, ~1e-7).
+    When a model's first layers act on each frame alone and only a head mixes the
+    frames of a window (its registry record's ``frame_split``), the per-frame part
+    runs once per frame and the head once per window on the stored features: L
+    times less work on the per-frame part than running every window, with the same
+    layers and weights (LRCN: probabilities agree to float rounding, ~1e-7).
 
     Args:
-        model: a built LRCN (layer names of :func:`coreLib.models.build_lrcn`).
+        frame_model: ``(B, 1, D, D, C)`` float32 -> ``(B, 1, F)`` features.
+        head_model: ``(B, L, F)`` float32 -> ``(B, K)`` float32.
         manifest: window shape and dtype.
     """
 
-    def __init__(self, model, manifest: manifest_lib.Manifest):
-        import keras
-        from coreLib import models
+    def __init__(self, frame_model, head_model, manifest: manifest_lib.Manifest):
         self.dtype = manifest.dtype
         seq_len, image_dim, _, channels = manifest.window_shape
-        # Frames enter as a batch of one-frame sequences: the layers are the
-        # model's own (TimeDistributed and 5-D BatchNorm as built).
-        frames_in = keras.Input((1, image_dim, image_dim, channels))
-        x = frames_in
-        for block in range(1, len(models.LRCN_CONV_FILTERS) + 1):
-            for part in ("conv", "pool", "relu", "norm"):
-                x = model.get_layer(f"block{block}_{part}")(x)
-        x = model.get_layer("flatten")(x)
-        feature_size = int(x.shape[-1])
-        features_in = keras.Input((seq_len, feature_size))
-        y = features_in
-        for index in range(1, len(models.LRCN_LSTM_UNITS) + 1):
-            y = model.get_layer(f"lstm{index}")(y)
-        for index in range(1, len(models.LRCN_DENSE_UNITS) + 1):
-            y = model.get_layer(f"fc{index}_dropout")(model.get_layer(f"fc{index}")(y))
-        y = model.get_layer(models.OUTPUT_LAYER_NAME)(y)
-        frame_model, head_model = keras.Model(frames_in, x), keras.Model(features_in, y)
+        feature_size = int(head_model.input_shape[-1])
         self.frame_call = tf.function(
             lambda batch: frame_model(batch, training=False),
             input_signature=[tf.TensorSpec((None, 1, image_dim, image_dim, channels),
@@ -97,11 +80,13 @@ class SharedFrameRunner(WindowRunner):
 
 
 def make_window_runner(model_name: str, model, manifest: manifest_lib.Manifest) -> WindowRunner:
-    """LRCN shares its per-frame features between windows; other models (whose
+    """A model whose registry record splits it into a per-frame part and a head
+    (LRCN) shares its per-frame features between windows; other models (whose
     first layers mix frames) run every window whole."""
-    from coreLib import models
-    if model_name == models.LRCN_NAME:
-        return SharedFrameRunner(model, manifest)
+    from coreLib import models   # Keras: only when a Keras model runs
+    frame_split = models.get_model_record(model_name).frame_split
+    if frame_split is not None:
+        return SharedFrameRunner(*frame_split(model, manifest.window_shape), manifest)
     return WindowRunner(forward_lib.make_forward(model, manifest))
 
 

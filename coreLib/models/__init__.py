@@ -30,7 +30,7 @@ if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import layers  # noqa: E402
 
-from coreLib.models import streaming  # noqa: E402
+from coreLib.models import litert_layers, streaming  # noqa: E402
 from coreLib.models.stream_runner import StreamRunner  # noqa: E402
 from coreLib.models.constants import BN_MOMENTUM, DROPOUT_RATE, L2_FACTOR  # noqa: E402,F401
 
@@ -202,6 +202,40 @@ def build_lrcn(seq_len: int, image_dim: int, channels: int,
     return keras.Model(inputs, outputs, name=LRCN_NAME)
 
 
+def lrcn_frame_and_head(model, window_shape) -> Tuple["keras.Model", "keras.Model"]:
+    """LRCN cut where frames first meet: a per-frame model and the LSTM head.
+
+    LRCN's convolutions, poolings, ReLUs and (at inference: a per-channel affine
+    map) BatchNorms act on each frame alone; only its LSTMs mix the frames of a
+    window. Both parts are the model's own layers (and weights).
+
+    Args:
+        model: a built LRCN (the layer names of :func:`build_lrcn`).
+        window_shape: ``(L, D, D, C)``.
+
+    Returns:
+        ``(frame_model, head_model)``: ``(B, 1, D, D, C)`` float32 -> ``(B, 1, F)``
+        features, and ``(B, L, F)`` float32 -> ``(B, K)`` float32.
+    """
+    seq_len, image_dim, _, channels = window_shape
+    # Frames enter as a batch of one-frame sequences: the layers are the
+    # model's own (TimeDistributed and 5-D BatchNorm as built).
+    frames_in = keras.Input((1, image_dim, image_dim, channels))
+    x = frames_in
+    for block in range(1, len(LRCN_CONV_FILTERS) + 1):
+        for part in ("conv", "pool", "relu", "norm"):
+            x = model.get_layer(f"block{block}_{part}")(x)
+    x = model.get_layer("flatten")(x)
+    features_in = keras.Input((seq_len, int(x.shape[-1])))
+    y = features_in
+    for index in range(1, len(LRCN_LSTM_UNITS) + 1):
+        y = model.get_layer(f"lstm{index}")(y)
+    for index in range(1, len(LRCN_DENSE_UNITS) + 1):
+        y = model.get_layer(f"fc{index}_dropout")(model.get_layer(f"fc{index}")(y))
+    y = model.get_layer(OUTPUT_LAYER_NAME)(y)
+    return keras.Model(frames_in, x), keras.Model(features_in, y)
+
+
 def build_dummy(seq_len: int, image_dim: int, channels: int,
                 num_classes: int, bn_momentum: float = BN_MOMENTUM) -> "keras.Model":
     """DUMMY (debugging only): Conv3D 8 (3x3x3, 'same', relu) -> Flatten -> softmax.
@@ -242,12 +276,29 @@ class ModelRecord:
         stream_runner: for a streaming model, ``stream_runner(window_model)`` ->
             an object with ``step(frames)`` and ``state`` (online detection runs it
             frame by frame); None: the windows run through a window runner.
+        stream_model: for a model with its own stream mode,
+            ``stream_model(window_model, replacements=None)`` -> the one-frame
+            ``keras.Model`` sharing its layers (dict inputs ``frame`` + states,
+            dict outputs ``probabilities`` + new states; see
+            ``streaming.build_stream_model``) that export.py writes as
+            ``stream_step``; None: export.py's window buffer (``--window-stream``).
+        int8_rewrite: ``int8_rewrite(window_model)`` -> a
+            :class:`coreLib.models.litert_layers.GraphRewrite` (the layers
+            export.py swaps in for its full-integer files, and why) or None;
+            None: the int8 files are converted from the model as it is.
+        frame_split: for a model whose first layers see one frame at a time,
+            ``frame_split(model, window_shape)`` -> ``(frame_model, head_model)``
+            (see :func:`lrcn_frame_and_head`): detection then computes each
+            frame's features once; None: every window runs whole.
     """
     name: str
     builder: ModelBuilder
     default_peak_step: float
     min_image_dim: int = 1
     stream_runner: Optional[Callable] = None
+    stream_model: Optional[Callable] = None
+    int8_rewrite: Optional[Callable] = None
+    frame_split: Optional[Callable] = None
 
 
 # Peak Adam step of train.py's default schedule (linear warm-up, then cosine to 0).
@@ -258,10 +309,13 @@ class ModelRecord:
 # subjects and 98.7 / 98.5 / 99.1 % on the pose family's (README "Training recipe").
 MODEL_RECORDS: Dict[str, ModelRecord] = {record.name: record for record in (
     ModelRecord(CONVNET3D_NAME, build_convnet3d, 2e-4),
-    ModelRecord(LRCN_NAME, build_lrcn, 1e-3, min_image_dim=lrcn_min_image_dim()),
+    ModelRecord(LRCN_NAME, build_lrcn, 1e-3, min_image_dim=lrcn_min_image_dim(),
+                frame_split=lrcn_frame_and_head),
     ModelRecord(DUMMY_NAME, build_dummy, 1e-3),
     ModelRecord(streaming.CAUSAL_MOBILENET_NAME, streaming.build_causal_mobilenet, 6e-3,
-                min_image_dim=streaming.MIN_IMAGE_DIM, stream_runner=StreamRunner),
+                min_image_dim=streaming.MIN_IMAGE_DIM, stream_runner=StreamRunner,
+                stream_model=streaming.build_stream_model,
+                int8_rewrite=litert_layers.causal_mobilenet_int8_rewrite),
 )}
 MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_RECORDS)
 # Views of the records, for their readers.

@@ -5,15 +5,23 @@ graphs made of kernels LiteRT (and its integer runtimes) provide.
 * :class:`IntegerBoxPooling`: CausalMobileNet's causal pooling
   (``streaming.CumulativeAveragePooling``) without CUMSUM, SUM or DIV, so that
   every tensor of the int8 files has one fixed range.
+* BatchNorms folded into the convolution before them
+  (:func:`folded_frame_conv`, :class:`FoldedTemporalConv`).
+* :func:`causal_mobilenet_int8_rewrite`: CausalMobileNet's record's
+  ``int8_rewrite``, all of the above as one :class:`GraphRewrite`.
 """
 
-from typing import Dict, Tuple
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from coreLib.cli import import_tensorflow_quietly
 
-import_tensorflow_quietly()
+# Only the TensorFlow backend needs TensorFlow (bench/gpu_models.py runs on JAX).
+if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import_tensorflow_quietly()
 
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 from keras import ops  # noqa: E402
@@ -229,3 +237,56 @@ class FoldedTemporalConv(keras.layers.Layer):
         buffer = inputs[:, frames - history:] if frames >= history else ops.pad(
             inputs, [[0, 0], [history - frames, 0]] + [[0, 0]] * (len(inputs.shape) - 2))
         return [ops.reshape(outputs, (-1,) + tuple(inputs.shape[1:])), buffer]
+
+
+@dataclass(frozen=True)
+class GraphRewrite:
+    """A model's graph for the full-integer files (float32, the same weights).
+
+    Attributes:
+        window_model: ``(B, L, D, D, C)`` float32 scaled -> ``(B, K)`` float32,
+            with the replacements.
+        replacements: layer name -> the layer used instead (its stream model
+            takes them too).
+        descriptions: what differs from the float export graph, one line a
+            rewrite (export.json's ``graph_rewrites``).
+    """
+    window_model: object
+    replacements: Dict[str, object]
+    descriptions: Tuple[str, ...]
+
+
+def causal_mobilenet_int8_rewrite(model) -> Optional[GraphRewrite]:
+    """CausalMobileNet's int8 graph: the pooling becomes :class:`IntegerBoxPooling`
+    (no CUMSUM, SUM or DIV: every tensor keeps one range whatever the frames seen;
+    the frame count state becomes a one-hot) and every BatchNorm after a
+    convolution is folded into it.
+
+    Args:
+        model: a CausalMobileNet window model (rebuilt for LiteRT).
+
+    Returns:
+        The rewrite; None for a window of one frame (nothing to pool over time).
+    """
+    horizon = int(model.input_shape[1])
+    if horizon < 2:
+        return None
+    replacements = {"pool": IntegerBoxPooling(horizon, name="pool")}
+    rewrites = ["pool: IntegerBoxPooling (window: one MEAN over frames and space; stream: "
+                "MEAN of the last L frame means times L/count, the count a one-hot state)"]
+    for norm in model.layers:
+        if not isinstance(norm, keras.layers.BatchNormalization):
+            continue
+        before = norm.input._keras_history.operation   # the layer that feeds the norm
+        if isinstance(before, streaming.CausalTemporalConv):
+            replacements[before.name] = FoldedTemporalConv(before, norm)
+        elif isinstance(before, streaming.PerFrame) and isinstance(
+                before.layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) \
+                and not before.layer.use_bias:
+            replacements[before.name] = folded_frame_conv(before, norm)
+        else:
+            continue
+        replacements[norm.name] = keras.layers.Identity(name=norm.name)
+        rewrites.append(f"{norm.name}: folded into {before.name}'s kernel and bias")
+    return GraphRewrite(streaming.build_window_model_with(model, replacements),
+                        replacements, tuple(rewrites))

@@ -7,7 +7,7 @@ counts the batches and reads MODEL_DIR; it writes nothing.
 from dataclasses import dataclass, replace
 from typing import Dict, Tuple
 
-from coreLib import storage
+from coreLib import models, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.preprocessing import legacy_records, shards
 from coreLib.training import determinism, run_folder
@@ -21,6 +21,21 @@ def _split_records(dataset_dir: str, manifest: manifest_lib.Manifest, split: str
     if info is None or not info.shards:
         raise ActrecogError(f"{dataset_dir}: the manifest lists no {split} records")
     return info.num_records
+
+
+def check_frame_side(model_name: str, manifest: manifest_lib.Manifest,
+                     dataset_dir: str) -> None:
+    """Refuses frames smaller than the model's registry minimum, before the model is
+    built (the builders refuse them too).
+
+    Raises:
+        ActrecogError: naming DATASET_DIR, the model, the side and the minimum.
+    """
+    minimum = models.get_model_record(model_name).min_image_dim
+    if manifest.image_dim < minimum:
+        raise ActrecogError(f"{dataset_dir}: {model_name}: image_dim {manifest.image_dim} "
+                            f"is too small; {model_name} needs image_dim >= {minimum} "
+                            f"(main.py --image-dim)")
 
 
 def check_batch_size(batch_size: int, num_replicas: int, split_sizes: Dict[str, int]) -> None:
@@ -55,7 +70,8 @@ class RunSetup:
 
 
 def prepare_run(config: TrainConfig) -> Tuple[TrainConfig, RunSetup]:
-    """Strategy, manifest, shard checks (hashed once per run), batch counts, MODEL_DIR.
+    """Strategy, manifest, shard checks (hashed once per run), batch counts, MODEL_DIR,
+    the model's minimum frame side.
 
     Returns:
         ``(config, setup)``: the config as the run uses it (a 1.0.4 folder without
@@ -88,5 +104,7 @@ def prepare_run(config: TrainConfig) -> Tuple[TrainConfig, RunSetup]:
     wanted = run_folder.run_config_of(config, manifest)
     model_dir = storage.absolute(config.model_dir)
     resuming = run_folder.check_model_dir(model_dir, wanted)
+    # Where the model's build refused such frames before: MODEL_DIR's refusals first.
+    check_frame_side(config.model_name, manifest, config.dataset_dir)
     return config, RunSetup(strategy, manifest, model_dir, strategy_lib.is_chief(strategy),
                              steps_per_epoch, eval_steps, shard_uris, wanted, resuming)
