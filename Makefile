@@ -43,7 +43,9 @@ bench: install
 	$(PY) bench/live.py
 	$(PY) bench/accuracy.py
 	$(PY) bench/legacy_open.py
-	@echo "not run here: bench/gpu_models.py (KERAS_BACKEND=jax on an accelerator; see docs)"
+	$(PY) bench/hand_crop.py
+	@echo "not run here: bench/gpu_models.py (KERAS_BACKEND=jax on an accelerator with JAX; its docstring says how)"
+	@echo "not run here: bench/peers.py and bench/peers_movinet.py, its MoViNet side (make bench-peers: an environment of their own)"
 
 # bench/peers.py: MoViNet-A0-Stream (TensorFlow Model Garden, TF 2.20 + tf-keras) in an
 # environment of its own; the project's runtime never imports it.

@@ -10,7 +10,7 @@ L=6 x 64x64x3, ``label``) to a temporary folder, then times, median of
   read:  counting the same records by reading them (TFRecordDataset), what a
          count without the file-size rule would cost.
 The OS caches the files after writing, so "read" is a lower bound for a disk or a
-bucket. Writes bench/results/legacy_open.json.
+bucket. Writes bench/results/legacy_open.json (``--output``).
 """
 
 import argparse
@@ -23,6 +23,8 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
+
+import bench_common  # noqa: E402  (bench/ is on sys.path when a script here runs)
 
 from coreLib.cli import import_tensorflow_quietly  # noqa: E402
 
@@ -61,6 +63,8 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--records", type=int, default=128, help="records per shard")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench", "results",
+                                                         "legacy_open.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         dataset_dir = write_folder(root, args.shards, args.records)
@@ -77,8 +81,7 @@ def main() -> int:
                 lambda: sum(1 for _ in tf.data.TFRecordDataset(files)), args.repeats),
         }
     print(json.dumps(result, indent=1))
-    bench_common.write_results(os.path.join(REPO_ROOT, "bench", "results",
-                                            "legacy_open.json"), result)
+    bench_common.write_results(args.output, result)
     return 0
 
 
