@@ -136,9 +136,9 @@ def test_every_table_is_a_view_of_the_one_record_per_model():
         assert models.MODEL_BUILDERS[name] is record.builder
         assert models.DEFAULT_LEARNING_RATES[name] == record.default_peak_step
     # The records' minima are the builders' (checked to build above and refused
-    # below): LRCN 43, CausalMobileNet 16; the others any side.
+    # below): LRCN 43, CausalMobileNet 8; the others any side.
     assert {name: record.min_image_dim for name, record in models.MODEL_RECORDS.items()} == {
-        "ConvNet3D": 1, "LRCN": 43, "DUMMY": 1, "CausalMobileNet": 16}
+        "ConvNet3D": 1, "LRCN": 43, "DUMMY": 1, "CausalMobileNet": 8}
     for name in ("LRCN", "CausalMobileNet"):
         with pytest.raises(ActrecogError, match="too small"):
             models.build_model(name, 1, models.MODEL_RECORDS[name].min_image_dim - 1, 1, 2)
