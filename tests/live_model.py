@@ -15,7 +15,7 @@ CLASSES = ("asl-blue", "ui-swipe", "ui-click", "no-action")
 SEQ_LEN, IMAGE_DIM = 3, 16
 
 
-def build_spread_model(windows: np.ndarray, seed: int = 3):
+def build_spread_model(windows: np.ndarray, seed: int = 4):
     """``windows``: ``(N, L, D, D, C)`` float32 in [0, 1] the spread is set on."""
     import keras
     from coreLib import models

@@ -110,26 +110,36 @@ def test_int8_runner_quantizes_input_and_state_from_the_file(int8_export):
                                   probabilities.argmax(axis=1))
 
 
-def _long_stream(src: str, count: int) -> np.ndarray:
-    """``count`` depth frames (16x16) of the tiny source's Test sequences, in order."""
+def _long_stream(src: str, passes: int, tail: int):
+    """The tiny source's Test depth frames (16x16) in order, ``passes`` times, then
+    their first ``tail`` again: ``(frames, period)``, period = frames per pass."""
     folder = os.path.join(src, "Test", "alvin")
     keys = [(os.path.join(folder, action), index) for action in sorted(os.listdir(folder))
             if os.path.isdir(os.path.join(folder, action))
             for index in frames.list_frame_indices(os.path.join(folder, action), "depth")]
     return np.stack([frame_reader.read_resized_frame(path, "depth", index, 16)
-                     for path, index in (keys * (count // len(keys) + 1))[:count]])
+                     for path, index in keys * passes + keys[:tail]]), len(keys)
 
 
 def test_int8_stream_does_not_drift_from_the_float32_stream(int8_export, tiny_causal_run):
     from coreLib.export import parity
     out_dir, _ = int8_export
     src = tiny_causal_run[0]
-    stream = _long_stream(src, 400)
+    # The last 100 frames are the first 100 again, after hundreds of frames of state.
+    stream, period = _long_stream(src, 4, 100)
+    assert len(stream) >= 400
+    int8_stream = exported_model.load_exported(os.path.join(out_dir, INT8_STREAM))
     figures = parity.drift(
         exported_model.load_exported(os.path.join(out_dir, f"{MODEL}_stream.tflite")),
-        exported_model.load_exported(os.path.join(out_dir, INT8_STREAM)), stream, "tiny")
-    assert figures["frames"] == 400 and figures["span"] == 100
-    assert figures["passed"] and figures["last_agreement"] >= figures["first_agreement"]
+        int8_stream, stream, "tiny")
+    assert figures["frames"] == len(stream) and figures["span"] == 100
+    # The first span starts from the zero state (its first frames see a partial
+    # history), so a frame or two of a near-tie model may agree differently there.
+    assert figures["last_agreement"] >= figures["first_agreement"] - 0.02
+    # No drift at all: the int8 state holds a bounded history, so the last span
+    # gives exactly what the same frames gave one pass earlier.
+    outputs = parity.run_stream(int8_stream, stream)
+    np.testing.assert_array_equal(outputs[-100:], outputs[-100 - period:-period])
     assert figures["overall_agreement"] >= 0.9
 
 
