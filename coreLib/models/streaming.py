@@ -71,7 +71,7 @@ PER_FRAME_MODEL_SUFFIX = "_per_frame"
 # A 2x2 stride-2 stem ("patchify" at half the side: 16x16 maps at 32x32, as
 # MoViNet-A0's 3x3 stride-2 stem leaves). The earlier 4x4 stride-4 stem (8x8 maps)
 # lost the fingers: in the demo's budget the 2x2 stem gave higher Eval accuracy on
-# both synthetic families (README "Training recipe"; issue 19's ablation) at about
+# both synthetic families (docs/benchmarks.md, peers; issue 19's ablation) at about
 # 4x the spatial work of the blocks. Non-overlapping patches keep the stem the
 # cheapest layer to run; a 3x3 stride-2 stem would read every pixel 2.25 times.
 STEM_FILTERS = 24
