@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from coreLib.data import manifest as manifest_lib
+from coreLib.data import hand_crop, manifest as manifest_lib
 from coreLib import storage
 from coreLib.preprocessing import legacy_records, records, shards
 from coreLib.errors import ActrecogError
@@ -190,6 +190,8 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
 
     rows = max(1, len(report.samples))
     columns = min(manifest.seq_len, MONTAGE_MAX_FRAMES)
+    # The frame's own channels (hand-centred frames' motion channels are not pictures).
+    shown = manifest.channels - hand_crop.frame_channels(0, manifest.hand_crop_config())
     figure, axes = pyplot.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows),
                                    squeeze=False)
     for row in range(rows):
@@ -200,7 +202,7 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
                 continue
             window, label = report.samples[row]
             # What the model sees: the pipeline's own scaling.
-            frame = records.scale_pixels(window[column], manifest.dtype).numpy()
+            frame = records.scale_pixels(window[column], manifest.dtype).numpy()[..., :shown]
             if frame.shape[-1] == 1:
                 plot.imshow(frame[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
             else:
