@@ -19,8 +19,10 @@ hand:32 full:32``).
                               [--large] [--work-dir DIR] [--output FILE]
                               [--montage info/hand_frames.png]
 
-Writes bench/results/hand_crop.json (default): per family and setting the test
-accuracy, macro F1, training seconds and detection F1@25 offline / online; and,
+Writes bench/results/hand_crop.json (default): per family and setting the Eval
+accuracy (subject LN, held out of training: settings are decided on it) and the
+Test accuracy (three unseen subjects: confirms), macro F1, training seconds and
+detection F1@25 offline / online; and,
 with ``--montage``, a picture of the same Test windows full-frame and hand-centred.
 """
 
@@ -97,6 +99,20 @@ def preprocess(data_dir: str, out_dir: str, frames: str, side: int, log_path: st
     return dataset_dir
 
 
+def eval_accuracy(dataset_dir: str, model_dir: str, log_path: str) -> dict:
+    """score.py with the same weights on the Eval windows (main.py's default
+    --eval-subjects: LN, a Train subject held out of training): the split settings
+    are decided on; Test (three unseen subjects) confirms them."""
+    (eval_json,) = glob.glob(os.path.join(glob.escape(dataset_dir), "mode:Eval_*.json"))
+    weights = os.path.join(model_dir, f"{MODEL}.weights.h5")
+    accuracy.run_tool([sys.executable, "score.py", MODEL, weights, eval_json], log_path)
+    with open(os.path.join(dataset_dir, "Results", f"metrics_{MODEL}.json"),
+              encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    return {"eval_accuracy": 100.0 * metrics["micro_f1"],
+            "eval_macro_f1": 100.0 * metrics["macro_f1"]}
+
+
 def detect(model_dir: str, data_dir: str, out_dir: str, log_path: str) -> dict:
     """detect.py offline and online on TestDetection: overall F1@25 and frame accuracy."""
     weights = os.path.join(model_dir, f"{MODEL}.weights.h5")
@@ -123,11 +139,12 @@ def run_setting(kind: str, style: str, setting, work_dir: str, log_path: str,
     model_dir = os.path.join(out_dir, "model")
     row = accuracy.train_and_score(dataset_dir, MODEL, accuracy.DEMO_EPOCHS,
                                    accuracy.DEMO_STEPS_PER_EPOCH, model_dir, log_path)
+    row.update(eval_accuracy(dataset_dir, model_dir, log_path))
     row["main_seconds"] = main_seconds
     if with_detection:
         row["detection"] = detect(model_dir, data_dir, out_dir, log_path)
-    line = (f"{kind} {style} {frames}:{side}: {row['test_accuracy']:.1f} % "
-            f"({row['train_seconds']:.0f} s training)")
+    line = (f"{kind} {style} {frames}:{side}: Eval {row['eval_accuracy']:.1f} %, "
+            f"Test {row['test_accuracy']:.1f} % ({row['train_seconds']:.0f} s training)")
     if with_detection:
         line += ", F1@25 offline {:.1f} / online {:.1f}".format(
             row["detection"]["offline"]["f1@25"], row["detection"]["online"]["f1@25"])
