@@ -250,7 +250,10 @@ def main():
                "load_average_1min_start": os.getloadavg()[0], "rows": []}
     if args.resume and os.path.exists(args.output):
         with open(args.output, encoding="utf-8") as handle:
-            results["rows"] = json.load(handle)["rows"]
+            kept = json.load(handle)
+        results["rows"] = kept["rows"]
+        if "tracker_cost_ms" in kept:
+            results["tracker_cost_ms"] = kept["tracker_cost_ms"]
     done = {(row["hands"], row["family"], row["frames"]) for row in results["rows"]}
     with tempfile.TemporaryDirectory() as scratch:
         work_dir = os.path.abspath(args.work_dir or scratch)
