@@ -15,8 +15,10 @@ Train, then an Eval pass, and prints the losses.
 import shutil
 import tempfile
 
+from coreLib import storage
 from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list, positive_int,
                          run_main)
+from coreLib.errors import ActrecogError
 
 CHECK_FLAG = "CHECK"
 
@@ -53,7 +55,6 @@ def build_parser():
 
 
 def run_check(args) -> int:
-    from coreLib import storage
     from coreLib.preprocessing import checks, legacy_records
 
     loaded = legacy_records.load_manifest_or_legacy(args.dataset_dir, args.legacy_classes,
@@ -102,7 +103,6 @@ def main(argv=None) -> int:
     if args.exec_flag == CHECK_FLAG:
         return run_check(args)
     from coreLib import models
-    from coreLib.errors import ActrecogError
 
     if args.exec_flag not in models.MODEL_NAMES:
         raise ActrecogError(f"EXEC_FLAG {args.exec_flag!r} is neither {CHECK_FLAG} nor a "

@@ -22,6 +22,7 @@ import sys
 import uuid
 from typing import Any, Iterator
 
+from coreLib.cli import import_tensorflow_quietly
 from coreLib.errors import ActrecogError
 
 TEMP_MARKER = ".tmp-"
@@ -31,13 +32,11 @@ _HASH_CHUNK_BYTES = 4 << 20
 def __getattr__(name: str):
     """``storage.tf``: TensorFlow, imported (quietly) on first use."""
     if name == "tf":
-        from coreLib.cli import import_tensorflow_quietly
         return import_tensorflow_quietly()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _gfile():
-    from coreLib.cli import import_tensorflow_quietly
     return import_tensorflow_quietly().io.gfile
 
 

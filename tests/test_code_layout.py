@@ -3,6 +3,12 @@
 Modules of one concern stay a few hundred lines and functions short (the def line
 to the last line, docstring included); a model's facts live in its registry record
 (coreLib/models), so no code outside that package picks a model by its name.
+Imports go one way (base -> data -> preprocessing -> models -> training -> inference ->
+evaluation -> detection / export), so coreLib imports coreLib at module level only:
+an import inside a function would hide a cycle (optional third-party imports, such
+as matplotlib or cv2, may stay in functions; the entry scripts import the stages
+inside main() after parsing, which keeps TensorFlow out of --help and main.py's
+workers). A module's _private names are its own.
 """
 
 import ast
@@ -12,6 +18,10 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 MODELS_PACKAGE = pathlib.Path("coreLib", "models")
 MODEL_NAME_CONSTANTS = ("CONVNET3D_NAME", "LRCN_NAME", "DUMMY_NAME", "CAUSAL_MOBILENET_NAME")
+
+
+ENTRY_SCRIPTS = ("main.py", "train.py", "detect.py", "debug.py", "score.py", "export.py",
+                 "videogen.py")
 
 
 def parsed_modules(repo_root):
@@ -66,4 +76,53 @@ def test_no_code_outside_the_registry_picks_a_model_by_name(repo_root):
                 for leaf in ast.walk(node):
                     if isinstance(leaf, ast.Constant) and leaf.value in names.values():
                         found.append(f"{relative}:{leaf.lineno} {leaf.value!r}")
+    assert found == []
+
+
+def imported_corelib_names(node):
+    """The coreLib modules (or names) an import statement imports; [] for others."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name.split(".")[0] == "coreLib"]
+    if isinstance(node, ast.ImportFrom):
+        module = node.module or ""
+        if node.level or module.split(".")[0] == "coreLib":
+            return [f"{'.' * node.level}{module}.{alias.name}" for alias in node.names]
+    return []
+
+
+def test_corelib_imports_corelib_at_module_level_only(repo_root):
+    found = []
+    for relative, _, tree in parsed_modules(repo_root):
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                found += [f"{relative}:{node.lineno} {function.name}: {name}"
+                          for name in imported_corelib_names(node)]
+    assert found == []
+
+
+def test_no_private_name_is_used_outside_its_module(repo_root):
+    root = pathlib.Path(repo_root)
+    sources = [(relative, tree) for relative, _, tree in parsed_modules(repo_root)]
+    sources += [(pathlib.Path(path), ast.parse((root / path).read_text(), path))
+                for path in ENTRY_SCRIPTS + tuple(
+                    str(script.relative_to(root)) for script in sorted(root.glob("scripts/*.py")))]
+    found = []
+    for relative, tree in sources:
+        modules = set()   # local names bound to coreLib modules or their names
+        for node in ast.walk(tree):
+            for name in imported_corelib_names(node):
+                if name.rsplit(".", 1)[-1].startswith("_") and not name.endswith("__"):
+                    found.append(f"{relative}:{node.lineno} imports {name}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and imported_corelib_names(node):
+                modules.update((alias.asname or alias.name).split(".")[0]
+                               for alias in node.names)
+        for node in ast.walk(tree):
+            base = node.value if isinstance(node, ast.Attribute) else None
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if (isinstance(base, ast.Name) and base.id in modules
+                    and node.attr.startswith("_") and not node.attr.endswith("__")):
+                found.append(f"{relative}:{node.lineno} {ast.unparse(node)}")
     assert found == []

@@ -2,7 +2,8 @@
 
 ``sources`` finds the recordings and reads their frames (each decoded once);
 ``fusion`` turns window or stream-step outputs into per-frame probabilities and
-applies the fixed lag; ``segments`` smooths them into labels and segments;
+applies the fixed lag; ``segments`` smooths them into labels and segments
+(``labelling``: a recording's labels, segments and metrics, recorded or live);
 ``metrics`` scores them (frame accuracy, edit score, F1@k, latency); ``outputs``
 and ``rendering`` write the files and pictures; ``driver`` wires them for
 detect.py (``config`` its settings, ``results`` what it found, ``runtime`` the

@@ -4,8 +4,9 @@ A trained window model labels every frame of a recording; runs of one action
 become segments with a start, an end and a score. The pieces: the recordings
 and their frames (:mod:`.sources`), the model's runners
 (:mod:`coreLib.inference.runners`), per-frame probabilities and the fixed lag
-(:mod:`.fusion`), labels and segments (:mod:`.segments`), scores
-(:mod:`.metrics`), files and pictures (:mod:`.outputs`, :mod:`.rendering`).
+(:mod:`.fusion`), labels and segments (:mod:`.segments`; a recording's all at once
+in :mod:`.labelling`), scores (:mod:`.metrics`), files and pictures
+(:mod:`.outputs`, :mod:`.rendering`).
 
 Each frame is decoded exactly once; windows are cut from the decoded frames in
 memory (the optional labelled video reads the frames again, for display). Both
@@ -21,11 +22,11 @@ from typing import Optional
 
 import numpy as np
 
-from coreLib import folder_swap, storage
+from coreLib import folder_swap, models, storage
 from coreLib.data import manifest as manifest_lib
-from coreLib.detection import events as events_lib, fusion, live_sources, outputs
-from coreLib.detection import metrics as metrics_lib, segments as segments_lib
+from coreLib.detection import events as events_lib, fusion, live_run, live_sources, outputs
 from coreLib.detection import runtime
+from coreLib.detection.labelling import label_sequence
 from coreLib.detection.config import DetectConfig
 from coreLib.detection.results import DetectResult, SequenceDetection
 from coreLib.detection.sources import (SequenceSource, VideoFrames, discover_sources,
@@ -110,26 +111,6 @@ def _model_probabilities(chunks, manifest: manifest_lib.Manifest, kind: str, run
     return fusion.delayed_probabilities(probabilities, delay)
 
 
-def label_sequence(sequence: SequenceSource, probabilities: np.ndarray,
-                   manifest: manifest_lib.Manifest, mode: str, config: DetectConfig,
-                   seconds: float, decoded_frames: int) -> SequenceDetection:
-    """Labels, segments and (with ground truth) metrics from ``(N, K)`` float32
-    per-frame probabilities."""
-    background = manifest.num_classes - 1
-    smoothing = segments_lib.SmoothingConfig(config.smooth, config.min_frames,
-                                             config.hysteresis, mode == "online")
-    smoothed, frame_labels, scores = segments_lib.label_frames(
-        probabilities, smoothing, background)
-    segments = segments_lib.segments_of(frame_labels, smoothed, manifest.classes, background)
-    metrics = counts = None
-    if sequence.truth is not None:
-        delay = fusion.resolve_delay(config.delay, manifest.seq_len, mode)
-        counts = metrics_lib.sequence_counts(sequence.truth, frame_labels, background, delay)
-        metrics = metrics_lib.summarise([counts], mode == "online")
-    return SequenceDetection(sequence, probabilities, smoothed, frame_labels, scores,
-                             segments, seconds, decoded_frames, metrics, counts)
-
-
 def detect_sequence(sequence: SequenceSource, manifest: manifest_lib.Manifest, kind: str,
                     runner, mode: str, config: DetectConfig) -> SequenceDetection:
     """Runs detection on one recording (no file written).
@@ -202,10 +183,8 @@ def detect(config: DetectConfig) -> DetectResult:
             :func:`coreLib.inference.model_loading.load_model`, :func:`detect_sequence`).
     """
     if live_sources.is_live_source(config.source):
-        from coreLib.detection import live_run
         return live_run.detect_live(config)
     began = time.perf_counter()
-    from coreLib import models
     models.get_model_builder(config.model_name)
     model_spec.check_model_path(config.model_path)
     manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,

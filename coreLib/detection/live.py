@@ -19,9 +19,11 @@ from typing import List, Optional
 import numpy as np
 
 from coreLib.data import frames, hand_crop, manifest as manifest_lib
-from coreLib.detection import driver, events as events_lib, fusion, live_sources, outputs
+from coreLib import models
+from coreLib.detection import events as events_lib, fusion, live_sources, outputs
 from coreLib.detection import runtime
 from coreLib.detection import segments as segments_lib
+from coreLib.detection.labelling import label_sequence
 from coreLib.detection.config import DetectConfig
 from coreLib.detection.results import SequenceDetection
 from coreLib.detection.sources import SequenceSource
@@ -124,7 +126,6 @@ class LiveDetector:
             ActrecogError: a model that cannot be read or does not fit.
         """
         model_name = model_name or model_spec.model_name_of(model_path)
-        from coreLib import models
         models.get_model_builder(model_name)
         config = DetectConfig(model_name, model_path, source, mode="online",
                               manifest_dir=manifest_dir, modality=modality, smooth=smooth,
@@ -241,8 +242,8 @@ class LiveDetector:
         probabilities = fusion.delayed_probabilities(np.stack(self.rows), self.delay)
         sequence = SequenceSource(self.name, self.config.source, False, len(self.rows))
         config = replace(self.config, delay=self.delay)
-        detection = driver.label_sequence(sequence, probabilities, self.manifest, "online",
-                                          config, self.seconds, len(self.rows))
+        detection = label_sequence(sequence, probabilities, self.manifest, "online",
+                                   config, self.seconds, len(self.rows))
         if self.tracker is not None:
             detection.crop_boxes = np.stack([box.as_array() for box in self.boxes])
             detection.frames_without_hand = self.tracker.frames_without_hand

@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from coreLib import folder_swap
+from coreLib import folder_swap, models
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import fusion, live_sources, outputs
 from coreLib.detection.config import DetectConfig
@@ -163,7 +163,6 @@ def detect_live(config: DetectConfig, log=lambda line: print(
             is left behind).
     """
     began = time.perf_counter()
-    from coreLib import models
     models.get_model_builder(config.model_name)
     model_spec.check_model_path(config.model_path)
     manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,

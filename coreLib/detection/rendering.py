@@ -15,6 +15,7 @@ from coreLib.detection import metrics as metrics_lib
 from coreLib.detection.results import SequenceDetection
 from coreLib.detection.sources import SequenceSource, open_video
 from coreLib.errors import ActrecogError
+from coreLib.evaluation import video
 from coreLib.progress import progress_bar
 
 
@@ -98,7 +99,6 @@ def timeline_strip(truth: Optional[np.ndarray], prediction: np.ndarray,
 
 def _display_frames(sequence: SequenceSource, modality: str) -> Iterator[np.ndarray]:
     """``(H, W, 3)`` uint8 BGR frames for the video, read again from the source."""
-    from coreLib.evaluation import video
     if sequence.is_video:
         capture = open_video(sequence.path)
         try:
@@ -127,7 +127,6 @@ def _draw_frame(image: np.ndarray, index: int, detection: SequenceDetection,
     """``(total_height, width, 3)`` uint8 BGR: frame ``index`` letterboxed, its
     label, score and truth beneath, then the timeline strip with a cursor."""
     import cv2
-    from coreLib.evaluation import video
 
     count, truth, layout = len(detection.labels), detection.source.truth, where.text
     canvas = np.zeros((where.total_height, where.width, 3), np.uint8)
@@ -156,7 +155,6 @@ def render_labelled_video(detection: SequenceDetection, manifest: manifest_lib.M
         ActrecogError: the video cannot be written, or a frame cannot be read.
     """
     import cv2
-    from coreLib.evaluation import video
 
     if storage.is_remote(final_path):
         raise ActrecogError(f"{final_path}: --video writes local files only")

@@ -7,6 +7,7 @@ import sys
 
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection.config import DetectConfig
+from coreLib.export import litert_cache
 from coreLib.inference import exported_model, runners, stream_steps
 
 STREAM_RUNTIMES = ("litert", "keras")
@@ -25,7 +26,6 @@ def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str
     if (kind != "stream" or config.stream_runtime != "litert"
             or exported_model.is_exported_path(config.model_path)):
         return model, kind, runner
-    from coreLib.export import litert_cache
     cached = litert_cache.cached_stream_model(config.model_name, config.model_path, log)
     if cached is None:
         return model, kind, runner

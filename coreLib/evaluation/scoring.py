@@ -22,6 +22,7 @@ first is written, so bad input leaves no Results file behind.
 """
 
 import io
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import storage
+from coreLib import models, storage
 from coreLib.data import manifest as manifest_lib, window_lists
 from coreLib.data.window_lists import ListedWindow
 from coreLib.inference import exported_model, forward, frame_reader, model_loading
@@ -223,7 +224,6 @@ def score(config: ScoreConfig) -> ScoreResult:
         ActrecogError: any bad input; then no Results file is written.
     """
     began = time.perf_counter()
-    from coreLib import models
     models.get_model_builder(config.model_name)
     # Classes in the model's own order (its run_config.json), matched by name.
     manifest = model_loading.manifest_for_model(config.dataset_dir, config.model_path)
@@ -273,7 +273,6 @@ def score(config: ScoreConfig) -> ScoreResult:
 
 
 def _json_bytes(value) -> bytes:
-    import json
     return (json.dumps(value, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
 

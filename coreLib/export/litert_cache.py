@@ -18,6 +18,7 @@ from typing import Callable, Optional
 from coreLib import storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.errors import ActrecogError
+from coreLib.export import export_model
 from coreLib.inference import exported_model
 
 CACHE_PREFIX = ".litert-"
@@ -64,8 +65,6 @@ def cached_stream_model(model_name: str, weights_path: str,
     Raises:
         ActrecogError: the weights do not fit the model (as loading them would).
     """
-    from coreLib.export import export_model
-
     if storage.is_remote(weights_path):
         log(f"{weights_path}: remote weights run on the Keras stream step (no LiteRT cache)")
         return None

@@ -11,7 +11,7 @@ import warnings
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from coreLib import storage
+from coreLib import models, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.errors import ActrecogError
 from coreLib.preprocessing import legacy_records
@@ -66,7 +66,6 @@ def check_weights_match(model, weights_path: str, local_path: str, model_name: s
         ActrecogError: weights of another model, for another class count, or for
             another input shape (each said so, with the layer that differs).
     """
-    from coreLib import models
     saved_name, saved = _h5_layer_shapes(local_path)
     if saved_name and saved_name != model_name:
         raise ActrecogError(f"{weights_path}: weights of a {saved_name} model, not "
@@ -106,7 +105,6 @@ def load_model(model_name: str, model_path: str, manifest: manifest_lib.Manifest
     Raises:
         ActrecogError: unknown model name, missing file, weights that do not fit.
     """
-    from coreLib import models  # imports keras
 
     import keras
 

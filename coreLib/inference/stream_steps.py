@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 import numpy as np
 
-from coreLib import storage
+from coreLib import models, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.inference import exported_model
 from coreLib.preprocessing import records
@@ -147,7 +147,6 @@ def stream_step_builder(model_name: str) -> Optional[Callable[..., StreamStep]]:
     its registry record's ``stream_runner`` (``coreLib.models.MODEL_RECORDS``)
     behind :class:`StatefulRunnerStep`. None for every other model: online and
     offline, its windows run through a WindowRunner."""
-    from coreLib import models  # imports keras
     record = models.MODEL_RECORDS.get(model_name)
     if record is None or record.stream_runner is None:
         return None

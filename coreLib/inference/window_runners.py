@@ -10,7 +10,7 @@ from typing import Iterable, List
 
 import numpy as np
 
-from coreLib import storage
+from coreLib import models, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.inference import forward as forward_lib
 from coreLib.preprocessing import records
@@ -83,7 +83,6 @@ def make_window_runner(model_name: str, model, manifest: manifest_lib.Manifest) 
     """A model whose registry record splits it into a per-frame part and a head
     (LRCN) shares its per-frame features between windows; other models (whose
     first layers mix frames) run every window whole."""
-    from coreLib import models   # Keras: only when a Keras model runs
     frame_split = models.get_model_record(model_name).frame_split
     if frame_split is not None:
         return SharedFrameRunner(*frame_split(model, manifest.window_shape), manifest)

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coreLib import cli, models
+from coreLib import cli, models, storage
 
 INFO_DIR = "info"
 # File stems of the 2019 tool's drawings.
@@ -120,7 +120,6 @@ def draw_model(model, path: str) -> List[LayerRow]:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    from coreLib import storage
 
     rows = layer_rows(model)
     box_height, gap = 0.62, 0.38
@@ -197,7 +196,6 @@ def write_info(model_names: Sequence[str], output_dir: str,
     Raises:
         ActrecogError: an unknown model name or an unwritable folder.
     """
-    from coreLib import storage
 
     storage.check_writable(output_dir)
     written = []
