@@ -16,8 +16,8 @@ import shutil
 import tempfile
 
 from coreLib import storage
-from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list, positive_int,
-                         run_main)
+from coreLib.cli import (add_legacy_classes_argument, import_tensorflow_quietly, make_parser,
+                         positive_int, run_main)
 from coreLib.errors import ActrecogError
 
 CHECK_FLAG = "CHECK"
@@ -34,10 +34,7 @@ def build_parser():
                         help="CHECK: folder for check_<split>.png (default: TFRECORD_DIR)")
     parser.add_argument("--no-sha256", dest="verify_sha256", action="store_false",
                         help="CHECK: skip hashing the shards")
-    parser.add_argument("--legacy-classes", type=name_list, default=None,
-                        metavar="NAME,...",
-                        help="1.0.4 records only: the 17 class names in label order, "
-                             "comma-separated (default: the order of 1.0.4's scorer)")
+    add_legacy_classes_argument(parser)
     parser.add_argument("--steps", type=positive_int, default=5,
                         help="model smoke run: Train steps per epoch")
     parser.add_argument("--epochs", type=positive_int, default=2,

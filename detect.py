@@ -15,18 +15,19 @@ outputs for the frames seen.
 import argparse
 import sys
 
-from coreLib.cli import (import_tensorflow_quietly, make_parser, non_negative_int,
-                         positive_float, positive_int, run_main, unit_fraction)
+from coreLib.cli import (add_model_name_argument, import_tensorflow_quietly, make_parser,
+                         non_negative_int, positive_float, positive_int, run_main,
+                         unit_fraction)
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
+from coreLib.data import frames  # noqa: E402
 from coreLib.detection import config as detect_config, driver, outputs  # noqa: E402
 
 
 def parse_args(argv):
     parser = make_parser("detect.py", __doc__)
-    parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: ConvNet3D, LRCN, DUMMY or CausalMobileNet")
+    add_model_name_argument(parser)
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5, with its "
                              "run_config.json beside it), a full .keras model, or an "
@@ -76,7 +77,7 @@ def parse_args(argv):
                         help="DataSet folder whose dataset.json gives window shape, "
                              "classes and modality (default: run_config.json beside "
                              "MODEL_PATH)")
-    parser.add_argument("--modality", choices=("color", "depth", "confi"), default=None,
+    parser.add_argument("--modality", choices=tuple(frames.MODALITIES), default=None,
                         help="frames to read when the run config does not say "
                              "(default: color for 3-channel models)")
     parser.add_argument("--batch-size", type=positive_int, default=32,

@@ -15,7 +15,8 @@ keeps it).
 
 import sys
 
-from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, run_main
+from coreLib.cli import (add_model_name_argument, import_tensorflow_quietly, make_parser,
+                         positive_int, run_main)
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
@@ -26,8 +27,7 @@ EXIT_PARITY_FAILED = 1
 
 def parse_args(argv):
     parser = make_parser("export.py", __doc__)
-    parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: CausalMobileNet, ConvNet3D, LRCN or DUMMY")
+    add_model_name_argument(parser)
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5, window and classes "
                              "from its MODEL_DIR's run_config.json) or a full .keras model")

@@ -7,7 +7,8 @@ confusion_<name>.png into <json dir>/Results/: <name> is MODEL_NAME for Keras
 weights, the file's name for an exported model (CausalMobileNet.tflite).
 """
 
-from coreLib.cli import import_tensorflow_quietly, make_parser, positive_int, run_main
+from coreLib.cli import (add_model_name_argument, import_tensorflow_quietly, make_parser,
+                         positive_int, run_main)
 
 import_tensorflow_quietly()  # before anything else imports TensorFlow
 
@@ -16,8 +17,7 @@ from coreLib.evaluation import scoring  # noqa: E402
 
 def parse_args(argv):
     parser = make_parser("score.py", __doc__)
-    parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: CausalMobileNet, ConvNet3D, LRCN or DUMMY")
+    add_model_name_argument(parser)
     parser.add_argument("model_path", metavar="MODEL_PATH",
                         help="weights from train.py (<model>.weights.h5) or a full "
                              ".keras model (local path or gs:// URI)")

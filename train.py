@@ -7,9 +7,10 @@ machines (TF_CONFIG) or a TPU. Starting again with the same MODEL_DIR resumes
 from its last checkpoint at the same step.
 """
 
-from coreLib.cli import (import_tensorflow_quietly, make_parser, name_list,
-                         non_negative_int, open_unit_float, positive_float, positive_int,
-                         run_main, unit_fraction)
+from coreLib.cli import (add_legacy_classes_argument, add_model_name_argument,
+                         import_tensorflow_quietly, make_parser, non_negative_int,
+                         open_unit_float, positive_float, positive_int, run_main,
+                         unit_fraction)
 
 # The recipe's names, spelled here too so that --help does not have to import
 # TensorFlow (a test keeps them equal to coreLib.training's).
@@ -26,9 +27,7 @@ def build_parser():
     parser.add_argument("dataset_dir", metavar="DATASET_DIR",
                         help="the DataSet folder or gs:// URI holding dataset.json, or "
                              "1.0.4 records (TFRECORD/Train, TFRECORD/Eval)")
-    parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="CausalMobileNet (the streaming model), ConvNet3D, LRCN or "
-                             "DUMMY")
+    add_model_name_argument(parser)
     parser.add_argument("model_dir", metavar="MODEL_DIR",
                         help="folder or gs:// URI for checkpoints, weights, history and "
                              "TensorBoard logs (resumed when it holds a checkpoint)")
@@ -85,11 +84,7 @@ def build_parser():
                         help="bit-identical weights for the same arguments, resumed or "
                              "not: each step compiled by XLA (a compile at the start; "
                              "steps at XLA's speed)")
-    parser.add_argument("--legacy-classes", type=name_list, default=None,
-                        metavar="NAME,...",
-                        help="1.0.4 records only: the 17 class names in label order, "
-                             "comma-separated (default: the order of 1.0.4's scorer, "
-                             "ui-screenTap first, no-action last)")
+    add_legacy_classes_argument(parser)
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar or per-epoch summary lines")
     return parser

@@ -1,9 +1,11 @@
 """Shared pieces of the thin entry scripts.
 
-``main.py``, ``train.py``, ``debug.py``, ``score.py`` and ``videogen.py`` parse their
-arguments with :class:`OneLineArgumentParser` and run their body through
-:func:`run_main`, so that every bad input ends the same way: exit code 2 and a single
-line ``<prog>: error: <what>`` on stderr, never a traceback.
+The entry scripts (``main.py``, ``train.py``, ``debug.py``, ``score.py``, ``export.py``,
+``detect.py``, ``videogen.py``) parse their arguments with
+:class:`OneLineArgumentParser` (the arguments several share added by the
+``add_..._argument`` functions) and run their body through :func:`run_main`, so that
+every bad input ends the same way: exit code 2 and a single line
+``<prog>: error: <what>`` on stderr, never a traceback.
 """
 
 import argparse
@@ -98,6 +100,23 @@ def name_list(text: str) -> tuple:
     if not all(names):
         raise argparse.ArgumentTypeError(f"{text!r} has an empty name")
     return names
+
+
+def add_model_name_argument(parser: argparse.ArgumentParser) -> None:
+    """The MODEL_NAME positional of train.py, score.py, export.py and detect.py
+    (``args.model_name``; the registry in :mod:`coreLib.models` checks it)."""
+    parser.add_argument("model_name", metavar="MODEL_NAME",
+                        help="model to build: CausalMobileNet (the streaming model), "
+                             "ConvNet3D, LRCN or DUMMY")
+
+
+def add_legacy_classes_argument(parser: argparse.ArgumentParser) -> None:
+    """``--legacy-classes`` of train.py and debug.py (``args.legacy_classes``)."""
+    parser.add_argument("--legacy-classes", type=name_list, default=None,
+                        metavar="NAME,...",
+                        help="1.0.4 records only: the 17 class names in label order, "
+                             "comma-separated (default: the order of 1.0.4's scorer, "
+                             "ui-screenTap first, no-action last)")
 
 
 def import_tensorflow_quietly():

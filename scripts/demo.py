@@ -61,6 +61,22 @@ LIVE_FPS = "30"
 DATA_COMPLETE_STAMP = ".demo-data-complete"
 
 
+def echo_lines(lines, log) -> None:
+    """Each line of a tool's output to the terminal, the moment it comes, and to the log."""
+    for line in lines:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        log.write(line)
+
+
+def exit_on_failure(returncode: int, what: str, log_path: str) -> None:
+    """Ends the demo with a tool's exit code when it failed."""
+    if returncode != 0:
+        print(f"demo: {what} failed with exit code {returncode} (log: {log_path})",
+              file=sys.stderr)
+        sys.exit(returncode)
+
+
 def run(step: str, command: list, log_path: str) -> float:
     """Runs one tool, echoing its output to the terminal and a log; returns seconds."""
     print(f"\n=== {step}: {' '.join(command)}", flush=True)
@@ -70,14 +86,9 @@ def run(step: str, command: list, log_path: str) -> float:
         log.flush()
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
-        for line in process.stdout:
-            sys.stdout.write(line)
-            log.write(line)
+        echo_lines(process.stdout, log)
         process.wait()
-    if process.returncode != 0:
-        print(f"demo: {step} failed with exit code {process.returncode} "
-              f"(log: {log_path})", file=sys.stderr)
-        sys.exit(process.returncode)
+    exit_on_failure(process.returncode, step, log_path)
     return time.time() - started
 
 
@@ -101,16 +112,10 @@ def run_live(sequence_dir: str, weights: str, out_dir: str, log_path: str) -> fl
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True)
         producer.stdout.close()
-        for line in detect.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            log.write(line)
+        echo_lines(detect.stdout, log)
         detect.wait()
         producer.wait()
-    if detect.returncode != 0:
-        print(f"demo: the live run failed with exit code {detect.returncode} "
-              f"(log: {log_path})", file=sys.stderr)
-        sys.exit(detect.returncode)
+    exit_on_failure(detect.returncode, "the live run", log_path)
     return time.time() - started
 
 

@@ -41,8 +41,8 @@ from coreLib.progress import progress_bar
 
 VIDEO_SUFFIX = ".avi"
 FOURCC = "MJPG"
-# Frame modalities a video can show; the JSON always names the colour frame.
-VIDEO_MODALITIES = ("color", "depth", "confi")
+# Frame modalities a video can show (all); the JSON always names the colour frame.
+VIDEO_MODALITIES = tuple(frames.MODALITIES)
 JSON_MODALITY = "color"
 TRUTH_COLOUR = (0, 255, 255)       # BGR yellow
 RIGHT_COLOUR = (0, 255, 0)         # BGR green
