@@ -8,11 +8,13 @@ evaluation -> detection / export), so coreLib imports coreLib at module level on
 an import inside a function would hide a cycle (optional third-party imports, such
 as matplotlib or cv2, may stay in functions; the entry scripts import the stages
 inside main() after parsing, which keeps TensorFlow out of --help and main.py's
-workers). A module's _private names are its own.
+workers). A module's _private names are its own. The README's layout table names
+every module, in its package's row.
 """
 
 import ast
 import pathlib
+import re
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -126,3 +128,19 @@ def test_no_private_name_is_used_outside_its_module(repo_root):
                     and node.attr.startswith("_") and not node.attr.endswith("__")):
                 found.append(f"{relative}:{node.lineno} {ast.unparse(node)}")
     assert found == []
+
+
+def test_readme_layout_table_names_every_module(repo_root):
+    root = pathlib.Path(repo_root)
+    rows = re.findall(r"^\| (base|`\w+`) \| (.*?) \| .*\|$",
+                      (root / "README.md").read_text(), re.MULTILINE)
+    listed = {package.strip("`"): set(re.findall(r"`([a-z_]\w*)`", modules))
+              for package, modules in rows}   # lower case: not `ModelRecord`
+    actual = {}
+    for path in sorted((root / "coreLib").rglob("*.py")):
+        package = path.parent.name if path.parent.name != "coreLib" else "base"
+        if path.stem != "__init__" or package == "models":   # models' builders live there
+            actual.setdefault(package, set()).add(path.stem)
+    assert {package: sorted(modules) for package, modules in listed.items()
+            if package in actual} == {package: sorted(modules)
+                                      for package, modules in actual.items()}
