@@ -27,6 +27,11 @@ POSE_PIN = generator.SyntheticConfig(
     train_subjects=("LN",), test_subjects=("alvin",), width=40, height=32, reps=1,
     seed=5, frames_per_sequence=14, test_frames_per_sequence=16, detection_sequences=0)
 POSE_PIN_SHA256 = "c74ebdb63dd75ed01a8fe7826bd55b56df985d2f6cfec96ff825061c418b1554"
+# The same over everything the generator wrote before it was split by concern
+# (commit 2f06ca2's parent): POSE_PIN with one TestDetection sequence, and TINY
+# (the trajectory family, with TestDetection).
+POSE_DETECTION_SHA256 = "a561d65ddaafb5d5a979ca39a77ff724fcdc53910b4ba940912530539d1d0dcd"
+TINY_SHA256 = "6cad0a0361bdcc14300dc71798cc2ff5860a89e0403aa16db8d3c76f159ce662"
 
 TINY = generator.SyntheticConfig(
     train_subjects=("LN", "chi"), test_subjects=("alvin",),
@@ -65,6 +70,7 @@ def test_pose_family_writes_the_same_bytes_as_before(tmp_path):
     assert _tree_sha256({name: data for name, data in files.items()
                          if not name.startswith("TestDetection")}) == POSE_PIN_SHA256
     assert any(name.startswith("TestDetection") for name in files)
+    assert _tree_sha256(files) == POSE_DETECTION_SHA256
 
 
 def test_layout_frame_counts_and_labels(tmp_path):
@@ -94,6 +100,7 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
     generator.generate_dataset(first, TINY, workers=1, progress=False)
     generator.generate_dataset(second, TINY, workers=2, progress=False)
     assert tree_bytes(first) == tree_bytes(second)
+    assert _tree_sha256(tree_bytes(first)) == TINY_SHA256
     other = str(tmp_path / "other")
     generator.generate_dataset(other, dataclasses.replace(TINY, seed=4), progress=False)
     name = os.path.join("Train", "LN", "ui-swipe", "depth_5.png")
