@@ -69,12 +69,18 @@ def counted_decodes(monkeypatch):
 
 
 def run_tool(module_name: str, argv) -> int:
-    """A script's main in-process through run_main (as its CLI runs): its exit code."""
+    """A script's main in-process through run_main (as its CLI runs): its exit code.
+    ``argv`` may hold numbers and paths (passed as strings)."""
     from coreLib.cli import run_main
     module = __import__(module_name)
     with pytest.raises(SystemExit) as stop:
-        run_main(module.main, argv, prog=f"{module_name}.py")
+        run_main(module.main, [str(arg) for arg in argv], prog=f"{module_name}.py")
     return stop.value.code
+
+
+def run_detect(argv) -> int:
+    """detect.py in-process without progress bars: its exit code."""
+    return run_tool("detect", list(argv) + ["--no-progress"])
 
 
 @pytest.fixture(scope="session")

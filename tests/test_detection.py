@@ -22,10 +22,10 @@ import pytest
 
 import channel_dummy
 
+from conftest import run_detect
 from coreLib import models
 from coreLib.detection import config as detect_config, driver, rendering, sources
 from coreLib.inference import model_spec, runners, stream_steps, window_runners
-from coreLib.cli import run_main
 from coreLib.errors import ActrecogError
 
 CLASSES = ("red", "green", "no-action")
@@ -102,13 +102,6 @@ def write_model_dir(folder, model, classes=CLASSES, window_shape=None) -> str:
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     return write_model_dir(str(tmp_path_factory.mktemp("model")), channel_vote_dummy())
-
-
-def run_detect(argv):
-    import detect
-    with pytest.raises(SystemExit) as stop:
-        run_main(detect.main, [str(arg) for arg in argv] + ["--no-progress"], prog="detect.py")
-    return stop.value.code
 
 
 def test_offline_split_is_perfect_and_outputs_are_complete(tmp_path, weights, capsys):

@@ -19,6 +19,7 @@ import channel_dummy
 import debug
 import score
 import train
+from conftest import run_tool
 from coreLib import models, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.preprocessing import legacy_records
@@ -78,10 +79,10 @@ def write_legacy_folder(root: str, train_shards=TRAIN_SHARDS, eval_shards=EVAL_S
 
 def run_script(module, argv, prog, capsys):
     """A script's main through run_main, as the script runs it: (code, out, err)."""
-    with pytest.raises(SystemExit) as stop:
-        run_main(module.main, [str(arg) for arg in argv], prog=prog)
+    assert prog == f"{module.__name__}.py", prog
+    code = run_tool(module.__name__, argv)
     captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
+    return code, captured.out, captured.err
 
 
 def one_line_error(result, prog, *fragments):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import live_model
-from coreLib.cli import run_main
+from conftest import run_detect
 from coreLib.data import frames
 from coreLib.detection import events as events_lib, fusion, segments
 from coreLib.detection.live import LiveDetector
@@ -56,13 +56,6 @@ def live_case(tmp_path_factory):
     model = live_model.build_spread_model(np.ascontiguousarray(windows))
     weights = live_model.write_model_dir(os.path.join(root, "model"), model)
     return {"root": root, "folder": folder, "depth": depth, "weights": weights}
-
-
-def run_detect(argv):
-    import detect
-    with pytest.raises(SystemExit) as stop:
-        run_main(detect.main, [str(arg) for arg in argv] + ["--no-progress"], prog="detect.py")
-    return stop.value.code
 
 
 @pytest.fixture(scope="module")
@@ -245,25 +238,23 @@ def test_timestamps_give_the_events_times(live_case, online):
     assert [{k: v for k, v in event.items() if k != "time_s"} for event in found] == expected
 
 
-def test_realtime_feed_drops_the_oldest_frames():
-    from coreLib.detection import live_sources
-    feed = live_sources.FrameFeed(((index, None) for index in range(10)), realtime=True)
-    feed.thread.join()      # everything has arrived while nobody took a frame
+def _frame_indices(feed):
+    """Every frame index a FrameFeed gives until its stream ends."""
     taken = []
     while True:
         try:
             taken.append(feed.get(1.0)[0])
         except StopIteration:
-            break
-    assert taken == [8, 9] and feed.dropped == 8
+            return taken
+
+
+def test_realtime_feed_drops_the_oldest_frames():
+    from coreLib.detection import live_sources
+    feed = live_sources.FrameFeed(((index, None) for index in range(10)), realtime=True)
+    feed.thread.join()      # everything has arrived while nobody took a frame
+    assert _frame_indices(feed) == [8, 9] and feed.dropped == 8
     waiting = live_sources.FrameFeed(((index, None) for index in range(10)), realtime=False)
-    taken = []
-    while True:
-        try:
-            taken.append(waiting.get(1.0)[0])
-        except StopIteration:
-            break
-    assert taken == list(range(10)) and waiting.dropped == 0
+    assert _frame_indices(waiting) == list(range(10)) and waiting.dropped == 0
 
 
 def test_a_window_model_runs_live_one_window_per_frame(tmp_path):

@@ -15,10 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-import main as main_script
+from conftest import run_tool
 from file_trees import tree_bytes
-from coreLib.cli import run_main
-from tests.tiny_dataset import make_dataset
+from tiny_dataset import make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +38,9 @@ PINNED = ["--actions", "act-a,act-b"]
 
 
 def run_in_process(argv, capfd):
-    with pytest.raises(SystemExit) as stop:
-        run_main(main_script.main, list(argv) + PINNED, prog="main.py")
+    code = run_tool("main", list(argv) + PINNED)
     out, err = capfd.readouterr()
-    return stop.value.code, err
+    return code, err
 
 
 def write_png(path, image):

@@ -19,13 +19,13 @@ import pytest
 
 import channel_dummy
 
+from conftest import run_tool
 from coreLib import models
 from coreLib.data import frames, manifest as manifest_lib
 from coreLib.evaluation import scoring
 from coreLib.data import window_lists
 from coreLib.inference import forward, frame_reader
 from coreLib.preprocessing import records
-from coreLib.cli import run_main
 from coreLib.errors import ActrecogError
 
 CLASSES = ("red", "green", "no-action")
@@ -102,14 +102,6 @@ def weights_dir(tmp_path_factory):
     return folder
 
 
-def run_score(argv):
-    """score.py in-process: (exit code, stderr) via the same run_main as the script."""
-    import score
-    with pytest.raises(SystemExit) as stop:
-        run_main(score.main, argv, prog="score.py")
-    return stop.value.code
-
-
 def results_files(json_path):
     folder = os.path.join(os.path.dirname(json_path), scoring.RESULTS_FOLDER)
     if not os.path.isdir(folder):
@@ -120,7 +112,7 @@ def results_files(json_path):
 def test_perfect_weights_score_100_and_results_follow_json_order(tmp_path, weights_dir,
                                                                   capsys):
     json_path = make_dataset(tmp_path)
-    code = run_score(["DUMMY", str(weights_dir / "DUMMY.weights.h5"), json_path,
+    code = run_tool("score", ["DUMMY", str(weights_dir / "DUMMY.weights.h5"), json_path,
                       "--batch-size", "4"])
     out = capsys.readouterr().out
     assert code == 0
@@ -148,7 +140,7 @@ def test_perfect_weights_score_100_and_results_follow_json_order(tmp_path, weigh
 def test_metrics_and_table_match_sklearn(tmp_path, weights_dir, capsys):
     from sklearn import metrics as sk
     json_path = make_dataset(tmp_path, mislabel=(0, 1, 5))
-    code = run_score(["DUMMY", str(weights_dir / "DUMMY.weights.h5"), json_path])
+    code = run_tool("score", ["DUMMY", str(weights_dir / "DUMMY.weights.h5"), json_path])
     out = capsys.readouterr().out
     assert code == 0
     results_dir = os.path.join(os.path.dirname(json_path), "Results")
@@ -289,7 +281,7 @@ def test_bad_input_is_one_line_and_no_results(tmp_path, weights_dir, capsys, cas
     elif case == "unknown_class":
         entries[4]["class"] = "purple"
         open(json_path, "w").write(json.dumps(entries))
-    code = run_score([model_name, weights, json_path])
+    code = run_tool("score", [model_name, weights, json_path])
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("score.py: error: ")

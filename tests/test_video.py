@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import run_tool
 from coreLib.evaluation import video
-from coreLib.cli import run_main
 
 GREY = 90
 # (frame size (w, h), truth, prediction): two sizes, right and wrong predictions.
@@ -180,13 +180,6 @@ def test_depth_frames_are_colour_mapped(tmp_path):
                   - expected[20:100, 20:140].astype(int)).mean() < 8
 
 
-def run_videogen(argv):
-    import videogen
-    with pytest.raises(SystemExit) as stop:
-        run_main(videogen.main, argv, prog="videogen.py")
-    return stop.value.code
-
-
 @pytest.mark.parametrize("case, message", [
     ("no_truth", "entry 1: missing truth"),
     ("missing_frame", "color_2.png: frame missing"),
@@ -202,7 +195,7 @@ def test_bad_json_is_one_line_and_writes_nothing(tmp_path, capsys, case, message
         os.remove(tmp_path / "seq" / "color_2.png")
     else:
         open(json_path, "w").write(json.dumps({"path": "x"}))
-    assert run_videogen([json_path, "2"]) == 2
+    assert run_tool("videogen", [json_path, "2"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and message in err
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".avi")]
