@@ -90,7 +90,7 @@ def tiny_causal_run(tmp_path_factory):
     source (48 frames of 16x12 per sequence), preprocessed by main.py to 16x16
     depth windows and trained by train.py for 40 steps (its run_config.json
     names the DataSet, as export.py reads it)."""
-    from tool_runner import write_tiny_source
+    from tiny_dataset import write_tiny_source
     root = tmp_path_factory.mktemp("tiny-causal")
     src = write_tiny_source(str(root / "SRC"), frames=48)
     out = str(root / "OUT")

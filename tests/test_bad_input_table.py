@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
-import tool_runner
+import tiny_dataset
 from file_trees import tree_paths
-from tool_runner import REPO_ROOT, run_fresh, write_tiny_source
-
+from tiny_dataset import write_tiny_source
+from tool_runner import REPO_ROOT, run_fresh
 from tool_runner import PIPELINE_BATCH_SIZE as BATCH_SIZE, PIPELINE_IMAGE_DIM as IMAGE_DIM
 
 
@@ -452,7 +452,7 @@ def test_tiny_source_matches_its_description(tmp_path):
     src = write_tiny_source(str(tmp_path))
     assert sorted(os.listdir(src)) == ["Test", "Train"]
     sequence = os.path.join(src, "Train", "aiyang", "asl-blue")
-    assert len(os.listdir(sequence)) == 3 * tool_runner.TINY_FRAMES
+    assert len(os.listdir(sequence)) == 3 * tiny_dataset.TINY_FRAMES
     assert cv2.imread(os.path.join(sequence, "color_0.png")).shape == (12, 16, 3)
     assert cv2.imread(os.path.join(sequence, "depth_0.png"), cv2.IMREAD_UNCHANGED).dtype \
         == np.uint16

@@ -17,15 +17,14 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+from train_progress import latest_step
 from weight_files import h5_arrays
 
 # Minutes of training and killed processes: outside `make test-fast`.
@@ -145,35 +144,20 @@ def test_two_workers_end_with_identical_weights_and_only_the_chief_writes(
     assert not [name for name in os.listdir(tmp_path / "tmp1") if "actrecog" in name]
 
 
-def _latest_step(checkpoint_dir):
-    steps = [int(name[len("ckpt-"):-len(".index")]) for name in
-             (os.listdir(checkpoint_dir) if os.path.isdir(checkpoint_dir) else [])
-             if name.startswith("ckpt-") and name.endswith(".index")]
-    return max(steps, default=0)
-
-
-
-
 def test_sigkill_then_restart_resumes_and_matches_the_uninterrupted_run(
-        repo_root, dataset_dir, reference, tmp_path):
+        script_runner, dataset_dir, reference, tmp_path):
     model_dir = str(tmp_path / "model")
-    command = [sys.executable, os.path.join(repo_root, "train.py"), dataset_dir, "DUMMY",
-               model_dir, "--epochs", str(EPOCHS), "--batch-size", str(BATCH_SIZE),
-               "--lr", "0.01", "--seed", "5", "--deterministic", "--steps-per-loop", "1",
-               "--checkpoint-every", "2", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
+    args = [dataset_dir, "DUMMY", model_dir, "--epochs", EPOCHS, "--batch-size", BATCH_SIZE,
+            "--lr", "0.01", "--seed", "5", "--deterministic", "--steps-per-loop", "1",
+            "--checkpoint-every", "2", "--quiet"]
     # Kill once a mid-epoch checkpoint of the first epoch exists (step 2 or 4 of 6).
-    while _latest_step(os.path.join(model_dir, "checkpoints")) < 2:
-        assert process.poll() is None, "training ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = _latest_step(os.path.join(model_dir, "checkpoints"))
+    child = script_runner.spawn("train.py", args)
+    assert script_runner.kill_when(child, lambda: latest_step(model_dir) >= 2), \
+        "training ended before it could be interrupted"
+    killed_at = latest_step(model_dir)
     assert 2 <= killed_at < EPOCHS * 6
     assert not os.path.exists(os.path.join(model_dir, "DUMMY_final.weights.h5"))
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    completed = script_runner.run("train.py", args)
     assert completed.returncode == 0, completed.stderr[-3000:]
     history = json.load(open(os.path.join(model_dir, "history.json")))
     reference_weights, reference_history, _ = reference["default"]

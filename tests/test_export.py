@@ -10,21 +10,17 @@ made of the same layers.
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 import test_scoring
+from conftest import run_tool
 from coreLib import models, storage
 from coreLib.export import (config as config_lib, export_model, litert, publish, rebuild,
                             saved_model)
 from coreLib.inference import exported_model
 from coreLib.preprocessing import records
-from coreLib.cli import run_main
 from coreLib.errors import ActrecogError
 
 MISLABELLED = (1, 4)
@@ -33,14 +29,6 @@ EXPECTED_ACCURACY_LINE = f"Test data Prediction Accuracy [F1 accuracy]: {7 / 9 *
 FLOAT_FORMATS = ("saved_model", "float32", "fp16", "dynamic")
 LITERT_FILES = ("DUMMY.tflite", "DUMMY_fp16.tflite", "DUMMY_dynamic.tflite",
                 "DUMMY_stream.tflite")
-
-
-def run_script(module_name: str, argv):
-    """A script's main in-process through the same run_main: its exit code."""
-    module = __import__(module_name)
-    with pytest.raises(SystemExit) as stop:
-        run_main(module.main, argv, prog=f"{module_name}.py")
-    return stop.value.code
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +104,7 @@ def test_score_gives_the_same_accuracy_for_keras_saved_model_and_litert(
                        ("saved_model", os.path.join(out_dir, "saved_model")),
                        ("out_dir", out_dir),
                        ("litert", os.path.join(out_dir, "DUMMY.tflite"))):
-        assert run_script("score", ["DUMMY", path, json_path, "--batch-size", "4"]) == 0
+        assert run_tool("score", ["DUMMY", path, json_path, "--batch-size", "4"]) == 0
         captured = capsys.readouterr()
         outputs[name] = captured.out.splitlines()
         assert outputs[name][0] == EXPECTED_ACCURACY_LINE, name
@@ -275,7 +263,7 @@ def test_float32_parity_miss_exits_1_and_writes_nothing(dataset, tmp_path, capsy
     # A tolerance no float computation meets: the real check must fail.
     monkeypatch.setattr(config_lib, "LITERT_FLOAT32_TOLERANCE", -1.0)
     out_dir = tmp_path / "out"
-    code = run_script("export", ["DUMMY", weights, str(out_dir), "--manifest", dataset_dir,
+    code = run_tool("export", ["DUMMY", weights, str(out_dir), "--manifest", dataset_dir,
                                  "--formats", "float32", "--parity-windows", "3"])
     err = capsys.readouterr().err
     assert code == 1
@@ -331,7 +319,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(dataset, tmp_path, c
          "must end in .weights.h5"),
     ]
     for argv, message in cases:
-        assert run_script("export", argv) == 2, argv
+        assert run_tool("export", argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (argv, err)
     assert not os.path.exists(out)   # a refusal creates nothing
@@ -339,7 +327,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(dataset, tmp_path, c
     # train.py refuses an exported model as MODEL_DIR or DATASET_DIR.
     for argv in ([dataset_dir, "DUMMY", str(root / "DUMMY.tflite")],
                  [str(root / "exported" / "DUMMY.tflite"), "DUMMY", str(tmp_path / "m")]):
-        assert run_script("train", argv) == 2
+        assert run_tool("train", argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "is an exported model" in err, err
 
@@ -357,12 +345,12 @@ def test_score_refuses_an_export_of_other_classes_or_a_stream_only_file(
                                               "rb").read())
     for path, message in ((str(other / "DUMMY.tflite"), "exported classes"),
                           (os.path.join(out_dir, "DUMMY_stream.tflite"), "only the stream")):
-        assert run_script("score", ["DUMMY", path, json_path]) == 2
+        assert run_tool("score", ["DUMMY", path, json_path]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     # Another MODEL_NAME is named as the command line's, not "the data's" (issue 21).
     litert = os.path.join(out_dir, "DUMMY.tflite")
-    assert run_script("score", ["LRCN", litert, json_path]) == 2
+    assert run_tool("score", ["LRCN", litert, json_path]) == 2
     assert capsys.readouterr().err == (f"score.py: error: {litert}: an export of DUMMY, "
                                        f"not of MODEL_NAME LRCN\n")
 
@@ -380,29 +368,18 @@ def _is_complete_export(out_dir: str) -> dict:
     return description
 
 
-def _export_killed_when(out_dir, moment, weights, dataset_dir, repo_root, formats):
+def _export_killed_when(runner, out_dir, moment, weights, dataset_dir, formats):
     """Runs export.py and SIGKILLs it the moment ``moment()`` is true (watched in a
-    tight loop, no sleep); False when the export ended first."""
-    process = subprocess.Popen(
-        [sys.executable, os.path.join(repo_root, "export.py"), "DUMMY", weights,
-         str(out_dir), "--manifest", dataset_dir, "--formats", formats,
-         "--parity-windows", "2"],
-        cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while process.poll() is None and not moment():
-            os.sched_yield()
-        killed = process.poll() is None
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        return killed
-    finally:
-        if process.poll() is None:
-            process.kill()
+    tight loop that only yields the CPU); False when the export ended first."""
+    child = runner.spawn("export.py", ["DUMMY", weights, str(out_dir), "--manifest",
+                                       dataset_dir, "--formats", formats,
+                                       "--parity-windows", "2"])
+    return runner.kill_when(child, moment, poll_s=0)
 
 
 @pytest.mark.slow
 def test_a_kill_while_publishing_leaves_the_old_or_the_new_export(dataset, tmp_path,
-                                                                  repo_root):
+                                                                  script_runner):
     _, json_path, dataset_dir, weights = dataset
     out_dir = tmp_path / "out"
     old = export_model.export(export_model.ExportConfig(
@@ -412,14 +389,14 @@ def test_a_kill_while_publishing_leaves_the_old_or_the_new_export(dataset, tmp_p
     staged = lambda: any(os.path.exists(os.path.join(tmp_path, name, "saved_model"))  # noqa
                          for name in os.listdir(tmp_path) if publish.STAGING_MARKER in name)
     # Killed while the new export is being built beside OUT_DIR.
-    assert _export_killed_when(out_dir, staged, weights, dataset_dir, repo_root,
+    assert _export_killed_when(script_runner, out_dir, staged, weights, dataset_dir,
                                "saved_model,float32")
     assert _is_complete_export(str(out_dir)) == old
     # Killed the moment OUT_DIR's export.json is replaced: the whole new export,
     # without the old fp16 file it does not write.
     replaced = lambda: (os.path.exists(out_dir / "export.json")  # noqa: E731
                         and storage.sha256_of(str(out_dir / "export.json")) != old_json)
-    _export_killed_when(out_dir, replaced, weights, dataset_dir, repo_root,
+    _export_killed_when(script_runner, out_dir, replaced, weights, dataset_dir,
                         "saved_model,float32")
     new = _is_complete_export(str(out_dir))
     assert sorted(new["files"]) == ["DUMMY.tflite", "saved_model"]

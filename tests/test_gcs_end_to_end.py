@@ -19,7 +19,8 @@ import time
 import pytest
 
 from file_trees import tree_paths
-from tool_runner import REPO_ROOT, ToolRunner, write_tiny_source
+from tiny_dataset import write_tiny_source
+from tool_runner import REPO_ROOT, ToolRunner
 
 pytestmark = [pytest.mark.gcs, pytest.mark.slow]
 

@@ -15,28 +15,18 @@ uninterrupted run ends.
 import glob
 import json
 import os
-import signal
-import time
 
 import pytest
 
-from coreLib.cli import import_tensorflow_quietly
 from file_trees import tree_bytes
-from tool_runner import ToolRunner, write_tiny_source
+from tiny_dataset import write_tiny_source
+from train_progress import logged_steps, saved_steps, tf
 
 # Minutes of training and killed processes: outside `make test-fast`.
 pytestmark = pytest.mark.slow
 
-tf = import_tensorflow_quietly()
-
 MAIN_OPTIONS = ["--image-dim", 16, "--batch-size", 2, "--shard-size", 4, "--workers", 1]
 TEMP_MARKER = ".tmp-"
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory):
-    with ToolRunner(str(tmp_path_factory.mktemp("kill-runs"))) as zygote:
-        yield zygote
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +34,6 @@ def source(tmp_path_factory):
     # 96 frames of 64x48 per sequence: long enough a run to be caught mid-way.
     return write_tiny_source(str(tmp_path_factory.mktemp("kill-src") / "SRC"), frames=96,
                              size=(48, 64))
-
-
-def kill_when(runner, child, condition, timeout=120):
-    """SIGKILLs ``child`` as soon as ``condition()`` holds; False if it ended first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if runner.finished(child):
-            return False
-        if condition():
-            os.kill(child.pid, signal.SIGKILL)
-            assert runner.wait(child).returncode == -signal.SIGKILL
-            return True
-        time.sleep(0.002)
-    raise TimeoutError("the kill point was never reached")
 
 
 def files_matching(pattern):
@@ -76,9 +52,10 @@ def check_nothing_half_written(dest, complete):
         assert data == complete[relative], f"{relative} differs from the complete run's"
 
 
-def test_main_killed_while_decoding_and_while_writing_shards(runner, source, tmp_path):
+def test_main_killed_while_decoding_and_while_writing_shards(script_runner, source,
+                                                           tmp_path):
     reference = str(tmp_path / "reference")
-    completed = runner.run("main.py", [source, reference, *MAIN_OPTIONS])
+    completed = script_runner.run("main.py", [source, reference, *MAIN_OPTIONS])
     assert completed.returncode == 0, completed.stderr[-2000:]
     complete = tree_bytes(reference)
     shards = [name for name in complete if name.endswith(".tfrecord")]
@@ -95,12 +72,12 @@ def test_main_killed_while_decoding_and_while_writing_shards(runner, source, tmp
             os.path.join(dest, "DataSet", "TFRECORD", "*", "*.tfrecord*"))) >= 3,
     }
     for point, condition in kill_points.items():
-        child = runner.spawn("main.py", args)
-        assert kill_when(runner, child, condition), f"main.py finished before {point}"
+        child = script_runner.spawn("main.py", args)
+        assert script_runner.kill_when(child, condition), f"main.py finished before {point}"
         assert not os.path.exists(os.path.join(dest, "DataSet", "dataset.json")), point
         check_nothing_half_written(dest, complete)
 
-    completed = runner.run("main.py", args)
+    completed = script_runner.run("main.py", args)
     assert completed.returncode == 0, completed.stderr[-2000:]
     final = tree_bytes(dest)
     assert sorted(final) == sorted(complete)
@@ -110,33 +87,15 @@ def test_main_killed_while_decoding_and_while_writing_shards(runner, source, tmp
     assert sum(split["num_windows"] for split in manifest["splits"].values()) > 0
 
 
-def saved_steps(model_dir):
-    """Global steps of the checkpoints the state file lists (what a resume sees)."""
-    latest = tf.train.get_checkpoint_state(os.path.join(model_dir, "checkpoints"))
-    if latest is None:
-        return []
-    return [int(path.rsplit("-", 1)[1]) for path in latest.all_model_checkpoint_paths]
-
-
-def logged_steps(model_dir, pid):
-    """Global steps of the ``step_loss`` summaries written by process ``pid``."""
-    steps = []
-    for path in glob.glob(os.path.join(model_dir, "logs", "train", f"events.*.{pid}.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == "step_loss":
-                    steps.append(event.step)
-    return sorted(steps)
-
-
 @pytest.fixture(scope="module")
 def small_source(tmp_path_factory):
     return write_tiny_source(str(tmp_path_factory.mktemp("kill-small-src") / "SRC"))
 
 
-def test_train_killed_mid_epoch_during_checkpoint_save(runner, small_source, tmp_path):
+def test_train_killed_mid_epoch_during_checkpoint_save(script_runner, small_source,
+                                                      tmp_path):
     dataset_root = str(tmp_path / "out")
-    completed = runner.run("main.py", [small_source, dataset_root, *MAIN_OPTIONS])
+    completed = script_runner.run("main.py", [small_source, dataset_root, *MAIN_OPTIONS])
     assert completed.returncode == 0, completed.stderr[-2000:]
     dataset = os.path.join(dataset_root, "DataSet")
     manifest = json.load(open(os.path.join(dataset, "dataset.json")))
@@ -150,8 +109,8 @@ def test_train_killed_mid_epoch_during_checkpoint_save(runner, small_source, tmp
 
     # Killed in epoch 2 while a step checkpoint is being written (its temporary
     # folder exists), with an earlier one of this epoch already recorded.
-    child = runner.spawn("train.py", args)
-    assert kill_when(runner, child, lambda: bool(
+    child = script_runner.spawn("train.py", args)
+    assert script_runner.kill_when(child, lambda: bool(
         glob.glob(os.path.join(checkpoints, "*_temp*"))
         and max(saved_steps(model_dir), default=0) > steps_per_epoch)), \
         "train.py finished before the kill point"
@@ -160,8 +119,8 @@ def test_train_killed_mid_epoch_during_checkpoint_save(runner, small_source, tmp
     history = json.load(open(os.path.join(model_dir, "history.json")))
     assert [entry["epoch"] for entry in history] == [1]  # finished epochs only
 
-    child = runner.spawn("train.py", args)
-    completed = runner.wait(child)
+    child = script_runner.spawn("train.py", args)
+    completed = script_runner.wait(child)
     assert completed.returncode == 0, completed.stderr[-2000:]
     history = json.load(open(os.path.join(model_dir, "history.json")))
     assert [entry["epoch"] for entry in history] == list(range(1, epochs + 1))

@@ -19,7 +19,7 @@ from file_trees import tree_bytes
 from coreLib import storage
 from coreLib.data import frames, manifest
 from coreLib.preprocessing import augment, decode_pool, preprocess, records, resume_state
-from tests.tiny_dataset import make_dataset
+from tiny_dataset import make_dataset
 
 tf = storage.tf
 A, B, N = "act-a", "act-b", "no-action"

@@ -3,16 +3,12 @@ shards, then started again: the final DEST is byte-identical to an uninterrupted
 run, finished work is reused, and no temporary file survives."""
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from coreLib.preprocessing import decode_pool, preprocess
-from tests.file_trees import tree_bytes
-from tests.tiny_dataset import make_dataset
+from file_trees import tree_bytes
+from tiny_dataset import make_dataset
 
 # Minutes of training and killed processes: outside `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -32,27 +28,11 @@ def config(src, dest):
                                        shard_size=1, workers=1, seq_len=4)
 
 
-def start(repo_root, src, dest):
-    return subprocess.Popen([sys.executable, os.path.join(repo_root, "main.py"), str(src),
-                             str(dest)] + ARGUMENTS,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def kill_when(process, ready, timeout=240.0):
-    """SIGKILLs the process as soon as ready() is true; fails if it ended first."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None:
-            pytest.fail(f"main.py ended (code {process.returncode}) before the kill point: "
-                        f"{process.stderr.read().decode()}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("kill point not reached in time")
-        time.sleep(0.002)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
+def killed_run(runner, src, dest, ready):
+    """Starts main.py on ``src`` and SIGKILLs it as soon as ready() holds."""
+    child = runner.spawn("main.py", [str(src), str(dest)] + ARGUMENTS)
+    assert runner.kill_when(child, ready), \
+        f"main.py ended before the kill point: {runner.wait(child).stderr[-2000:]}"
 
 
 def cache_files(dest):
@@ -72,7 +52,7 @@ def shard_files(dest):
 
 
 @pytest.mark.slow
-def test_killed_runs_resume_to_identical_bytes(tmp_path, repo_root):
+def test_killed_runs_resume_to_identical_bytes(tmp_path, script_runner):
     src = make_dataset(str(tmp_path / "src"), LAYOUT, width=320, height=240,
                        modalities=("color",))
     reference_dest = tmp_path / "reference"
@@ -81,12 +61,12 @@ def test_killed_runs_resume_to_identical_bytes(tmp_path, repo_root):
     dest = str(tmp_path / "dest")
 
     # 1: killed while decoding, after two sequences reached the cache.
-    kill_when(start(repo_root, src, dest), lambda: len(cache_files(dest)) >= 2)
+    killed_run(script_runner, src, dest, lambda: len(cache_files(dest)) >= 2)
     assert not os.path.exists(os.path.join(dest, "DataSet"))
     survivors = {path: os.stat(path).st_ino for path in cache_files(dest)}
 
     # 2: started again, killed while writing Train shards.
-    kill_when(start(repo_root, src, dest), lambda: len(shard_files(dest)) >= 3)
+    killed_run(script_runner, src, dest, lambda: len(shard_files(dest)) >= 3)
     assert not os.path.exists(os.path.join(dest, "DataSet", "dataset.json"))
     # The first run's cache files were reused, not decoded again.
     assert {path: os.stat(path).st_ino for path in survivors} == survivors

@@ -11,20 +11,17 @@ bit-identical. Without it, the resumed run must still continue the same steps,
 learning-rate schedule and epoch order.
 """
 
-import glob
 import json
 import os
-import re
 
-import h5py
 import pytest
 
 import synthetic_dataset
 from coreLib.data import manifest as manifest_lib
 from coreLib import models
 from coreLib.training import trainer
-from test_kill_resume import kill_when, logged_steps, saved_steps
-from tool_runner import ToolRunner
+from train_progress import checkpoint_writing, latest_step, logged_steps
+from weight_files import h5_arrays
 
 # Minutes of training and killed processes: outside `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -32,21 +29,6 @@ pytestmark = pytest.mark.slow
 tf = trainer.tf
 
 HISTORY_VALUES = ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory):
-    with ToolRunner(str(tmp_path_factory.mktemp("resume-runs"))) as zygote:
-        yield zygote
-
-
-def h5_arrays(path):
-    """Every dataset of a Keras .weights.h5 file, by its path in the file."""
-    arrays = {}
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                          if isinstance(item, h5py.Dataset) else None)
-    return arrays
 
 
 def history_values(model_dir):
@@ -66,29 +48,13 @@ def assert_same_run(expected_dir, actual_dir, model_name):
         assert not differing, f"{name}: {differing}"
 
 
-def latest_step(model_dir):
-    return max(saved_steps(model_dir), default=0)
-
-
-def checkpoint_writing(model_dir):
-    """True while a checkpoint after the latest one is being written (its
-    ``ckpt-<step>_temp`` folder exists; a killed write leaves an older one behind)."""
-    pattern = re.compile(r"ckpt-(\d+)_temp")
-    latest = latest_step(model_dir)
-    for path in glob.glob(os.path.join(model_dir, "checkpoints", "ckpt-*_temp*")):
-        match = pattern.match(os.path.basename(path))
-        if match and int(match.group(1)) > latest:
-            return True
-    return False
-
-
 def train_args(dataset, model_name, model_dir, *options):
     return [dataset, model_name, model_dir, "--epochs", 2, "--batch-size", 4,
             "--steps-per-loop", 3, "--seed", 3, *options]
 
 
-def run_to_end(runner, args):
-    completed = runner.run("train.py", args)
+def run_to_end(script_runner, args):
+    completed = script_runner.run("train.py", args)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed
 
@@ -106,7 +72,7 @@ def test_random_state_variables_are_the_dropout_and_lstm_seeds():
 
 
 @pytest.mark.slow
-def test_lrcn_killed_at_four_points_ends_bit_identical(runner, tmp_path):
+def test_lrcn_killed_at_four_points_ends_bit_identical(script_runner, tmp_path):
     dataset = str(tmp_path / "DataSet")
     synthetic_dataset.write_dataset(dataset, seq_len=2, image_dim=43, channels=3,
                                     train_shards=(12, 12), eval_shards=(16,))
@@ -114,7 +80,7 @@ def test_lrcn_killed_at_four_points_ends_bit_identical(runner, tmp_path):
     # end 12) and so also run the steps in other groups than the reference's 3 + 3.
     options = ["--steps-per-epoch", 6, "--deterministic"]
     reference = str(tmp_path / "reference")
-    run_to_end(runner, train_args(dataset, "LRCN", reference, *options, "--quiet"))
+    run_to_end(script_runner, train_args(dataset, "LRCN", reference, *options, "--quiet"))
 
     model_dir = str(tmp_path / "killed")
     args = train_args(dataset, "LRCN", model_dir, *options, "--checkpoint-every", 2)
@@ -142,22 +108,22 @@ def test_lrcn_killed_at_four_points_ends_bit_identical(runner, tmp_path):
          and not checkpoint_writing(model_dir), 8),
     ]
     for name, condition, resume_step in kills:
-        child = runner.spawn("train.py", args)
-        assert kill_when(runner, child, lambda: condition(child)), \
+        child = script_runner.spawn("train.py", args)
+        assert script_runner.kill_when(child, lambda: condition(child)), \
             f"train.py finished before the kill {name}"
         assert latest_step(model_dir) == resume_step, name
         if name == "during the Eval pass":
             # Killed after epoch 1's last step, before its best weights.
             assert not os.path.exists(best_weights)
-    child = runner.spawn("train.py", args)
-    completed = runner.wait(child)
+    child = script_runner.spawn("train.py", args)
+    completed = script_runner.wait(child)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert logged_steps(model_dir, child.pid) == [10, 12]
     assert_same_run(reference, model_dir, "LRCN")
 
 
 @pytest.mark.slow
-def test_convnet3d_killed_mid_epoch_2_ends_bit_identical(runner, tmp_path):
+def test_convnet3d_killed_mid_epoch_2_ends_bit_identical(script_runner, tmp_path):
     # ConvNet3D keeps its 49 M parameters at any frame size (4096-unit Dense
     # layers): few steps, so few 0.6 GB checkpoints.
     dataset = str(tmp_path / "DataSet")
@@ -165,16 +131,16 @@ def test_convnet3d_killed_mid_epoch_2_ends_bit_identical(runner, tmp_path):
                                     train_shards=(16,), eval_shards=(8,))
     options = ["--steps-per-epoch", 4, "--deterministic", "--quiet"]
     reference = str(tmp_path / "reference")
-    run_to_end(runner, train_args(dataset, "ConvNet3D", reference, *options))
+    run_to_end(script_runner, train_args(dataset, "ConvNet3D", reference, *options))
 
     model_dir = str(tmp_path / "killed")
     args = train_args(dataset, "ConvNet3D", model_dir, *options, "--checkpoint-every", 2)
-    child = runner.spawn("train.py", args)
-    assert kill_when(runner, child, lambda: latest_step(model_dir) == 6
+    child = script_runner.spawn("train.py", args)
+    assert script_runner.kill_when(child, lambda: latest_step(model_dir) == 6
                      and not checkpoint_writing(model_dir)), "train.py finished first"
     assert latest_step(model_dir) == 6
-    child = runner.spawn("train.py", args)
-    completed = runner.wait(child)
+    child = script_runner.spawn("train.py", args)
+    completed = script_runner.wait(child)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert logged_steps(model_dir, child.pid) == [8]
     assert_same_run(reference, model_dir, "ConvNet3D")
@@ -190,7 +156,8 @@ def optimizer_step(checkpoint_path):
 
 
 @pytest.mark.slow
-def test_without_deterministic_a_resume_keeps_steps_schedule_and_order(runner, tmp_path):
+def test_without_deterministic_a_resume_keeps_steps_schedule_and_order(script_runner,
+                                                                       tmp_path):
     dataset = str(tmp_path / "DataSet")
     manifest = synthetic_dataset.write_dataset(dataset)
     steps_per_epoch, epochs = manifest.splits["Train"].num_windows // 8, 3
@@ -198,8 +165,8 @@ def test_without_deterministic_a_resume_keeps_steps_schedule_and_order(runner, t
     args = [dataset, "DUMMY", model_dir, "--epochs", epochs,
             "--batch-size", 8, "--steps-per-loop", 1, "--checkpoint-every", 2,
             "--lr-schedule", "cosine", "--seed", 3, "--quiet"]
-    child = runner.spawn("train.py", args)
-    assert kill_when(runner, child, lambda: latest_step(model_dir) > steps_per_epoch
+    child = script_runner.spawn("train.py", args)
+    assert script_runner.kill_when(child, lambda: latest_step(model_dir) > steps_per_epoch
                      and not checkpoint_writing(model_dir)), "train.py finished first"
     resume_step = latest_step(model_dir)
     assert steps_per_epoch < resume_step < 2 * steps_per_epoch
@@ -207,8 +174,8 @@ def test_without_deterministic_a_resume_keeps_steps_schedule_and_order(runner, t
     # The schedule continues from the saved step: the optimizer's counter is in it.
     assert optimizer_step(tf.train.latest_checkpoint(checkpoints)) == resume_step
 
-    child = runner.spawn("train.py", args)
-    completed = runner.wait(child)
+    child = script_runner.spawn("train.py", args)
+    completed = script_runner.wait(child)
     assert completed.returncode == 0, completed.stderr[-2000:]
     total = epochs * steps_per_epoch
     # Exactly the steps after the saved one, each once, and every epoch once.

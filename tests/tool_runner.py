@@ -19,6 +19,7 @@ import json
 import os
 import runpy
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -148,6 +149,26 @@ class ToolRunner:
             stderr = handle.read()
         return Completed(child.args, code, stdout, stderr)
 
+    def kill_when(self, child: Child, condition: Callable[[], bool],
+                  timeout: float = 240, poll_s: float = 0.002) -> bool:
+        """SIGKILLs ``child`` as soon as ``condition()`` holds; False if the child
+        ended first. The condition watches files the child writes, so it is polled
+        (every ``poll_s``; 0 only yields the CPU, for moments of a few
+        milliseconds); the child's exit is awaited as an event."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.finished(child):
+                return False
+            if condition():
+                os.kill(child.pid, signal.SIGKILL)
+                # False when the child ended by itself just before the kill.
+                return self.wait(child).returncode == -signal.SIGKILL
+            time.sleep(poll_s)
+        if not self.finished(child):
+            os.kill(child.pid, signal.SIGKILL)
+        self.wait(child)
+        raise TimeoutError(f"{child.args[0]}: the kill point was never reached")
+
     def run(self, script: str, args: Sequence[str], timeout: float = 300,
             **kwargs) -> Completed:
         """Runs ``script`` to the end."""
@@ -168,62 +189,6 @@ def run_fresh(script: str, args: Sequence[str], cwd: Optional[str] = None,
 
 
 # ---------------------------------------------------------------------------
-# A tiny BII-layout source dataset.
-
-TINY_TRAIN_SUBJECTS = ("aiyang", "LN")
-TINY_TEST_SUBJECTS = ("alvin",)
-TINY_ACTIONS = ("asl-blue", "ui-click")
-TINY_FRAMES = 12
-TINY_SIZE = (12, 16)  # (H, W)
-
-
-def tiny_intervals(subject_number: int, action_number: int, frames: int = TINY_FRAMES):
-    """Two performances per 12 frames, the shortest len (4) occurring everywhere."""
-    first = 1 + (subject_number + action_number) % 2
-    intervals = []
-    for block in range(0, frames - TINY_FRAMES + 1, TINY_FRAMES):
-        intervals += [(block + first, 4 + action_number), (block + first + 6, 4)]
-    return intervals
-
-
-def tiny_frame(modality: str, action_number: int, index: int, subject_number: int,
-               size=TINY_SIZE):
-    """Frames that differ by action, frame and subject (so windows differ)."""
-    import numpy as np
-    height, width = size
-    rows, columns = np.mgrid[0:height, 0:width]
-    base = (rows * (3 + action_number) + columns * (2 + subject_number) + 7 * index) % 97
-    if modality == "color":
-        return np.stack([base * 2, base + 60 * action_number, 255 - base * 2],
-                        axis=-1).astype(np.uint8)
-    return (base * 500 + 1000 * (modality == "confi")).astype(np.uint16)
-
-
-def write_tiny_source(root: str, frames: int = TINY_FRAMES, size=TINY_SIZE) -> str:
-    """Writes ``root/Train`` and ``root/Test`` (by default 12 frames of 16x12 per
-    sequence; ``frames`` a multiple of 12), all three modalities, FileStorage label
-    files; returns ``root``."""
-    import cv2
-
-    from coreLib.data import labels
-    subjects = ([("Train", name) for name in TINY_TRAIN_SUBJECTS]
-                + [("Test", name) for name in TINY_TEST_SUBJECTS])
-    for subject_number, (split, subject) in enumerate(subjects):
-        for action_number, action in enumerate(TINY_ACTIONS):
-            folder = os.path.join(root, split, subject, action)
-            os.makedirs(folder, exist_ok=True)
-            for index in range(frames):
-                for modality in ("color", "depth", "confi"):
-                    image = tiny_frame(modality, action_number, index, subject_number, size)
-                    if modality == "color":
-                        image = image[:, :, ::-1]  # cv2 writes BGR
-                    cv2.imwrite(os.path.join(folder, f"{modality}_{index}.png"), image)
-            labels.write_label_file(os.path.join(root, split, subject, action + ".xml"),
-                                    tiny_intervals(subject_number, action_number, frames))
-    return root
-
-
-# ---------------------------------------------------------------------------
 # A finished tiny pipeline: SRC -> main.py -> train.py -> score.py.
 
 PIPELINE_IMAGE_DIM = 8
@@ -238,6 +203,9 @@ def build_tiny_pipeline(runner: "ToolRunner", root: str) -> dict:
         the ``manifest`` and ``runs``: script name -> its :class:`Completed` run
         (stderr is a file, so their progress reports are plain lines).
     """
+    # Imported here, not at the top: the zygote runs this file without the
+    # repository (coreLib) on its path until it starts.
+    from tiny_dataset import write_tiny_source
     src = write_tiny_source(os.path.join(root, "SRC"))
     dataset = os.path.join(root, "out", "DataSet")
     model_dir = os.path.join(root, "model")
@@ -318,9 +286,22 @@ def _zygote() -> int:
         events.write(json.dumps(event) + "\n")
         events.flush()
 
+    # A child's exit wakes the loop at once: SIGCHLD writes a byte into this pipe
+    # (signal.set_wakeup_fd), which select watches beside the requests.
+    wake_read, wake_write = os.pipe()
+    for descriptor in (wake_read, wake_write):
+        os.set_blocking(descriptor, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_write)
+
     def start(request: dict) -> None:
         pid = os.fork()
         if pid == 0:
+            # The script gets a plain process: default SIGCHLD, no wake-up pipe.
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for descriptor in (wake_read, wake_write):
+                os.close(descriptor)
             events.close()
             _child(request)
         children[pid] = request["id"]
@@ -329,17 +310,23 @@ def _zygote() -> int:
     emit({"id": -1, "ready": True})
     open_input = True
     while open_input or children:
-        if open_input:
-            readable, _, _ = select.select([0], [], [], 0.05)
-            if readable:
-                chunk = os.read(0, 1 << 16)
-                open_input = bool(chunk)
-                pending += chunk
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    start(json.loads(line))
-        else:
-            time.sleep(0.05)
+        # The timeout is a safety net only; requests and exits wake select.
+        readable, _, _ = select.select([0, wake_read] if open_input else [wake_read],
+                                       [], [], 1.0)
+        if wake_read in readable:
+            while True:
+                try:
+                    if not os.read(wake_read, 4096):
+                        break
+                except BlockingIOError:
+                    break
+        if 0 in readable:
+            chunk = os.read(0, 1 << 16)
+            open_input = bool(chunk)
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                start(json.loads(line))
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
