@@ -16,8 +16,8 @@ import shutil
 import tempfile
 
 from coreLib import storage
-from coreLib.cli import (add_legacy_classes_argument, import_tensorflow_quietly, make_parser,
-                         positive_int, run_main)
+from coreLib.cli import (MODEL_NAMES_TEXT, add_legacy_classes_argument,
+                         import_tensorflow_quietly, make_parser, positive_int, run_main)
 from coreLib.errors import ActrecogError
 
 CHECK_FLAG = "CHECK"
@@ -29,7 +29,7 @@ def build_parser():
                         help="the DataSet folder or gs:// URI holding dataset.json, or "
                              "1.0.4 records")
     parser.add_argument("exec_flag", metavar="EXEC_FLAG",
-                        help="CHECK, or a model name: CausalMobileNet, ConvNet3D, LRCN or DUMMY")
+                        help=f"CHECK, or a model name: {MODEL_NAMES_TEXT}")
     parser.add_argument("--out", default=None,
                         help="CHECK: folder for check_<split>.png (default: TFRECORD_DIR)")
     parser.add_argument("--no-sha256", dest="verify_sha256", action="store_false",

@@ -17,6 +17,10 @@ from coreLib.errors import ActrecogError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+# The registry's names (coreLib.models.MODEL_NAMES) as the scripts' help names them;
+# spelled here so that --help does not import Keras (tests/test_readme.py checks that
+# every script's help names every model).
+MODEL_NAMES_TEXT = "CausalMobileNet (the streaming model), ConvNet3D, LRCN or DUMMY"
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -106,8 +110,7 @@ def add_model_name_argument(parser: argparse.ArgumentParser) -> None:
     """The MODEL_NAME positional of train.py, score.py, export.py and detect.py
     (``args.model_name``; the registry in :mod:`coreLib.models` checks it)."""
     parser.add_argument("model_name", metavar="MODEL_NAME",
-                        help="model to build: CausalMobileNet (the streaming model), "
-                             "ConvNet3D, LRCN or DUMMY")
+                        help=f"model to build: {MODEL_NAMES_TEXT}")
 
 
 def add_legacy_classes_argument(parser: argparse.ArgumentParser) -> None:
