@@ -44,6 +44,19 @@ def test_every_model_argument_names_every_model(script_runner):
             assert name in help_text, (script, name)
 
 
+def test_train_help_gives_each_model_its_records_peak_step():
+    """train.py's --lr help spells each model's default peak step (its --help may not
+    import Keras, so it cannot read the registry): the text says what the records say."""
+    import train
+    from coreLib.models import MODEL_RECORDS
+    help_text = " ".join(train.build_parser().format_help().split())
+    defaults = re.search(r"peak Adam step size \(default: the model's: (.*?)\)", help_text)
+    stated = {}
+    for rate, names in re.findall(r"(\d+e-\d+) ([\w ,]+?)(?=, \d|$)", defaults.group(1)):
+        stated.update((name, float(rate)) for name in re.split(r", | and ", names))
+    assert stated == {name: record.default_peak_step for name, record in MODEL_RECORDS.items()}
+
+
 def test_real_archive_score_command_names_a_json_main_py_writes(repo_root, tiny_pipeline):
     """Step 3 of "Running on the real archive" once named a JSON that never exists
     (issue 21): its JSON argument must match the Test list main.py writes."""
