@@ -77,14 +77,17 @@ def is_within(path: str, folder: str) -> bool:
 
 
 def exists(path: str) -> bool:
+    """Whether ``path`` (a file or a folder, local or URI) exists."""
     return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
 
 
 def isdir(path: str) -> bool:
+    """Whether ``path`` (local or URI) is a folder."""
     return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
 
 
 def makedirs(path: str) -> None:
+    """Creates the folder and its parents; nothing when it exists."""
     if is_remote(path):
         _gfile().makedirs(path)
     else:
@@ -124,6 +127,7 @@ def copy_file(source: str, target: str) -> None:
 
 
 def remove(path: str) -> None:
+    """Deletes one file (local or URI)."""
     if is_remote(path):
         _gfile().remove(path)
     else:
@@ -160,15 +164,23 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
 
 
 def write_text_atomic(path: str, text: str) -> None:
+    """Writes ``text`` as UTF-8, whole or not at all."""
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def json_bytes(value: Any, indent: int = 1) -> bytes:
+    """The project's JSON files' bytes: sorted keys (equal values, equal bytes),
+    ``indent`` spaces, a final newline, UTF-8."""
+    return (json.dumps(value, indent=indent, sort_keys=True) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: str, value: Any, indent: int = 1) -> None:
-    """Writes JSON with sorted keys, so equal values give equal bytes."""
-    write_text_atomic(path, json.dumps(value, indent=indent, sort_keys=True) + "\n")
+    """Writes :func:`json_bytes` of ``value``, whole or not at all."""
+    write_bytes_atomic(path, json_bytes(value, indent))
 
 
 def read_bytes(path: str) -> bytes:
+    """The whole file's bytes (local path or URI)."""
     with open_file(path, "rb") as handle:
         return handle.read()
 

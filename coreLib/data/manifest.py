@@ -183,6 +183,7 @@ def frame_fields(value: dict) -> dict:
 
 
 def manifest_path(dataset_dir: str) -> str:
+    """``<dataset_dir>/dataset.json``."""
     return storage.join(dataset_dir, MANIFEST_NAME)
 
 

@@ -49,6 +49,7 @@ def is_live_source(source: str) -> bool:
 
 
 def is_camera(source: str) -> bool:
+    """Whether SOURCE names a camera: ``cam:N`` or ``/dev/videoN``."""
     return source.startswith(CAMERA_PREFIX) or bool(_VIDEO_DEVICE.match(source))
 
 

@@ -17,7 +17,6 @@ sequence has been detected, the folder replaced as one (:func:`write_outputs`)::
 
 import csv
 import io
-import json
 import os
 import shutil
 import time
@@ -67,11 +66,8 @@ def source_name(source: str) -> str:
     return storage.absolute(source)
 
 
-def json_bytes(value) -> bytes:
-    return (json.dumps(value, indent=1, sort_keys=True) + "\n").encode("utf-8")
-
-
 def round_metrics(metrics: dict) -> dict:
+    """The metrics with every float rounded to 4 decimals (what the JSON files hold)."""
     return {key: (round(value, 4) if isinstance(value, float) else value)
             for key, value in metrics.items()}
 
@@ -126,7 +122,7 @@ def rendered_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode
         segments_doc = {"name": name, "source": source_name(d.source.path),
                         "mode": mode, "num_frames": len(d.labels),
                         "classes": list(manifest.classes), "segments": d.segments}
-        outputs.append((f"{name}.segments.json", json_bytes(segments_doc)))
+        outputs.append((f"{name}.segments.json", storage.json_bytes(segments_doc)))
         outputs.append((f"{name}.frames.csv", frames_csv(d, manifest.classes)))
         outputs.append((f"timeline_{name}.png", render_timeline_png(
             d.source.truth, d.labels, manifest.classes,
@@ -181,7 +177,7 @@ def write_outputs(config: DetectConfig, manifest: manifest_lib.Manifest, mode: s
                                       config.progress).commit()
                 names.append(name)
         summary["seconds"] = round(time.perf_counter() - began, 3)
-        outputs.append((SUMMARY_NAME, json_bytes(summary)))   # last: it marks a whole run
+        outputs.append((SUMMARY_NAME, storage.json_bytes(summary)))   # last: it marks a whole run
         for name, data in outputs:
             storage.write_bytes_atomic(storage.join(target, name), data)
             names.append(name)

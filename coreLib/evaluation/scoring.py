@@ -22,7 +22,6 @@ first is written, so bad input leaves no Results file behind.
 """
 
 import io
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -258,8 +257,8 @@ def score(config: ScoreConfig) -> ScoreResult:
     # Render everything first: a failure here leaves no Results file.
     names = results_names(results_stem(config.model_name, config.model_path))
     contents = [
-        _json_bytes(video_sec_entries(windows, probabilities, manifest.classes)),
-        _json_bytes(metrics),
+        storage.json_bytes(video_sec_entries(windows, probabilities, manifest.classes)),
+        storage.json_bytes(metrics),
         render_confusion_png(np.array(metrics["confusion_matrix"]), manifest.classes,
                              f"{config.model_name}: row-normalised confusion matrix"),
     ]
@@ -270,10 +269,6 @@ def score(config: ScoreConfig) -> ScoreResult:
         storage.write_bytes_atomic(path, data)
         files.append(path)
     return ScoreResult(probabilities, truth, prediction, metrics, report, tuple(files))
-
-
-def _json_bytes(value) -> bytes:
-    return (json.dumps(value, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
 
 def summary_lines(result: ScoreResult) -> List[str]:

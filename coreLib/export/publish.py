@@ -26,6 +26,7 @@ def staging_folder(out_dir: str) -> str:
 
 
 def remove_path(path: str) -> None:
+    """Deletes a file or a whole folder (local or URI); nothing when it is absent."""
     if storage.isdir(path):
         tf.io.gfile.rmtree(path)
     elif storage.exists(path):

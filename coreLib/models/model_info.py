@@ -211,6 +211,7 @@ def write_info(model_names: Sequence[str], output_dir: str,
 
 
 def main(argv=None) -> int:
+    """``python -m coreLib.models.model_info info`` (make info): drawings and summaries."""
     parser = cli.make_parser("model_info", "Draws the models and writes their summaries.")
     parser.add_argument("command", choices=["info"],
                         help="info: write <stem>.png and <stem>.txt per model")

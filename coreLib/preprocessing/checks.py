@@ -219,4 +219,5 @@ def montage_png(report: SplitReport, manifest: manifest_lib.Manifest) -> bytes:
 
 
 def montage_name(split: str) -> str:
+    """``check_<split>.png``, debug.py CHECK's montage of a split."""
     return f"check_{split}.png"

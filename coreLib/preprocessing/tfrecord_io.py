@@ -183,6 +183,7 @@ def little_endian_bytes(pixels: np.ndarray) -> bytes:
 
 
 def native_is_little_endian() -> bool:
+    """Whether this machine stores numbers little-endian, as the records' pixel bytes are."""
     return sys.byteorder == "little"
 
 

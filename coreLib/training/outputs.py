@@ -76,6 +76,7 @@ def plot_history(history: List[dict], model_name: str) -> bytes:
 
 
 def write_history_files(model_dir: str, model_name: str, history: List[dict]) -> None:
+    """``history.json`` and, once an epoch is in it, ``<model>_history.png``."""
     storage.write_json_atomic(storage.join(model_dir, HISTORY_NAME), history)
     if history:
         storage.write_bytes_atomic(storage.join(model_dir, history_plot_name(model_name)),
