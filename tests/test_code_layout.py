@@ -8,8 +8,10 @@ evaluation -> detection / export), so coreLib imports coreLib at module level on
 an import inside a function would hide a cycle (optional third-party imports, such
 as matplotlib or cv2, may stay in functions; the entry scripts import the stages
 inside main() after parsing, which keeps TensorFlow out of --help and main.py's
-workers). A module's _private names are its own. The README's layout table names
-every module, in its package's row.
+workers). A module's _private names are its own. Every module, and every public
+module-level function and class, has a docstring (methods that implement an interface,
+such as Keras' ``call``, are documented by it). The README's layout table names every
+module, in its package's row.
 """
 
 import ast
@@ -79,6 +81,17 @@ def test_no_code_outside_the_registry_picks_a_model_by_name(repo_root):
                     if isinstance(leaf, ast.Constant) and leaf.value in names.values():
                         found.append(f"{relative}:{leaf.lineno} {leaf.value!r}")
     assert found == []
+
+
+def test_modules_and_public_functions_have_docstrings(repo_root):
+    missing = []
+    for relative, _, tree in parsed_modules(repo_root):
+        if ast.get_docstring(tree) is None:
+            missing.append(str(relative))
+        missing += [f"{relative}:{node.lineno} {node.name}" for node in tree.body
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and not node.name.startswith("_") and ast.get_docstring(node) is None]
+    assert missing == []
 
 
 def imported_corelib_names(node):
