@@ -20,6 +20,7 @@ AUGMENT_MODES = ("none", "rotate", "rotate-lr", "all")
 DEFAULT_AUGMENT = "rotate"
 DEFAULT_ZOOM_JITTER = 0.0
 DEFAULT_COLOR_JITTER = 0.0
+DEFAULT_LABEL_SMOOTHING = 0.0
 
 
 def build_parser():
@@ -74,6 +75,11 @@ def build_parser():
                         help="photometric jitter of Train windows, strength s in [0, 1): "
                              "per window contrast x U(1-s,1+s), channel gains x "
                              "U(1-s/2,1+s/2), brightness + U(-s/4,s/4) (0: off)")
+    parser.add_argument("--label-smoothing", type=unit_fraction,
+                        default=DEFAULT_LABEL_SMOOTHING,
+                        help="Train targets (1-s) x one-hot + s / classes, s in [0, 1) "
+                             "(0: off; Eval's loss, which keeps the best weights, is "
+                             "never smoothed)")
     parser.add_argument("--bn-momentum", type=open_unit_float, default=None,
                         help="momentum of the BatchNorm moving statistics (default: "
                              "1 - 20 / the run's steps, within 0.9 and 0.99)")
@@ -105,7 +111,7 @@ def main(argv=None) -> int:
         shuffle_buffer=args.shuffle_buffer, seed=args.seed, eval=args.eval,
         deterministic=args.deterministic, augment=args.augment,
         bn_momentum=args.bn_momentum, color_jitter=args.color_jitter,
-        zoom_jitter=args.zoom_jitter,
+        zoom_jitter=args.zoom_jitter, label_smoothing=args.label_smoothing,
         legacy_classes=args.legacy_classes)
     history = trainer.train(config, progress=not args.quiet)
     if history and not args.quiet:

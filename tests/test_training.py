@@ -309,6 +309,46 @@ def test_jitter_reaches_the_train_pipeline_only(option, value, default, plain, d
         _config(dataset_dir, tmp_path, **{option: 1.0})
 
 
+def test_label_smoothing_smooths_the_train_loss_only(dataset_dir, tmp_path):
+    import keras
+    import train
+    from coreLib import models
+    from coreLib.training import optimizer as optimizer_lib
+
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).label_smoothing == 0.0
+    assert train.DEFAULT_LABEL_SMOOTHING == trainer.DEFAULT_LABEL_SMOOTHING == 0.0
+    assert train.build_parser().parse_args(
+        ["d", "LRCN", "m", "--label-smoothing", "0.2"]).label_smoothing == 0.2
+    assert _config(dataset_dir, tmp_path, label_smoothing=0.2).label_smoothing == 0.2
+    with pytest.raises(ValueError, match="label_smoothing"):
+        _config(dataset_dir, tmp_path, label_smoothing=1.0)
+    rng = np.random.default_rng(0)
+    pixels = rng.random((4, 2, 8, 8, 1), dtype=np.float32)
+    labels = np.eye(3, dtype=np.float32)[[0, 1, 2, 1]]
+    keras.utils.set_random_seed(0)
+    model = models.build_model("DUMMY", 2, 8, 1, 3)
+    log_p = np.log(np.clip(model(pixels, training=False).numpy(), 1e-7, 1 - 1e-7))
+    penalty = sum(float(term) for term in model.losses)
+    plain = -(labels * log_p).sum(axis=1).mean() + penalty
+    smoothed = -((0.8 * labels + 0.2 / 3) * log_p).sum(axis=1).mean() + penalty
+    assert abs(smoothed - plain) > 1e-3   # the two differ by far more than rtol
+    strategy = tf.distribute.get_strategy()
+    optimizer = optimizer_lib.make_optimizer(1e-2)
+    optimizer.build(model.trainable_variables)
+    train_loop, eval_loop = trainer.make_step_loops(strategy, model, optimizer, 4,
+                                                    label_smoothing=0.2)
+
+    def one_batch():
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(4)
+        return iter(strategy.experimental_distribute_dataset(dataset))
+
+    evaluated = eval_loop(one_batch(), tf.constant(1))
+    np.testing.assert_allclose(float(evaluated["loss_sum"]), plain, rtol=1e-6)
+    trained = train_loop(one_batch(), tf.constant(1))   # the loss before the update
+    np.testing.assert_allclose(float(trained["loss_sum"]), smoothed, rtol=1e-6)
+    assert float(trained["correct"]) == float(evaluated["correct"])
+
+
 @pytest.mark.slow
 def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     config = dict(epochs=2, steps_per_epoch=3, lr=5e-3, lr_schedule="cosine")

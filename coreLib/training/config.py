@@ -17,6 +17,7 @@ DEFAULT_LR_SCHEDULE = "warmup-cosine"
 DEFAULT_AUGMENT = "rotate"
 DEFAULT_ZOOM_JITTER = 0.0
 DEFAULT_COLOR_JITTER = 0.0
+DEFAULT_LABEL_SMOOTHING = 0.0
 BN_MOMENTUM_RANGE = (0.9, 0.99)
 
 TRAIN_SPLIT = "Train"
@@ -66,6 +67,8 @@ class TrainConfig:
             ``online_augment.jitter_windows``).
         zoom_jitter: geometric jitter strength of Train windows (zoom and shift;
             0 = off; see ``online_augment.zoom_windows``).
+        label_smoothing: the Train loss's targets are ``(1 - s) * one-hot + s / K``
+            (0 = off); Eval's loss (which picks the best weights) is never smoothed.
         legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
             None = ``legacy_records.LEGACY_CLASSES``.
     """
@@ -91,6 +94,7 @@ class TrainConfig:
     bn_momentum: Optional[float] = None
     color_jitter: float = DEFAULT_COLOR_JITTER
     zoom_jitter: float = DEFAULT_ZOOM_JITTER
+    label_smoothing: float = DEFAULT_LABEL_SMOOTHING
     legacy_classes: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
@@ -121,7 +125,7 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of "
                              f"{', '.join(optimizer_lib.LR_SCHEDULES)}, "
                              f"got {self.lr_schedule!r}")
-        for name in ("color_jitter", "zoom_jitter"):
+        for name in ("color_jitter", "zoom_jitter", "label_smoothing"):
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")

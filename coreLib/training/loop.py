@@ -45,14 +45,20 @@ class _EpochProgress:
         self.bar.close()
 
 
-def _loss_and_correct(model, global_batch: int, labels, probabilities):
+def _loss_and_correct(model, global_batch: int, labels, probabilities,
+                      label_smoothing: float = 0.0):
     """One step's ``(loss, correct)``: ``labels`` and ``probabilities`` ``(B, K)`` float32.
 
     Cross-entropy averaged over the GLOBAL batch plus the L2 penalties scaled per
     replica, so summing over replicas gives the true batch loss; ``correct`` is the
-    float32 count of right top-1 predictions.
+    float32 count of right top-1 predictions. ``label_smoothing`` s replaces the
+    one-hot targets by ``(1 - s) * labels + s / K`` in the cross-entropy only.
     """
-    per_example = keras.losses.categorical_crossentropy(labels, probabilities)
+    targets = labels
+    if label_smoothing:
+        num_classes = tf.cast(tf.shape(labels)[-1], labels.dtype)
+        targets = labels * (1.0 - label_smoothing) + label_smoothing / num_classes
+    per_example = keras.losses.categorical_crossentropy(targets, probabilities)
     loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
     if model.losses:
         loss += tf.nn.scale_regularization_loss(
@@ -63,7 +69,7 @@ def _loss_and_correct(model, global_batch: int, labels, probabilities):
 
 
 def make_step_loops(strategy, model, optimizer, global_batch: int,
-                    deterministic: bool = False):
+                    deterministic: bool = False, label_smoothing: float = 0.0):
     """The compiled train and eval loops (also used by bench/train_step.py).
 
     Args:
@@ -73,6 +79,8 @@ def make_step_loops(strategy, model, optimizer, global_batch: int,
         global_batch: global batch size (the loss is averaged over it).
         deterministic: compile each step with XLA (``--deterministic``, one replica;
             see :mod:`coreLib.training.determinism`).
+        label_smoothing: smoothing of the Train steps' targets (``--label-smoothing``;
+            the eval loop's loss is the plain cross-entropy).
 
     Returns:
         ``(train_loop, eval_loop)``: ``tf.function`` s taking a distributed iterator
@@ -80,14 +88,14 @@ def make_step_loops(strategy, model, optimizer, global_batch: int,
         many steps under ``strategy.run`` and returns ``{"loss_sum", "correct"}``
         float64 totals over the steps and replicas.
     """
-    def loss_and_correct(labels, probabilities):
-        return _loss_and_correct(model, global_batch, labels, probabilities)
+    def loss_and_correct(labels, probabilities, smoothing=0.0):
+        return _loss_and_correct(model, global_batch, labels, probabilities, smoothing)
 
     def train_step(inputs):
         pixels, labels = inputs
         with tf.GradientTape() as tape:
             probabilities = model(pixels, training=True)
-            loss, correct = loss_and_correct(labels, probabilities)
+            loss, correct = loss_and_correct(labels, probabilities, label_smoothing)
             scaled_loss = optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))

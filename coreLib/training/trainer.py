@@ -50,8 +50,8 @@ from coreLib.training.config import TrainConfig
 # these as ``trainer.<name>``; each lives in the module of its concern.
 from coreLib.training.checkpoint_state import random_state_variables  # noqa: F401,E402
 from coreLib.training.config import (  # noqa: F401,E402
-    DEFAULT_AUGMENT, DEFAULT_COLOR_JITTER, DEFAULT_LR_SCHEDULE, DEFAULT_ZOOM_JITTER,
-    epoch_seed)
+    DEFAULT_AUGMENT, DEFAULT_COLOR_JITTER, DEFAULT_LABEL_SMOOTHING, DEFAULT_LR_SCHEDULE,
+    DEFAULT_ZOOM_JITTER, epoch_seed)
 from coreLib.training.epoch_datasets import make_eval_dataset, make_train_dataset  # noqa
 from coreLib.training.run_folder import RUN_CONFIG_NAME, run_config_of  # noqa: F401
 from coreLib.training.run_setup import check_batch_size  # noqa: F401
@@ -94,7 +94,8 @@ def run_training(config: TrainConfig, progress: bool = True) -> TrainingResult:
         claim_model_dir(setup.model_dir, setup.run_config, setup.resuming)
     resumed_from_step = state.restore_latest()
     train_loop, eval_loop = make_step_loops(setup.strategy, state.model, state.optimizer,
-                                            config.batch_size, config.deterministic)
+                                            config.batch_size, config.deterministic,
+                                            config.label_smoothing)
     outputs = RunOutputs(setup, config.model_name)
     # A resumed run may have been killed after its checkpoint but before these.
     outputs.history(state.history)
