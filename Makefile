@@ -52,6 +52,8 @@ bench: install
 PEERS_VENV := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 PEERS_WORK_DIR ?= bench/.cache/peers
+# e.g. make bench-peers PEERS_ARGS='--steps 8 --families pose --output /tmp/peers.json'
+PEERS_ARGS ?=
 
 $(PEERS_STAMP): bench/requirements-peers.txt
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
@@ -59,7 +61,7 @@ $(PEERS_STAMP): bench/requirements-peers.txt
 	touch $(PEERS_STAMP)
 
 bench-peers: install $(PEERS_STAMP)
-	$(PY) bench/peers.py --work-dir $(PEERS_WORK_DIR)
+	$(PY) bench/peers.py --work-dir $(PEERS_WORK_DIR) $(PEERS_ARGS)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

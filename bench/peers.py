@@ -8,8 +8,9 @@ preprocessed as scripts/demo.py does: 6-frame windows of 32x32 depth):
    the run-length BatchNorm momentum, online rotations from the same TFRecords
    through coreLib.training.pipeline, an Eval pass after each of --epochs epochs,
    the best weights by Eval loss) for --steps steps, once per peak step size of
-   --lrs; each model's peak step is the one with the best Eval accuracy (Eval: a
-   held-out subject; Test is never looked at for a choice);
+   --lrs (MoViNet-A0: --movinet-lrs when given); each model's peak step is the one
+   with the best Eval accuracy (Eval: a held-out subject; Test is never looked at
+   for a choice);
 2. equal steps: both models' chosen runs, scored on the Test windows (micro F1);
 3. equal seconds: MoViNet-A0 trained again with its chosen step size for as many
    steps as fit in the seconds CausalMobileNet's chosen run took (seconds per step
@@ -199,6 +200,7 @@ def compare_family(dataset_dir: str, args, work_dir: str, log_path: str) -> dict
         cmn_runs.append(train_cmn(dataset_dir, steps, args.epochs, lr,
                                   os.path.join(work_dir, f"{name}_cmn_{steps}_{lr:g}"), log_path))
         log_line(f"{name} {CMN} lr {lr:g}: {json.dumps(summary_of(cmn_runs[-1]))}")
+    for lr in args.movinet_lrs or args.lrs:
         movinet_runs.append(train_movinet(dataset_dir, steps, args.epochs, lr,
                                           os.path.join(work_dir, f"{name}_movinet_{steps}_{lr:g}"),
                                           log_path))
@@ -419,6 +421,8 @@ def parse_args():
     parser.add_argument("--epochs", type=int, default=4, help="Eval passes per run")
     parser.add_argument("--lrs", type=float, nargs="+", default=list(DEFAULT_LRS),
                         help="peak step sizes each model chooses from on Eval")
+    parser.add_argument("--movinet-lrs", type=float, nargs="+", default=None,
+                        help="MoViNet-A0's own grid when it differs (default: --lrs)")
     parser.add_argument("--rounds", type=int, default=10,
                         help="timed blocks per stream file (alternating)")
     parser.add_argument("--block", type=int, default=50, help="frames per timed block")
@@ -439,7 +443,8 @@ def main():
     args = parse_args()
     results = {"cpu_count": os.cpu_count(), "load_average_1min_start": os.getloadavg()[0],
                "steps": args.steps - args.steps % args.epochs, "epochs": args.epochs,
-               "lrs": args.lrs, "batch_size": demo_batch(), "families": {}}
+               "lrs": args.lrs, "movinet_lrs": args.movinet_lrs or args.lrs,
+               "batch_size": demo_batch(), "families": {}}
     with tempfile.TemporaryDirectory() as scratch:
         work_dir = os.path.abspath(args.work_dir or scratch)
         os.makedirs(work_dir, exist_ok=True)
