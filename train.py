@@ -8,9 +8,9 @@ from its last checkpoint at the same step.
 """
 
 from coreLib.cli import (add_legacy_classes_argument, add_model_name_argument,
-                         import_tensorflow_quietly, make_parser, non_negative_int,
-                         open_unit_float, positive_float, positive_int, run_main,
-                         unit_fraction)
+                         import_tensorflow_quietly, make_parser, non_negative_float,
+                         non_negative_int, open_unit_float, positive_float, positive_int,
+                         run_main, unit_fraction)
 
 # The recipe's names, spelled here too so that --help does not have to import
 # TensorFlow (a test keeps them equal to coreLib.training's).
@@ -21,6 +21,7 @@ DEFAULT_AUGMENT = "rotate"
 DEFAULT_ZOOM_JITTER = 0.0
 DEFAULT_COLOR_JITTER = 0.0
 DEFAULT_LABEL_SMOOTHING = 0.0
+DEFAULT_MIXUP = 0.0
 
 
 def build_parser():
@@ -80,6 +81,11 @@ def build_parser():
                         help="Train targets (1-s) x one-hot + s / classes, s in [0, 1) "
                              "(0: off; Eval's loss, which keeps the best weights, is "
                              "never smoothed)")
+    parser.add_argument("--mixup", type=non_negative_float, default=DEFAULT_MIXUP,
+                        metavar="ALPHA",
+                        help="mixup across subjects: each Train window blended with "
+                             "another subject's window of the batch (pixels and labels), "
+                             "weight max(l, 1-l), l ~ Beta(ALPHA, ALPHA) (0: off)")
     parser.add_argument("--bn-momentum", type=open_unit_float, default=None,
                         help="momentum of the BatchNorm moving statistics (default: "
                              "1 - 20 / the run's steps, within 0.9 and 0.99)")
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
         deterministic=args.deterministic, augment=args.augment,
         bn_momentum=args.bn_momentum, color_jitter=args.color_jitter,
         zoom_jitter=args.zoom_jitter, label_smoothing=args.label_smoothing,
-        legacy_classes=args.legacy_classes)
+        mixup=args.mixup, legacy_classes=args.legacy_classes)
     history = trainer.train(config, progress=not args.quiet)
     if history and not args.quiet:
         print(f"done: {len(history)} epochs in {args.model_dir}")

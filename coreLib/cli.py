@@ -80,6 +80,12 @@ def non_negative_int(text: str) -> int:
                            "must be >= 0")
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    return _bounded_number(text, float, "a number", lambda value: 0 <= value < float("inf"),
+                           "must be >= 0 and finite")
+
+
 def positive_float(text: str) -> float:
     """argparse type: a float > 0."""
     return _bounded_number(text, float, "a number", lambda value: value > 0,

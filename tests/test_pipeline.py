@@ -24,10 +24,11 @@ def random_windows(count, dtype=np.uint8, channels=CHANNELS, seed=0):
                         dtype=dtype)
 
 
-def write_shard(path, windows, labels):
+def write_shard(path, windows, labels, subjects=None):
     with tf.io.TFRecordWriter(str(path)) as writer:
         for index, (window, label) in enumerate(zip(windows, labels)):
-            writer.write(records.serialize_window(window, int(label), "LN",
+            subject = "LN" if subjects is None else subjects[index]
+            writer.write(records.serialize_window(window, int(label), subject,
                                                   CLASSES[int(label)], index))
 
 
@@ -396,3 +397,78 @@ def test_color_jitter_leaves_eval_alone_and_rejects_bad_strengths(tmp_path):
             pipeline.PipelineConfig(batch_size=2, training=True, color_jitter=bad)
         with pytest.raises(ValueError, match="zoom_jitter"):
             pipeline.PipelineConfig(batch_size=2, training=True, zoom_jitter=bad)
+
+
+def test_mixup_blends_each_window_with_another_subjects_window_only():
+    batch = 8
+    rng = np.random.default_rng(4)
+    pixels = rng.random((batch, SEQ_LEN, IMAGE_DIM, IMAGE_DIM, 1), dtype=np.float32)
+    labels = np.eye(batch, dtype=np.float32)      # window i is class i: the mix shows j
+    subjects = tf.constant([b"a", b"a", b"b", b"b", b"c", b"c", b"d", b"d"])
+    mixup = online_augment.mixup_windows
+
+    def run(index, names=subjects):
+        out_pixels, out_labels = mixup(tf.constant(pixels), tf.constant(labels), names,
+                                       tf.constant(index, tf.int64), 5, 1.0)
+        return out_pixels.numpy(), out_labels.numpy()
+
+    out_pixels, out_labels = run(3)
+    assert out_pixels.shape == pixels.shape and out_labels.shape == labels.shape
+    np.testing.assert_allclose(out_labels.sum(axis=1), 1.0, atol=1e-6)
+    blended = 0
+    for i in range(batch):
+        own = out_labels[i, i]
+        partners = [j for j in np.flatnonzero(out_labels[i]) if j != i]
+        assert 0.5 <= own <= 1.0
+        if not partners:
+            assert own == 1.0
+            np.testing.assert_array_equal(out_pixels[i], pixels[i])
+            continue
+        (j,) = partners
+        blended += 1
+        assert subjects.numpy()[j] != subjects.numpy()[i]
+        assert out_labels[i, j] == pytest.approx(1.0 - own, abs=1e-6)
+        np.testing.assert_allclose(out_pixels[i], own * pixels[i] + (1 - own) * pixels[j],
+                                   atol=1e-6)
+    assert blended >= 2
+    # Stateless: (seed, batch index).
+    for again, wanted in zip(run(3), (out_pixels, out_labels)):
+        np.testing.assert_array_equal(again, wanted)
+    assert not np.array_equal(run(4)[1], out_labels)
+    # One subject: nothing to blend with.
+    same = tf.constant([b"a"] * batch)
+    np.testing.assert_array_equal(run(3, same)[0], pixels)
+
+
+def test_mixup_reaches_train_batches_only_and_rejects_bad_values(tmp_path):
+    windows = random_windows(8, seed=6)
+    for split in ("Train", "Eval"):
+        write_dataset(tmp_path / split, windows, np.arange(8) % 17, shard_size=8, split=split)
+    value = manifest.load_manifest(str(tmp_path / "Train"))
+
+    def first_batch(folder, split, training, mixup):
+        config = pipeline.PipelineConfig(batch_size=8, training=training, seed=1,
+                                         augment=False, mixup=mixup, deterministic=True,
+                                         verify_sha256=False)
+        (pixels,), (labels,) = collect(pipeline.make_dataset(
+            str(folder), split, manifest.load_manifest(str(folder)), config), 1)
+        return pixels, labels
+
+    # Every window of write_dataset is subject LN: a mixup across subjects leaves them.
+    assert set(np.unique(first_batch(tmp_path / "Train", "Train", True, 1.0)[1])) == {0, 1}
+    # Four subjects (the shard rewritten; the hashes are not checked here).
+    (shard,) = value.splits["Train"].shards
+    write_shard(tmp_path / "Train" / shard.path, windows, np.arange(8),
+                ["a", "b", "c", "d"] * 2)
+    plain_pixels, plain_labels = first_batch(tmp_path / "Train", "Train", True, 0.0)
+    mixed_pixels, mixed_labels = first_batch(tmp_path / "Train", "Train", True, 1.0)
+    assert set(np.unique(plain_labels)) == {0, 1}
+    assert len(np.unique(mixed_labels)) > 2 and not np.array_equal(mixed_pixels, plain_pixels)
+    np.testing.assert_allclose(mixed_labels.sum(axis=1), 1.0, atol=1e-6)
+    # Eval is never mixed.
+    eval_pixels, eval_labels = first_batch(tmp_path / "Eval", "Eval", False, 1.0)
+    np.testing.assert_array_equal(eval_pixels, scaled(windows))
+    assert set(np.unique(eval_labels)) == {0, 1}
+    for bad in (-0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="mixup"):
+            pipeline.PipelineConfig(batch_size=2, training=True, mixup=bad)

@@ -349,6 +349,20 @@ def test_label_smoothing_smooths_the_train_loss_only(dataset_dir, tmp_path):
     assert float(trained["correct"]) == float(evaluated["correct"])
 
 
+def test_mixup_reaches_the_train_pipeline_only(dataset_dir, tmp_path):
+    import train
+    from coreLib.training import epoch_datasets
+
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).mixup == 0.0
+    assert train.DEFAULT_MIXUP == trainer.DEFAULT_MIXUP == 0.0
+    assert train.build_parser().parse_args(["d", "LRCN", "m", "--mixup", "0.4"]).mixup == 0.4
+    config = _config(dataset_dir, tmp_path, mixup=0.4)
+    assert epoch_datasets.pipeline_config(config, 1, training=True).mixup == 0.4
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(ValueError, match="mixup"):
+            _config(dataset_dir, tmp_path, mixup=bad)
+
+
 @pytest.mark.slow
 def test_cosine_schedule_resumes_on_the_same_curve(dataset_dir, tmp_path):
     config = dict(epochs=2, steps_per_epoch=3, lr=5e-3, lr_schedule="cosine")

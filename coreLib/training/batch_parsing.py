@@ -61,13 +61,14 @@ def parse_checked_batch(serialized, seq_len: int, image_dim: int, channels: int,
 
 def batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int,
                    shard_format: shards.ShardFormat, augment_mode: str, seed: int,
-                   color_jitter: float = 0.0, zoom_jitter: float = 0.0):
+                   color_jitter: float = 0.0, zoom_jitter: float = 0.0,
+                   mixup: float = 0.0):
     """The per-batch map: ``(batch index, (B,) serialized records)`` ->
     ``(pixels (B, L, D, D, C) float32 in [0, 1], (B, num_classes) float32 one-hot)``.
 
     ``augment_mode``: a key of ``augment.AUGMENT_MODES`` (``none`` only scales);
     ``seed``: the pipeline's seed of the variant and jitter draws; the jitter
-    strengths as in ``pipeline.PipelineConfig`` (0 = off).
+    strengths and ``mixup``'s Beta parameter as in ``pipeline.PipelineConfig`` (0 = off).
     """
     augment_windows = augment_mode != augment.AUGMENT_NONE
     if augment_windows:
@@ -91,6 +92,9 @@ def batch_function(seq_len: int, image_dim: int, channels: int, num_classes: int
             pixels = online_augment.jitter_windows(pixels, batch_index, seed, color_jitter)
         pixels = tf.ensure_shape(pixels, [None, seq_len, image_dim, image_dim, channels])
         labels = one_hot_labels(parsed[records.LABEL_KEY], num_classes)
+        if mixup:
+            pixels, labels = online_augment.mixup_windows(
+                pixels, labels, parsed.get(records.SUBJECT_KEY), batch_index, seed, mixup)
         return pixels, labels
 
     return parse

@@ -18,6 +18,7 @@ DEFAULT_AUGMENT = "rotate"
 DEFAULT_ZOOM_JITTER = 0.0
 DEFAULT_COLOR_JITTER = 0.0
 DEFAULT_LABEL_SMOOTHING = 0.0
+DEFAULT_MIXUP = 0.0
 BN_MOMENTUM_RANGE = (0.9, 0.99)
 
 TRAIN_SPLIT = "Train"
@@ -69,6 +70,8 @@ class TrainConfig:
             0 = off; see ``online_augment.zoom_windows``).
         label_smoothing: the Train loss's targets are ``(1 - s) * one-hot + s / K``
             (0 = off); Eval's loss (which picks the best weights) is never smoothed.
+        mixup: Beta parameter of mixup across subjects of Train windows (0 = off;
+            see ``online_augment.mixup_windows``).
         legacy_classes: class order of a 1.0.4 folder's records (no dataset.json);
             None = ``legacy_records.LEGACY_CLASSES``.
     """
@@ -95,6 +98,7 @@ class TrainConfig:
     color_jitter: float = DEFAULT_COLOR_JITTER
     zoom_jitter: float = DEFAULT_ZOOM_JITTER
     label_smoothing: float = DEFAULT_LABEL_SMOOTHING
+    mixup: float = DEFAULT_MIXUP
     legacy_classes: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
@@ -129,6 +133,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if not 0 <= self.mixup < float("inf"):
+            raise ValueError(f"mixup must be >= 0 and finite, got {self.mixup!r}")
         if self.bn_momentum is not None and not 0 < self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be between 0 and 1, got {self.bn_momentum!r}")
 

@@ -27,6 +27,7 @@ def pipeline_config(config: TrainConfig, seed: int,
                                    augment=config.augment,
                                    color_jitter=config.color_jitter,
                                    zoom_jitter=config.zoom_jitter,
+                                   mixup=config.mixup,
                                    deterministic=True,
                                    verify_sha256=False)
 

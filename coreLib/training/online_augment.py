@@ -50,6 +50,47 @@ def draw_variant_ids(batch_index, batch_size, seed: int, mode: str = "all"):
 # and from each other.
 _JITTER_STREAM = 0x6A17
 _ZOOM_STREAM = 0x2004
+_MIXUP_STREAM = 0x3A1C
+
+
+def mixup_windows(pixels, labels, subjects, batch_index, seed: int, alpha: float):
+    """Mixup across subjects: each window blended with another subject's window.
+
+    Per window i a partner j from a random permutation of the batch and a weight
+    ``w = max(l, 1 - l)``, ``l ~ Beta(alpha, alpha)`` (the window's own label stays
+    the larger part); ``pixels_i = w x_i + (1 - w) x_j`` and the same for the
+    one-hot labels. A partner of the same subject leaves the window as it is
+    (``w = 1``): the blend is meant to mix performers, not to average one
+    performer's windows. Stateless: a function of (seed, batch index).
+
+    Args:
+        pixels: ``(B, L, H, W, C)`` float32 in [0, 1].
+        labels: ``(B, K)`` float32 one-hot.
+        subjects: ``(B,)`` tf.string subject names (None: 1.0.4 records, which
+            name none; every pair is then blended).
+        batch_index: scalar int64, the batch's position in the stream.
+        seed: the pipeline's seed.
+        alpha: the Beta distribution's parameter, > 0.
+
+    Returns:
+        ``(pixels, labels)`` of the same shapes.
+    """
+    batch = tf.shape(pixels)[0]
+    base = tf.constant(seed, tf.int64) + _MIXUP_STREAM
+    index = tf.cast(batch_index, tf.int64)
+    partner = tf.argsort(tf.random.stateless_uniform(tf.reshape(batch, [1]),
+                                                     tf.stack([base, index])))
+    gammas = [tf.random.stateless_gamma(tf.reshape(batch, [1]), tf.stack([base + k, index]),
+                                        alpha=alpha) for k in (1, 2)]
+    weight = gammas[0] / tf.maximum(gammas[0] + gammas[1], 1e-12)
+    weight = tf.maximum(weight, 1.0 - weight)
+    if subjects is not None:
+        same = tf.equal(subjects, tf.gather(subjects, partner))
+        weight = tf.where(same, tf.ones_like(weight), weight)
+    pixel_weight = tf.reshape(weight, [-1, 1, 1, 1, 1])
+    mixed = pixel_weight * pixels + (1.0 - pixel_weight) * tf.gather(pixels, partner)
+    label_weight = tf.reshape(weight, [-1, 1])
+    return mixed, label_weight * labels + (1.0 - label_weight) * tf.gather(labels, partner)
 
 
 def jitter_windows(pixels, batch_index, seed: int, strength: float):

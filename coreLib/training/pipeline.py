@@ -67,6 +67,8 @@ class PipelineConfig:
         zoom_jitter: strength z of the geometric jitter (Train only; 0 = off): per
             window a zoom by U(1-z, 1+z) and a shift by U(-z/2, z/2) of the frame
             in x and y, edge pixels extended (see :func:`online_augment.zoom_windows`).
+        mixup: Beta parameter alpha of mixup across subjects (Train only; 0 = off;
+            see :func:`online_augment.mixup_windows`).
         drop_remainder: drop a last partial batch (static batch size, as TPUs and
             the distributed loop want).
         deterministic: keep the element order of the parallel interleave and maps
@@ -82,6 +84,7 @@ class PipelineConfig:
     augment: str = "all"
     color_jitter: float = 0.0
     zoom_jitter: float = 0.0
+    mixup: float = 0.0
     drop_remainder: bool = True
     deterministic: bool = False
     cycle_length: int = 4
@@ -98,6 +101,9 @@ class PipelineConfig:
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"PipelineConfig.{name} must be in [0, 1), got {value!r}")
+        if not 0 <= self.mixup < float("inf"):
+            raise ValueError(f"PipelineConfig.mixup must be >= 0 and finite, "
+                             f"got {self.mixup!r}")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(f"PipelineConfig.seed must be None or an integer >= 0, "
                              f"got {self.seed!r}")
@@ -175,7 +181,8 @@ def make_dataset_from_files(files: Sequence[str], seq_len: int, image_dim: int,
     parse = batch_parsing.batch_function(seq_len, image_dim, channels, num_classes,
                                          shard_format, augment_mode, seed,
                                          config.color_jitter if config.training else 0.0,
-                                         config.zoom_jitter if config.training else 0.0)
+                                         config.zoom_jitter if config.training else 0.0,
+                                         config.mixup if config.training else 0.0)
     dataset = dataset.enumerate().map(parse, num_parallel_calls=AUTOTUNE,
                                       deterministic=config.deterministic)
     return dataset.prefetch(AUTOTUNE)

@@ -51,7 +51,7 @@ from coreLib.training.config import TrainConfig
 from coreLib.training.checkpoint_state import random_state_variables  # noqa: F401,E402
 from coreLib.training.config import (  # noqa: F401,E402
     DEFAULT_AUGMENT, DEFAULT_COLOR_JITTER, DEFAULT_LABEL_SMOOTHING, DEFAULT_LR_SCHEDULE,
-    DEFAULT_ZOOM_JITTER, epoch_seed)
+    DEFAULT_MIXUP, DEFAULT_ZOOM_JITTER, epoch_seed)
 from coreLib.training.epoch_datasets import make_eval_dataset, make_train_dataset  # noqa
 from coreLib.training.run_folder import RUN_CONFIG_NAME, run_config_of  # noqa: F401
 from coreLib.training.run_setup import check_batch_size  # noqa: F401
