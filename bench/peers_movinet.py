@@ -103,9 +103,11 @@ def learning_rate_schedule(peak: float, total_steps: int):
 
 def make_steps(model, optimizer):
     """Compiled train and eval steps: ``(pixels, one-hot) -> (loss, correct)``."""
-    def loss_and_correct(labels, logits):
+    def loss_and_correct(labels, logits, smoothing=0.0):
+        # train.py's label smoothing on the Train steps only, as coreLib.training.loop.
         per_example = tf_keras.losses.categorical_crossentropy(labels, logits,
-                                                               from_logits=True)
+                                                               from_logits=True,
+                                                               label_smoothing=smoothing)
         loss = tf.reduce_mean(per_example)
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1),
                                                  tf.argmax(labels, 1)), tf.float32))
@@ -114,7 +116,8 @@ def make_steps(model, optimizer):
     @tf.function
     def train_step(pixels, labels):
         with tf.GradientTape() as tape:
-            loss, correct = loss_and_correct(labels, model({"image": pixels}, training=True))
+            loss, correct = loss_and_correct(labels, model({"image": pixels}, training=True),
+                                             train_cli.DEFAULT_LABEL_SMOOTHING)
             total = loss + tf.add_n(model.losses)
         gradients = tape.gradient(total, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -148,7 +151,8 @@ def split_datasets(dataset_dir: str, manifest, epoch: int, steps_per_epoch: int,
         batch_size=BATCH_SIZE, training=True, shuffle_buffer=SHUFFLE_BUFFER,
         seed=epoch_seed(seed, epoch), augment=train_cli.DEFAULT_AUGMENT,
         color_jitter=train_cli.DEFAULT_COLOR_JITTER,
-        zoom_jitter=train_cli.DEFAULT_ZOOM_JITTER, deterministic=True, verify_sha256=False)
+        zoom_jitter=train_cli.DEFAULT_ZOOM_JITTER, mixup=train_cli.DEFAULT_MIXUP,
+        deterministic=True, verify_sha256=False)
     eval_config = pipeline.PipelineConfig(batch_size=BATCH_SIZE, training=False, seed=seed,
                                           deterministic=True, verify_sha256=False)
     train = pipeline.make_dataset(dataset_dir, "Train", manifest, train_config,

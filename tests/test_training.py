@@ -25,7 +25,10 @@ tf = trainer.tf
 def _config(dataset_dir, model_dir, **overrides):
     values = dict(dataset_dir=str(dataset_dir), model_name="DUMMY", model_dir=str(model_dir),
                   epochs=8, batch_size=8, lr=1e-2, lr_schedule="constant",
-                  steps_per_loop=4, seed=3, deterministic=True)
+                  steps_per_loop=4, seed=3, deterministic=True,
+                  # The loop's tests on the plain cross-entropy (its floor is 0); the
+                  # default smoothing has a test of its own.
+                  label_smoothing=0.0)
     values.update(overrides)
     return trainer.TrainConfig(**values)
 
@@ -315,8 +318,10 @@ def test_label_smoothing_smooths_the_train_loss_only(dataset_dir, tmp_path):
     from coreLib import models
     from coreLib.training import optimizer as optimizer_lib
 
-    assert train.build_parser().parse_args(["d", "LRCN", "m"]).label_smoothing == 0.0
-    assert train.DEFAULT_LABEL_SMOOTHING == trainer.DEFAULT_LABEL_SMOOTHING == 0.0
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).label_smoothing == 0.1
+    assert train.DEFAULT_LABEL_SMOOTHING == trainer.DEFAULT_LABEL_SMOOTHING == 0.1
+    assert train.build_parser().parse_args(
+        ["d", "LRCN", "m", "--label-smoothing", "0"]).label_smoothing == 0.0
     assert train.build_parser().parse_args(
         ["d", "LRCN", "m", "--label-smoothing", "0.2"]).label_smoothing == 0.2
     assert _config(dataset_dir, tmp_path, label_smoothing=0.2).label_smoothing == 0.2
