@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from coreLib import folder_swap, models, storage
+from coreLib import folder_swap, storage
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection import events as events_lib, fusion, live_run, live_sources, outputs
 from coreLib.detection import runtime
@@ -33,7 +33,7 @@ from coreLib.detection.sources import (SequenceSource, VideoFrames, discover_sou
                                        png_frame_chunks, prefetch)
 from coreLib.errors import ActrecogError
 from coreLib.progress import progress_bar
-from coreLib.inference import model_spec, stream_steps, window_runners
+from coreLib.inference import stream_steps, window_runners
 
 # The split folders that mark a BII dataset's root (--out may not lie below it).
 DATASET_SPLITS = ("Train", "Test", "TestDetection")
@@ -185,10 +185,7 @@ def detect(config: DetectConfig) -> DetectResult:
     if live_sources.is_live_source(config.source):
         return live_run.detect_live(config)
     began = time.perf_counter()
-    models.get_model_builder(config.model_name)
-    model_spec.check_model_path(config.model_path)
-    manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
-                                             config.modality)
+    manifest = runtime.checked_model_spec(config)
     _check_out_dir(config.out_dir, config.source)
     sources = discover_sources(config.source, manifest)
     mode = config.mode or ("online" if sources[0].is_video else "offline")

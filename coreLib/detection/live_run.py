@@ -21,9 +21,9 @@ from typing import Optional
 
 import numpy as np
 
-from coreLib import folder_swap, models
+from coreLib import folder_swap
 from coreLib.data import manifest as manifest_lib
-from coreLib.detection import fusion, live_sources, outputs
+from coreLib.detection import fusion, live_sources, outputs, runtime
 from coreLib.detection.config import DetectConfig
 from coreLib.detection import events as events_lib
 from coreLib.detection.live import LiveDetector, load_stream_step
@@ -163,10 +163,7 @@ def detect_live(config: DetectConfig, log=lambda line: print(
             is left behind).
     """
     began = time.perf_counter()
-    models.get_model_builder(config.model_name)
-    model_spec.check_model_path(config.model_path)
-    manifest = model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
-                                             config.modality)
+    manifest = runtime.checked_model_spec(config)
     raw_format = check_live_config(config, manifest)
     kind, step = load_stream_step(config, manifest)
     capture = live_sources.open_camera(config.source) if raw_format is None else None

@@ -5,16 +5,31 @@ from the weights as from the export."""
 
 import sys
 
+from coreLib import models
 from coreLib.data import manifest as manifest_lib
 from coreLib.detection.config import DetectConfig
 from coreLib.export import litert_cache
-from coreLib.inference import exported_model, runners, stream_steps
+from coreLib.inference import exported_model, model_spec, runners, stream_steps
 
 STREAM_RUNTIMES = ("litert", "keras")
 
 
 def _log(line: str) -> None:
     print(f"detect.py: {line}", file=sys.stderr, flush=True)
+
+
+def checked_model_spec(config: DetectConfig) -> manifest_lib.Manifest:
+    """The window shape, classes and modality of the run's model, after checking
+    MODEL_NAME and MODEL_PATH (before any other input of a recorded or live run).
+
+    Raises:
+        ActrecogError: an unknown MODEL_NAME, a MODEL_PATH that is not a model file,
+            or no manifest to be had for it.
+    """
+    models.get_model_builder(config.model_name)
+    model_spec.check_model_path(config.model_path)
+    return model_spec.resolve_model_spec(config.model_path, config.manifest_dir,
+                                         config.modality)
 
 
 def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, log=_log):

@@ -23,7 +23,7 @@ import numpy as np
 from coreLib.synthetic import drawing
 from coreLib.synthetic.config import ACTIONS, SyntheticConfig
 from coreLib.synthetic.drawing import THUMB_OUT, Finger, together
-from coreLib.synthetic.randomness import Subject, name_key, subject
+from coreLib.synthetic.randomness import Subject, by_action, subject
 
 
 @dataclass(frozen=True)
@@ -115,16 +115,11 @@ ACTION_STYLES: Dict[str, ActionStyle] = {
                             + (THUMB_OUT,),
                             "swipe", 1, distance=580, length_factor=1.1),
 }
-# Actions outside the published sixteen (a user may name any) get one of these
-# styles, picked by name.
-_FALLBACK_STYLES = tuple(ACTION_STYLES[name] for name in ACTIONS)
 
 
 def action_style(action: str) -> ActionStyle:
     """The pose and motion of an action (a known one, or one picked by name)."""
-    if action in ACTION_STYLES:
-        return ACTION_STYLES[action]
-    return _FALLBACK_STYLES[name_key(action) % len(_FALLBACK_STYLES)]
+    return by_action(ACTION_STYLES, action, ACTIONS)
 
 
 @dataclass(frozen=True)

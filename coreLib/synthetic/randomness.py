@@ -7,7 +7,7 @@ done in, so the bytes do not depend on the number of worker processes.
 
 import zlib
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Dict, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -15,6 +15,17 @@ import numpy as np
 def name_key(name: str) -> int:
     """A stable integer of a name (CRC-32 of its UTF-8 bytes)."""
     return zlib.crc32(name.encode("utf-8"))
+
+
+Entry = TypeVar("Entry")
+
+
+def by_action(table: Dict[str, Entry], action: str, known: Sequence[str]) -> Entry:
+    """``table[action]``; for an action outside the table (a user may name any), the
+    entry of one of the ``known`` actions, picked by the name's :func:`name_key`."""
+    if action in table:
+        return table[action]
+    return table[known[name_key(action) % len(known)]]
 
 
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:

@@ -62,7 +62,7 @@ import numpy as np
 from coreLib.synthetic import drawing
 from coreLib.synthetic.config import ACTIONS, SyntheticConfig
 from coreLib.synthetic.drawing import THUMB_OUT, together
-from coreLib.synthetic.randomness import Subject, name_key, seeded_rng, subject
+from coreLib.synthetic.randomness import Subject, by_action, seeded_rng, subject
 
 # Path sizes in fractions of the frame height (x right, y up), so a path keeps its
 # shape whatever the aspect ratio; depth offsets in millimetres (negative: nearer).
@@ -115,14 +115,11 @@ MOTIONS: Dict[str, Trajectory] = {
     "asl-j": Trajectory("turn", "a quarter turn clockwise", 1.0),
     "asl-you": Trajectory("dive", "stroke down while pushing towards the camera", 1.0),
 }
-_FALLBACK_MOTIONS = tuple(MOTIONS[name] for name in ACTIONS)
 
 
 def motion_of(action: str) -> Trajectory:
     """The motion of an action (a known one, or one picked by the name's hash)."""
-    if action in MOTIONS:
-        return MOTIONS[action]
-    return _FALLBACK_MOTIONS[name_key(action) % len(_FALLBACK_MOTIONS)]
+    return by_action(MOTIONS, action, ACTIONS)
 
 
 def _zigzag(phase: float) -> float:
