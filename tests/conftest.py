@@ -1,7 +1,10 @@
 """Shared fixtures. TensorFlow's start-up chatter is silenced once for the session."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -10,6 +13,19 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# One XLA compilation cache for the session's processes: pytest itself, the
+# script zygote's children, fresh interpreters and the distributed workers inherit
+# it, so a step compiled with jit_compile (--deterministic, the augmentation
+# kernels) is compiled once per program, not once per process. A cached program is
+# the program a compile would give (keyed by its HLO): the runs' bytes do not
+# change. Fresh for each session (an empty folder), removed at its end.
+_XLA_CACHE = tempfile.mkdtemp(prefix="actrecog-tests-xla-")
+os.environ["TF_XLA_FLAGS"] = " ".join(filter(None, (
+    os.environ.get("TF_XLA_FLAGS"), f"--tf_xla_persistent_cache_directory={_XLA_CACHE}")))
+_SESSION_PID = os.getpid()
+atexit.register(lambda: os.getpid() == _SESSION_PID
+                and shutil.rmtree(_XLA_CACHE, ignore_errors=True))
 
 from coreLib.cli import import_tensorflow_quietly  # noqa: E402
 
