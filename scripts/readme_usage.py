@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO_ROOT, "README.md")
@@ -37,12 +38,16 @@ def help_text(script: str) -> str:
 
 
 def refresh(readme_text: str):
-    """Returns (new README text, names of scripts whose block changed)."""
+    """Returns (new README text, names of scripts whose block changed). The scripts'
+    --help runs as many at a time as there are CPUs (each loads TensorFlow)."""
     stale = []
+    scripts = sorted({match.group("script") for match in BLOCK.finditer(readme_text)})
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        helps = dict(zip(scripts, pool.map(help_text, scripts)))
 
     def replace(match):
         script = match.group("script")
-        body = help_text(script)
+        body = helps[script]
         if body != match.group("body"):
             stale.append(script)
         return match.group(1) + body + match.group(4)
