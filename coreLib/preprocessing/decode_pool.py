@@ -69,7 +69,7 @@ def decode_tasks(plan: Plan, folder: str) -> List[sequence_cache.DecodeTask]:
             sequence.path, plan.config.modality, sequence.num_frames,
             plan.config.image_dim, os.path.join(folder, name), store,
             needed.get(index, ()) if store else None,
-            plan.config.hand_crop if plan.config.tracks_hand else None))
+            plan.config.active_hand_crop))
     return tasks
 
 

@@ -95,7 +95,20 @@ class PreprocessConfig:
 
     @property
     def tracks_hand(self) -> bool:
+        """Whether the frames are hand-centred (``frames == "hand"``)."""
         return self.frames == hand_crop_lib.HAND_FRAMES
+
+    @property
+    def active_hand_crop(self) -> Optional[hand_crop_lib.HandCropConfig]:
+        """The tracker's settings when the frames are hand-centred, else None."""
+        return self.hand_crop if self.tracks_hand else None
+
+    @property
+    def frame_channels(self) -> int:
+        """Channels of a stored frame: the modality's, plus the path channels of
+        hand-centred frames."""
+        return hand_crop_lib.frame_channels(frames.modality_spec(self.modality).channels,
+                                            self.active_hand_crop)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from coreLib import storage
-from coreLib.data import action_sets, frames, hand_crop as hand_crop_lib, manifest, window_lists
+from coreLib.data import action_sets, frames, manifest, window_lists
 from coreLib.errors import ActrecogError
 from coreLib.preprocessing import augment, records, resume_state, sequence_cache, tfrecord_io
 from coreLib.preprocessing.decode_pool import (Mapper, cache_folder, decode_sequences,
@@ -102,9 +102,7 @@ def check_record_encoder(plan: Plan) -> None:
     """
     config = plan.config
     spec = frames.modality_spec(config.modality)
-    channels = hand_crop_lib.frame_channels(spec.channels, config.hand_crop
-                                            if config.tracks_hand else None)
-    shape = (plan.seq_len, config.image_dim, config.image_dim, channels)
+    shape = (plan.seq_len, config.image_dim, config.image_dim, config.frame_channels)
     pixels = np.arange(int(np.prod(shape)), dtype=np.uint32).astype(spec.dtype).reshape(shape)
     first = plan.sequences[0]
     arguments = (plan.num_classes - 1, first.subject, first.action, 1, 0, 0)
@@ -247,9 +245,7 @@ def write_outputs(plan: Plan, tasks: List[sequence_cache.DecodeTask], run_key: s
     spec = frames.modality_spec(config.modality)
     result = manifest.Manifest(
         classes=plan.classes, seq_len=plan.seq_len, image_dim=config.image_dim,
-        channels=hand_crop_lib.frame_channels(
-            spec.channels, config.hand_crop if config.tracks_hand else None),
-        modality=config.modality, dtype=spec.dtype,
+        channels=config.frame_channels, modality=config.modality, dtype=spec.dtype,
         offline_augment=config.offline_augment, splits=_split_infos(plan, json_names, shards),
         source=storage.absolute(config.src), frames=config.frames,
         hand_crop=dataclasses.asdict(config.hand_crop) if config.tracks_hand else None)

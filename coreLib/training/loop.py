@@ -54,11 +54,8 @@ def _loss_and_correct(model, global_batch: int, labels, probabilities,
     float32 count of right top-1 predictions. ``label_smoothing`` s replaces the
     one-hot targets by ``(1 - s) * labels + s / K`` in the cross-entropy only.
     """
-    targets = labels
-    if label_smoothing:
-        num_classes = tf.cast(tf.shape(labels)[-1], labels.dtype)
-        targets = labels * (1.0 - label_smoothing) + label_smoothing / num_classes
-    per_example = keras.losses.categorical_crossentropy(targets, probabilities)
+    per_example = keras.losses.categorical_crossentropy(labels, probabilities,
+                                                       label_smoothing=label_smoothing)
     loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
     if model.losses:
         loss += tf.nn.scale_regularization_loss(
