@@ -20,7 +20,7 @@ import synthetic_dataset
 from coreLib.data import manifest as manifest_lib
 from coreLib import models
 from coreLib.training import trainer
-from train_progress import checkpoint_writing, latest_step, logged_steps
+from train_progress import checkpoint_writing, latest_step, logged_steps, saved_steps
 from weight_files import h5_arrays
 
 # Minutes of training and killed processes: outside `make test-fast`.
@@ -125,24 +125,27 @@ def test_lrcn_killed_at_four_points_ends_bit_identical(script_runner, tmp_path):
 @pytest.mark.slow
 def test_convnet3d_killed_mid_epoch_2_ends_bit_identical(script_runner, tmp_path):
     # ConvNet3D keeps its 49 M parameters at any frame size (4096-unit Dense
-    # layers): few steps, so few 0.6 GB checkpoints.
+    # layers): each step and each 0.6 GB checkpoint costs, so the smallest run
+    # with a mid-epoch-2 checkpoint: 2 epochs of 2 steps, 1 Eval batch.
     dataset = str(tmp_path / "DataSet")
     synthetic_dataset.write_dataset(dataset, seq_len=2, image_dim=16, channels=3,
-                                    train_shards=(16,), eval_shards=(8,))
-    options = ["--steps-per-epoch", 4, "--deterministic", "--quiet"]
+                                    train_shards=(8,), eval_shards=(4,))
+    options = ["--steps-per-epoch", 2, "--deterministic", "--quiet"]
     reference = str(tmp_path / "reference")
     run_to_end(script_runner, train_args(dataset, "ConvNet3D", reference, *options))
 
     model_dir = str(tmp_path / "killed")
-    args = train_args(dataset, "ConvNet3D", model_dir, *options, "--checkpoint-every", 2)
+    # Checkpoints at the end of epoch 1 (step 2) and at step 3, mid-epoch 2, only;
+    # the killed run's epoch 2 runs as 1 + 1 steps, the reference's as 2.
+    args = train_args(dataset, "ConvNet3D", model_dir, *options, "--checkpoint-every", 3)
     child = script_runner.spawn("train.py", args)
-    assert script_runner.kill_when(child, lambda: latest_step(model_dir) == 6
+    assert script_runner.kill_when(child, lambda: latest_step(model_dir) == 3
                      and not checkpoint_writing(model_dir)), "train.py finished first"
-    assert latest_step(model_dir) == 6
+    assert saved_steps(model_dir) == [2, 3]
     child = script_runner.spawn("train.py", args)
     completed = script_runner.wait(child)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert logged_steps(model_dir, child.pid) == [8]
+    assert logged_steps(model_dir, child.pid) == [4]
     assert_same_run(reference, model_dir, "ConvNet3D")
 
 
