@@ -15,8 +15,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# Two pytest-xdist workers (the 2-core machine's cores), a module at a time each,
+# the modules with the most slow tests first (tests/conftest.py); TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 # The edit-test loop: everything but the tests marked slow (training runs, kills, GCS).
 test-fast: install

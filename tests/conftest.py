@@ -19,10 +19,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # it, so a step compiled with jit_compile (--deterministic, the augmentation
 # kernels) is compiled once per program, not once per process. A cached program is
 # the program a compile would give (keyed by its HLO): the runs' bytes do not
-# change. Fresh for each session (an empty folder), removed at its end.
+# change. Fresh for each session (an empty folder), removed at its end. Under
+# pytest-xdist (make test) each worker is a session of its own with its own cache
+# (no two processes write one folder); the flags are built from the caller's
+# TF_XLA_FLAGS, which the workers inherit from the controller as _CALLER_XLA_FLAGS.
+_CALLER_XLA_FLAGS = os.environ.setdefault("ACTRECOG_TESTS_CALLER_XLA_FLAGS",
+                                          os.environ.get("TF_XLA_FLAGS", ""))
 _XLA_CACHE = tempfile.mkdtemp(prefix="actrecog-tests-xla-")
 os.environ["TF_XLA_FLAGS"] = " ".join(filter(None, (
-    os.environ.get("TF_XLA_FLAGS"), f"--tf_xla_persistent_cache_directory={_XLA_CACHE}")))
+    _CALLER_XLA_FLAGS, f"--tf_xla_persistent_cache_directory={_XLA_CACHE}")))
 _SESSION_PID = os.getpid()
 atexit.register(lambda: os.getpid() == _SESSION_PID
                 and shutil.rmtree(_XLA_CACHE, ignore_errors=True))
@@ -30,6 +35,23 @@ atexit.register(lambda: os.getpid() == _SESSION_PID
 from coreLib.cli import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadfile``, one module per
+    worker at a time, in collection order): the modules with the most tests marked
+    slow first, so the long ones start early and the workers end together. Each
+    module's tests stay together and in order (its module fixtures are built once).
+    A plain run keeps pytest's order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow, first = {}, {}
+    for index, item in enumerate(items):
+        module = item.nodeid.split("::")[0]
+        first.setdefault(module, index)
+        slow[module] = slow.get(module, 0) + bool(item.get_closest_marker("slow"))
+    items.sort(key=lambda item: (-slow[item.nodeid.split("::")[0]],
+                                 first[item.nodeid.split("::")[0]]))
 
 
 @pytest.fixture(scope="session")
