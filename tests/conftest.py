@@ -34,7 +34,15 @@ atexit.register(lambda: os.getpid() == _SESSION_PID
 
 from coreLib.cli import import_tensorflow_quietly  # noqa: E402
 
-import_tensorflow_quietly()
+
+def pytest_configure(config):
+    """TensorFlow imported quietly before any test module is collected; not in a
+    pytest-xdist controller, which collects and runs no test (its workers do)."""
+    if (config.getoption("dist", default="no") != "no"
+            and not config.getoption("collectonly")
+            and not hasattr(config, "workerinput")):
+        return
+    import_tensorflow_quietly()
 
 
 def pytest_collection_modifyitems(config, items):
