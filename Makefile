@@ -15,8 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# Two pytest-xdist workers (the 2-core machine's cores), a module at a time each,
-# the modules with the most slow tests first (tests/conftest.py); TEST_WORKERS=0: one process.
+# make test and make test-fast: two pytest-xdist workers (the 2-core machine's cores),
+# a module at a time each, the modules with the most slow tests first
+# (tests/conftest.py); TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 test: install
@@ -24,7 +25,7 @@ test: install
 
 # The edit-test loop: everything but the tests marked slow (training runs, kills, GCS).
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 demo: install
 	DEMO_DIR=$(DEMO_DIR) DEMO_STYLE=$(DEMO_STYLE) $(PY) scripts/demo.py
