@@ -20,7 +20,7 @@ AUGMENT_MODES = ("none", "rotate", "rotate-lr", "all")
 DEFAULT_AUGMENT = "rotate"
 DEFAULT_ZOOM_JITTER = 0.0
 DEFAULT_COLOR_JITTER = 0.0
-DEFAULT_LABEL_SMOOTHING = 0.1
+DEFAULT_LABEL_SMOOTHING = 0.0   # off: see coreLib/training/config.py
 DEFAULT_MIXUP = 0.0
 
 

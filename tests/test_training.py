@@ -318,8 +318,8 @@ def test_label_smoothing_smooths_the_train_loss_only(dataset_dir, tmp_path):
     from coreLib import models
     from coreLib.training import optimizer as optimizer_lib
 
-    assert train.build_parser().parse_args(["d", "LRCN", "m"]).label_smoothing == 0.1
-    assert train.DEFAULT_LABEL_SMOOTHING == trainer.DEFAULT_LABEL_SMOOTHING == 0.1
+    assert train.build_parser().parse_args(["d", "LRCN", "m"]).label_smoothing == 0.0
+    assert train.DEFAULT_LABEL_SMOOTHING == trainer.DEFAULT_LABEL_SMOOTHING == 0.0
     assert train.build_parser().parse_args(
         ["d", "LRCN", "m", "--label-smoothing", "0"]).label_smoothing == 0.0
     assert train.build_parser().parse_args(
