@@ -55,11 +55,9 @@ def pytest_collection_modifyitems(config, items):
         return
     slow, first = {}, {}
     for index, item in enumerate(items):
-        module = item.nodeid.split("::")[0]
-        first.setdefault(module, index)
-        slow[module] = slow.get(module, 0) + bool(item.get_closest_marker("slow"))
-    items.sort(key=lambda item: (-slow[item.nodeid.split("::")[0]],
-                                 first[item.nodeid.split("::")[0]]))
+        first.setdefault(item.path, index)
+        slow[item.path] = slow.get(item.path, 0) + bool(item.get_closest_marker("slow"))
+    items.sort(key=lambda item: (-slow[item.path], first[item.path]))
 
 
 @pytest.fixture(scope="session")

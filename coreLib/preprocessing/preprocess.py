@@ -248,7 +248,7 @@ def write_outputs(plan: Plan, tasks: List[sequence_cache.DecodeTask], run_key: s
         channels=config.frame_channels, modality=config.modality, dtype=spec.dtype,
         offline_augment=config.offline_augment, splits=_split_infos(plan, json_names, shards),
         source=storage.absolute(config.src), frames=config.frames,
-        hand_crop=dataclasses.asdict(config.hand_crop) if config.tracks_hand else None)
+        hand_crop=config.active_hand_crop and dataclasses.asdict(config.active_hand_crop))
     manifest.write_manifest(dataset_dir, result)
     resume_state.finish(state_path)
     return result, counts
