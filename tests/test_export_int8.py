@@ -129,9 +129,8 @@ def test_int8_stream_does_not_drift_from_the_float32_stream(int8_export, tiny_ca
     stream, period = _long_stream(src, 4, 100)
     assert len(stream) >= 400
     int8_stream = exported_model.load_exported(os.path.join(out_dir, INT8_STREAM))
-    figures = parity.drift(
-        exported_model.load_exported(os.path.join(out_dir, f"{MODEL}_stream.tflite")),
-        int8_stream, stream, "tiny")
+    float_stream = exported_model.load_exported(os.path.join(out_dir, f"{MODEL}_stream.tflite"))
+    figures = parity.drift(float_stream, int8_stream, stream, "tiny")
     assert figures["frames"] == len(stream) and figures["span"] == 100
     # The first span starts from the zero state (its first frames see a partial
     # history), so a frame or two of a near-tie model may agree differently there.
@@ -140,7 +139,11 @@ def test_int8_stream_does_not_drift_from_the_float32_stream(int8_export, tiny_ca
     # gives exactly what the same frames gave one pass earlier.
     outputs = parity.run_stream(int8_stream, stream)
     np.testing.assert_array_equal(outputs[-100:], outputs[-100 - period:-period])
-    assert figures["overall_agreement"] >= 0.9
+    # The tiny model (40 steps) is close to a tie between two classes (about 0.49
+    # against 0.51 on these frames), so its top-1 agreement says little; its
+    # probabilities stay within a few int8 output steps (1/256) of float32's over
+    # the whole stream (a trained model's agreement: the demo's export, 100 %).
+    assert np.abs(outputs - parity.run_stream(float_stream, stream)).max() <= 0.03
 
 
 def test_score_runs_the_int8_file_with_the_export_accuracy(int8_export, tiny_causal_run,

@@ -7,9 +7,8 @@ small enough for a headset CPU:
   (1x1 expansion, 3x3 depthwise, 1x1 linear projection, residual when the shape
   allows);
 * a *causal* depthwise temporal convolution in every block: frame t mixes with
-  frames t-1 and t-2 only (left padding with zeros, never right), so together with
-  the depthwise 3x3 it is a factorised 3x3x3 depthwise kernel that cannot look
-  ahead;
+  frame t-1 only (left padding with zeros, never right), so together with the
+  depthwise 3x3 it is a factorised 2x3x3 depthwise kernel that cannot look ahead;
 * causal cumulative global average pooling: the features at frame t are the mean
   over space and over frames 1..t (in a stream past the window length L, over
   the last L frames, so that an endless stream keeps answering about what is in
@@ -219,12 +218,12 @@ def build_causal_mobilenet(seq_len: int, image_dim: int, channels: int,
 
     Stem 2x2/2 conv 24 -> BN -> ReLU6 -> five inverted bottlenecks
     (:data:`BLOCKS`), each 1x1 expand -> BN -> ReLU6 (not in block 1) -> 3x3
-    depthwise (stride 1 or 2) -> causal temporal depthwise (3 frames) -> BN ->
+    depthwise (stride 1 or 2) -> causal temporal depthwise (2 frames) -> BN ->
     ReLU6 -> 1x1 project -> BN (+ residual) -> 1x1 conv 192 -> BN -> ReLU6 ->
     cumulative average pooling -> last frame -> Dense 128 relu -> Dropout -> Dense
-    softmax. At (6, 64, 64, 3) and 17 classes: 107,665 parameters, 86.8 MFLOP per
-    window (``coreLib.models.model_info.model_flops``), 1/317 of ConvNet3D's; at
-    (6, 32, 32, 1): 107,473 parameters, 21.1 MFLOP.
+    softmax. At (6, 64, 64, 3) and 17 classes: 107,065 parameters, 86.0 MFLOP per
+    window (``coreLib.models.model_info.model_flops``), 1/320 of ConvNet3D's; at
+    (6, 32, 32, 1): 106,873 parameters, 21.0 MFLOP.
 
     Args:
         seq_len: frames per window L (any >= 1: the model is causal).
