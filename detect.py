@@ -73,6 +73,14 @@ def parse_args(argv):
                         help="online, a streaming model's weights: litert converts its "
                              "stream step to LiteRT once (cached beside the weights, "
                              "about 30x faster per frame); keras runs the Keras step")
+    parser.add_argument("--online-runner", choices=detect_config.ONLINE_RUNNERS,
+                        default="stream",
+                        help="online, a streaming model: stream runs its stream step "
+                             "(one frame's compute per frame); window runs its window "
+                             "model on the last L frames at every frame (about L times "
+                             "the compute; at --delay L-1 exactly the offline "
+                             "probabilities, L-1 frames later). Window models run "
+                             "windows either way")
     parser.add_argument("--manifest", default=None,
                         help="DataSet folder whose dataset.json gives window shape, "
                              "classes and modality (default: run_config.json beside "
@@ -104,7 +112,7 @@ def main(argv=None) -> int:
         batch_size=args.batch_size, workers=args.workers,
         video=args.video, fps=args.fps, progress=not args.no_progress,
         events=args.events, raw_format=args.raw_format, realtime=args.realtime,
-        stream_runtime=args.stream_runtime)
+        stream_runtime=args.stream_runtime, online_runner=args.online_runner)
     result = driver.detect(config)
     for warning in result.summary.get("warnings", ()):
         sys.stderr.write(f"detect.py: warning: {warning}\n")

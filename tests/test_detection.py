@@ -483,6 +483,11 @@ def _bad_source(tmp_path, problem):
         return str(split), weights_path, "--out"
     if problem == "delay offline":
         return str(split), weights_path, "--delay 3: a fixed lag is for --mode online"
+    if problem == "online runner window offline":
+        return (str(split), weights_path,
+                "--online-runner window: how a streaming model runs online")
+    if problem == "online runner unknown":
+        return str(split), weights_path, "argument --online-runner: invalid choice: 'frames'"
     # Issue 21's rows.
     if problem == "item past the last frame":   # named no flag detect.py lacks
         label.write_text(item_xml([(25, 8, "red")]))
@@ -522,12 +527,16 @@ BAD_INPUTS = ["missing frame", "undecodable frame", "unknown action", "overlappi
               "item without action", "video cannot be opened",
               "weights for another class count", "weights for another window",
               "empty folder", "out inside the dataset", "delay offline",
+              "online runner window offline", "online runner unknown",
               "item past the last frame", "out in the dataset root",
               "out in a split of the dataset", "weights file missing",
               "export folder without export.json",
               "manifest of other classes than the weights", "video shorter than the window",
               "out holds other files"]
-EXTRA_ARGS = {"delay offline": ["--mode", "offline", "--delay", "3"]}
+EXTRA_ARGS = {"delay offline": ["--mode", "offline", "--delay", "3"],
+              "online runner window offline": ["--mode", "offline", "--online-runner",
+                                               "window"],
+              "online runner unknown": ["--mode", "online", "--online-runner", "frames"]}
 
 
 def _out_folder(tmp_path, source, problem):

@@ -459,13 +459,14 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
     folder = str(tmp_path / "sequence")
     test_detection.write_frames(folder, (("red", 5), ("green", 4), ("no-action", 3)))
 
-    def probabilities(model_path, mode, window_runner=False):
+    def probabilities(model_path, mode, window_runner=False, online_runner="stream"):
         config = detect_config.DetectConfig("CausalMobileNet", model_path, folder, mode=mode,
-                                            progress=False, batch_size=4, delay=0)
+                                            progress=False, batch_size=4, delay=0,
+                                            online_runner=online_runner)
         manifest = model_spec.resolve_model_spec(model_path)
         assert manifest.window_shape == (4, 16, 16, 3) and manifest.modality == "color"
         model, kind, runner = runners.load_runner(config.model_name, config.model_path,
-                                                  manifest, mode)
+                                                  manifest, mode, config.online_runner)
         if window_runner:   # the Keras model on the window ending at each frame
             kind, runner = "window", window_runners.make_window_runner(
                 "CausalMobileNet", model, manifest)
@@ -490,8 +491,18 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
     np.testing.assert_allclose(probabilities(litert_window, "online")[1],
                                probabilities(weights, "online", window_runner=True)[1],
                                atol=1e-4)
+    # --online-runner window: the export's window model, as the weights' window runner.
+    keras_window = probabilities(weights, "online", online_runner="window")
+    assert keras_window[0] == "window"
+    for path in (out_dir, litert_window):
+        kind, found = probabilities(path, "online", online_runner="window")
+        assert kind == "window"
+        np.testing.assert_allclose(found, keras_window[1], atol=1e-4)
     with pytest.raises(ActrecogError, match="holds only the stream step; offline mode"):
         probabilities(litert_stream, "offline")
+    with pytest.raises(ActrecogError, match="holds only the stream step; --online-runner "
+                                            "window needs the window model"):
+        probabilities(litert_stream, "online", online_runner="window")
     wrong_name = detect_config.DetectConfig("DUMMY", out_dir, folder, mode="online",
                                             progress=False)
     with pytest.raises(ActrecogError,

@@ -4,7 +4,8 @@ One synthetic TestDetection sequence (60 depth frames, 48x40) and one depth
 CausalMobileNet whose labels follow the frames (tests/live_model.py) serve every
 test. The reference is ``detect.py --mode online --events`` on the sequence's
 folder; a live run over the same frames must give the same events, byte for
-byte, and the same per-frame CSV.
+byte, and the same per-frame CSV - with the stream step and with
+``--online-runner window``.
 """
 
 import io
@@ -21,7 +22,7 @@ import pytest
 import live_model
 from conftest import run_detect
 from coreLib.data import frames
-from coreLib.detection import events as events_lib, fusion, segments
+from coreLib.detection import events as events_lib, fusion, outputs, segments
 from coreLib.detection.live import LiveDetector
 from coreLib.synthetic import detection, generator
 
@@ -236,6 +237,68 @@ def test_timestamps_give_the_events_times(live_case, online):
     for event in expected:
         event.pop("time_s")
     assert [{k: v for k, v in event.items() if k != "time_s"} for event in found] == expected
+
+
+@pytest.fixture(scope="module")
+def online_window(live_case, tmp_path_factory):
+    """``--mode online --online-runner window --events`` on the folder: the
+    streaming model's window model on the window ending at each frame."""
+    out = str(tmp_path_factory.mktemp("online-window"))
+    events_path = os.path.join(out, "events.jsonl")
+    code = run_detect(["CausalMobileNet", live_case["weights"], live_case["folder"],
+                       "--mode", "online", "--online-runner", "window", "--events",
+                       events_path, "--out", out])
+    assert code == 0
+    name = os.path.basename(live_case["folder"])
+    with open(events_path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    with open(os.path.join(out, f"{name}.frames.csv"), "rb") as handle:
+        csv_bytes = handle.read()
+    with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+        summary = json.load(handle)
+    return {"lines": lines, "csv": csv_bytes, "summary": summary}
+
+
+def _detect_probabilities(live_case, out, **options) -> np.ndarray:
+    """``(N, K)`` per-frame probabilities of detect's driver on the folder."""
+    from coreLib.detection import driver
+    from coreLib.detection.config import DetectConfig
+    config = DetectConfig("CausalMobileNet", live_case["weights"], live_case["folder"],
+                          out_dir=out, progress=False, stream_runtime=RUNTIME, **options)
+    (detection,) = driver.detect(config).sequences
+    return detection.probabilities
+
+
+def test_online_window_runner_gives_offline_probabilities_l_minus_1_frames_later(
+        live_case, online_window, tmp_path):
+    window = _detect_probabilities(live_case, str(tmp_path / "window"), mode="online",
+                                   online_runner="window")
+    offline = _detect_probabilities(live_case, str(tmp_path / "offline"), mode="offline")
+    stream = _detect_probabilities(live_case, str(tmp_path / "stream"), mode="online")
+    assert window.shape == offline.shape == (60, len(live_model.CLASSES))
+    # Frame t (t >= L-1), labelled at t+L-1: the mean of the windows ending at
+    # t..t+L-1, offline's (frames before L-1 mix in the no-action padding).
+    np.testing.assert_allclose(window[DELAY:], offline[DELAY:], rtol=0, atol=1e-7)
+    # The stream step also holds frames from before each window: other outputs.
+    assert np.abs(stream - window).max() > 1e-2
+    assert online_window["summary"]["runner"] == "window"
+    assert online_window["summary"]["delay"] == DELAY
+    with open(os.path.join(str(tmp_path / "window"), os.path.basename(live_case["folder"])
+                           + ".frames.csv"), "rb") as handle:
+        assert handle.read() == online_window["csv"]
+
+
+def test_the_api_with_the_window_runner_gives_the_cli_events(live_case, online_window):
+    detector = LiveDetector.open(live_case["weights"], online_runner="window")
+    assert detector.kind == "window"
+    found = []
+    for depth in live_case["depth"]:
+        found += detector.push(depth[:, :, 0])
+    result = detector.close()
+    found += result.events
+    assert [json.dumps(event) for event in found] == online_window["lines"]
+    assert result.summary["runner"] == "window"
+    assert outputs.frames_csv(result.detection, live_model.CLASSES) == online_window["csv"]
 
 
 def _frame_indices(feed):

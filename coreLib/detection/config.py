@@ -6,6 +6,8 @@ from typing import Optional
 from coreLib.detection import segments as segments_lib
 
 MODES = ("offline", "online")
+# How a streaming model runs online (the names of the runner kinds summary.json records).
+ONLINE_RUNNERS = ("stream", "window")
 DEFAULT_OUT_DIR = "detections"
 
 
@@ -46,6 +48,12 @@ class DetectConfig:
         stream_runtime: online, a streaming model's weights: ``litert`` runs its
             stream step converted to LiteRT once (cached beside the weights),
             ``keras`` the Keras step.
+        online_runner: online, a model that streams: ``stream`` runs its stream
+            step with its state, one frame's compute per frame; ``window`` runs
+            the window model over the last L frames at every frame (about L times
+            the compute; with the default lag exactly the offline probabilities,
+            D frames later). Window models run windows online anyway, and offline
+            it changes nothing (detect.py refuses ``window`` offline).
     """
     model_name: str
     model_path: str
@@ -67,6 +75,7 @@ class DetectConfig:
     raw_format: Optional[str] = None
     realtime: Optional[bool] = None
     stream_runtime: str = "litert"
+    online_runner: str = "stream"
 
     def __post_init__(self):
         if self.mode is not None and self.mode not in MODES:
@@ -81,4 +90,7 @@ class DetectConfig:
         if self.stream_runtime not in ("litert", "keras"):
             raise ValueError(f"stream_runtime must be litert or keras, got "
                              f"{self.stream_runtime!r}")
+        if self.online_runner not in ONLINE_RUNNERS:
+            raise ValueError(f"online_runner must be one of {ONLINE_RUNNERS}, got "
+                             f"{self.online_runner!r}")
 

@@ -77,6 +77,10 @@ def _check_recorded_options(config: DetectConfig, mode: str) -> None:
     if config.events and mode != "online":
         raise ActrecogError(f"--events: events are decided online; add --mode online "
                             f"(offline sees the frames after each one)")
+    if config.online_runner != "stream" and mode != "online":
+        raise ActrecogError(f"--online-runner {config.online_runner}: how a streaming "
+                            f"model runs online; add --mode online (offline runs the "
+                            f"windows around each frame)")
     events_lib.check_events_path(config.events)
 
 

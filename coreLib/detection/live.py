@@ -51,9 +51,9 @@ class LiveResult:
 
 def load_stream_step(config: DetectConfig, manifest: manifest_lib.Manifest):
     """``(kind, StreamStep)`` for a live run: the model's stream step when it
-    streams (for train.py's weights by default the LiteRT one of
-    :mod:`coreLib.export.litert_cache`), else its window runner over the last L
-    frames."""
+    streams and ``config.online_runner`` is ``stream`` (for train.py's weights by
+    default the LiteRT one of :mod:`coreLib.export.litert_cache`), else its window
+    runner over the last L frames."""
     _, kind, runner = runtime.load_runner(config, manifest, "online")
     if kind == "stream":
         return kind, runner
@@ -103,7 +103,7 @@ class LiveDetector:
              delay: Optional[int] = None, smooth: int = 1, min_frames: int = 1,
              hysteresis: float = 0.0, fps: float = 15.0, manifest_dir: Optional[str] = None,
              modality: Optional[str] = None, stream_runtime: str = "litert",
-             source: str = LIVE_SOURCE,
+             online_runner: str = "stream", source: str = LIVE_SOURCE,
              name: str = LIVE_SOURCE) -> "LiveDetector":
         """A detector for a model file.
 
@@ -119,6 +119,10 @@ class LiveDetector:
             manifest_dir, modality: as detect.py's ``--manifest``/``--modality``.
             stream_runtime: ``litert`` (a streaming model's weights run as LiteRT,
                 converted once and cached beside them) or ``keras``.
+            online_runner: a streaming model: ``stream`` (its stream step with
+                its state) or ``window`` (its window model over the last L
+                frames at every frame: about L times the compute, the labels of
+                ``detect.py --mode online --online-runner window``).
             source: what the stream is, for the summary (``-``, ``cam:0``).
             name: the stream's output name (``<name>.segments.json``).
 
@@ -130,7 +134,8 @@ class LiveDetector:
         config = DetectConfig(model_name, model_path, source, mode="online",
                               manifest_dir=manifest_dir, modality=modality, smooth=smooth,
                               min_frames=min_frames, hysteresis=hysteresis, delay=delay,
-                              fps=fps, progress=False, stream_runtime=stream_runtime)
+                              fps=fps, progress=False, stream_runtime=stream_runtime,
+                              online_runner=online_runner)
         manifest = model_spec.resolve_model_spec(model_path, manifest_dir, modality)
         kind, step = load_stream_step(config, manifest)
         return cls(config, manifest, kind, step, name)

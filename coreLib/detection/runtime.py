@@ -33,11 +33,12 @@ def checked_model_spec(config: DetectConfig) -> manifest_lib.Manifest:
 
 
 def load_runner(config: DetectConfig, manifest: manifest_lib.Manifest, mode: str, log=_log):
-    """``(model, kind, runner)`` as :func:`coreLib.inference.runners.load_runner`,
-    the Keras stream step of a streaming model's weights replaced by its cached
-    LiteRT one when ``config.stream_runtime`` is ``litert``."""
+    """``(model, kind, runner)`` as :func:`coreLib.inference.runners.load_runner`
+    with ``config.online_runner``, the Keras stream step of a streaming model's
+    weights replaced by its cached LiteRT one when ``config.stream_runtime`` is
+    ``litert``."""
     model, kind, runner = runners.load_runner(config.model_name, config.model_path,
-                                              manifest, mode)
+                                              manifest, mode, config.online_runner)
     if (kind != "stream" or config.stream_runtime != "litert"
             or exported_model.is_exported_path(config.model_path)):
         return model, kind, runner
