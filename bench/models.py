@@ -4,9 +4,11 @@ For each model: parameters, FLOP per window (coreLib.models.model_info.model_flo
 training windows/s (the project's compiled train loop, trainer.make_step_loops,
 default strategy, fed one in-memory batch), scoring ms per window (one compiled
 inference call on a batch, after a warm-up call of the same shape), and for
-CausalMobileNet the stream cost per frame (StreamRunner: one compiled call per
-frame) with one and with two CPU threads - each thread count in its own process,
-since TensorFlow fixes its thread pools when it starts.
+CausalMobileNet the online cost per frame with one and with two CPU threads - each
+thread count in its own process, since TensorFlow fixes its thread pools when it
+starts: the stream step (StreamRunner: one compiled call per frame) and beside it,
+on the same frames in the same run, ``--online-runner window`` (the window model on
+the last L frames, batch 1, as a live run calls it): medians and their ratio.
 
 ConvNet3D costs ~0.1-0.25 s per window on a 2-core CPU, so it is scored and
 trained on smaller batches (its cost per window hardly depends on the batch: it
@@ -14,6 +16,7 @@ is compute bound); the batch sizes used are in the JSON.
 
     python bench/models.py [--output bench/results/models.json]
     python bench/models.py --stream-only --threads 1      # one stream figure
+    python bench/models.py --models CausalMobileNet --output bench/results/online_runner.json
 """
 
 import argparse
@@ -79,32 +82,60 @@ def train_windows_per_second(tf, model, windows: np.ndarray, batch_size: int,
 
 
 def stream_milliseconds_per_frame(threads: int, frames: int) -> dict:
-    """Stream cost of CausalMobileNet in this process, with ``threads`` threads."""
+    """Online cost per frame of CausalMobileNet in this process, with ``threads``
+    threads, both runners side by side: the stream step (StreamRunner: one compiled
+    call per frame) and ``--online-runner window`` as a live run has it (the window
+    model on the last L frames, batch 1: stream_steps.WindowRunnerStep). Each frame
+    goes through both, one after the other, so load hits them alike; medians of the
+    per-frame times and their ratio."""
     from coreLib.cli import import_tensorflow_quietly
 
     tf = import_tensorflow_quietly()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from coreLib import models
+    from coreLib.data import manifest as manifest_lib
+    from coreLib.inference import stream_steps, window_runners
     from coreLib.models.stream_runner import StreamRunner
 
     tf.keras.utils.set_random_seed(0)
     model = models.build_model(STREAM_MODEL, SEQ_LEN, IMAGE_DIM, CHANNELS, NUM_CLASSES)
-    runner = StreamRunner(model, batch_size=1)
-    sequence = make_windows(1 + frames // SEQ_LEN, seed=1).reshape(
-        -1, IMAGE_DIM, IMAGE_DIM, CHANNELS)[:frames]
-    for frame in sequence[:10]:
-        runner.step(frame[None])                         # trace + warm-up
-    runner.reset()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for frame in sequence:
-        runner.step(frame[None])
-    seconds = time.perf_counter() - start
+    classes = tuple(f"class{index}" for index in range(NUM_CLASSES - 1)) + (
+        manifest_lib.NO_ACTION,)
+    manifest = manifest_lib.Manifest(classes, SEQ_LEN, IMAGE_DIM, CHANNELS, "color",
+                                     "uint8", False, {}, "")
+    steps = {"stream": stream_steps.StatefulRunnerStep(StreamRunner(model, batch_size=1)),
+             "window": stream_steps.WindowRunnerStep(
+                 window_runners.make_window_runner(STREAM_MODEL, model, manifest), manifest)}
+    stored = np.round(make_windows(1 + frames // SEQ_LEN, seed=1).reshape(
+        -1, IMAGE_DIM, IMAGE_DIM, CHANNELS)[:frames] * 255).astype(np.uint8)
+    inputs = {"stream": stream_steps.scale_stored(stored, "uint8"), "window": stored}
+    states = {name: step.initial_state() for name, step in steps.items()}
+    for index in range(10 + SEQ_LEN):                    # trace + warm-up
+        for name, step in steps.items():
+            _, states[name] = step.step(inputs[name][index][None], states[name])
+    states = {name: step.initial_state() for name, step in steps.items()}
     # CPU seconds of this process too: on a shared machine the wall clock also
     # counts the time other processes held the cores.
-    cpu_seconds = time.process_time() - cpu_start
-    return {"threads": threads, "frames": frames, "ms_per_frame": 1000 * seconds / frames,
-            "cpu_ms_per_frame": 1000 * cpu_seconds / frames,
+    wall = {name: [] for name in steps}
+    cpu = {name: 0.0 for name in steps}
+    for index in range(frames):
+        for name, step in steps.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            _, states[name] = step.step(inputs[name][index][None], states[name])
+            wall[name].append(time.perf_counter() - start)
+            cpu[name] += time.process_time() - cpu_start
+    # The window runner's first L-1 frames run no model (no full window yet).
+    scored = {"stream": wall["stream"], "window": wall["window"][SEQ_LEN - 1:]}
+    median = {name: 1000 * float(np.median(times)) for name, times in scored.items()}
+    return {"threads": threads, "frames": frames,
+            "ms_per_frame": 1000 * sum(wall["stream"]) / frames,
+            "cpu_ms_per_frame": 1000 * cpu["stream"] / frames,
+            "stream_ms_per_frame_p50": median["stream"],
+            "window_ms_per_frame": 1000 * sum(scored["window"]) / len(scored["window"]),
+            "window_cpu_ms_per_frame": 1000 * cpu["window"] / len(scored["window"]),
+            "window_ms_per_frame_p50": median["window"],
+            "window_to_stream_p50": median["window"] / median["stream"],
             "load_average_1min": os.getloadavg()[0]}
 
 
@@ -169,6 +200,11 @@ def main():
         print(f"{name:<16} {row['parameters']:>11,} {row['flop_per_window'] / 1e6:>13.1f} "
               f"{row['train_windows_per_second']:>12.1f} {row['score_ms_per_window']:>13.2f} "
               f"{stream or '-':>40}")
+    for entry in results["models"].get(STREAM_MODEL, {}).get("stream", []):
+        print(f"{STREAM_MODEL} online, {entry['threads']} thread(s), median ms per frame: "
+              f"stream step {entry['stream_ms_per_frame_p50']:.2f}, window runner "
+              f"{entry['window_ms_per_frame_p50']:.2f} "
+              f"({entry['window_to_stream_p50']:.1f}x)")
     rows = results["models"]
     if "ConvNet3D" in rows and STREAM_MODEL in rows:
         results["score_speedup_vs_convnet3d"] = (rows["ConvNet3D"]["score_ms_per_window"]
