@@ -32,7 +32,8 @@ def parse_args(argv):
                         help="weights from train.py (<model>.weights.h5, with its "
                              "run_config.json beside it), a full .keras model, or an "
                              "export.py model (.tflite file, SavedModel folder or "
-                             "OUT_DIR; online a stream step is used when it has one)")
+                             "OUT_DIR; online, unless --online-runner window, its "
+                             "stream step when it has one)")
     parser.add_argument("source", metavar="SOURCE",
                         help="a sequence folder, a split folder, a video file, - (raw "
                              "frames on standard input, see --raw-format), cam:N or "
