@@ -77,9 +77,9 @@ def parse_args(argv):
     parser.add_argument("--online-runner", choices=detect_config.ONLINE_RUNNERS,
                         default="stream",
                         help="online, a streaming model: stream runs its stream step "
-                             "(one frame's compute per frame); window runs its window "
+                             "(one frame's arithmetic per frame); window runs its window "
                              "model on the last L frames at every frame (about L times "
-                             "the compute; at --delay L-1 exactly the offline "
+                             "the arithmetic; at --delay L-1 exactly the offline "
                              "probabilities, L-1 frames later). Window models run "
                              "windows either way")
     parser.add_argument("--manifest", default=None,

@@ -49,9 +49,9 @@ class DetectConfig:
             stream step converted to LiteRT once (cached beside the weights),
             ``keras`` the Keras step.
         online_runner: online, a model that streams: ``stream`` runs its stream
-            step with its state, one frame's compute per frame; ``window`` runs
+            step with its state, one frame's arithmetic per frame; ``window`` runs
             the window model over the last L frames at every frame (about L times
-            the compute; with the default lag exactly the offline probabilities,
+            the arithmetic; with the default lag exactly the offline probabilities,
             D frames later). Window models run windows online anyway, and offline
             it changes nothing (detect.py refuses ``window`` offline).
     """

@@ -121,7 +121,7 @@ class LiveDetector:
                 converted once and cached beside them) or ``keras``.
             online_runner: a streaming model: ``stream`` (its stream step with
                 its state) or ``window`` (its window model over the last L
-                frames at every frame: about L times the compute, the labels of
+                frames at every frame: about L times the arithmetic, the labels of
                 ``detect.py --mode online --online-runner window``).
             source: what the stream is, for the summary (``-``, ``cam:0``).
             name: the stream's output name (``<name>.segments.json``).
