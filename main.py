@@ -33,11 +33,13 @@ def parse_args(argv):
                         help="side of the stored square frames, in pixels")
     parser.add_argument("--modality", choices=("color", "depth", "confi"), default="color",
                         help="which frames to store")
-    parser.add_argument("--frames", choices=("full", "hand"), default="full",
+    parser.add_argument("--frames", choices=("full", "hand"), default=None,
                         help="full: whole frames resized to the side (1.0.4's); hand: a "
                              "square of 150 mm around the hand, found in each depth frame "
                              "and followed causally (score.py, detect.py and export.py "
-                             "read this from the manifest and do the same)")
+                             "read this from the manifest and do the same) (default: hand "
+                             "for depth and confi frames; full for colour frames and with "
+                             "--offline-augment)")
     parser.add_argument("--hand-side-mm", type=float, default=None,
                         help="with --frames hand: side of the square around the hand, in "
                              "millimetres at the hand's depth (default: 150)")
@@ -48,7 +50,7 @@ def parse_args(argv):
                         help="with --frames hand: what the frames carry of the hand's path "
                              "besides the crop - none, or motion: its step since the "
                              "previous frame (x, y, depth) as three more channels per frame "
-                             "(default: none)")
+                             "(default: motion)")
     parser.add_argument("--eval-subjects", type=_subject_list, default=("LN",),
                         help="comma-separated Train subjects whose windows form the Eval "
                              "split ('' for none)")
@@ -73,6 +75,12 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"argument --seed: {args.seed} must be >= 0")
+    if args.frames is None:
+        # Hand-centred frames with the hand's motion for depth and confi frames
+        # (issue 24; the figures: docs/hand-frames.md, bench/hand_crop.py); colour
+        # frames and the stored augmented copies stay 1.0.4's whole frames.
+        args.frames = ("hand" if args.modality in ("depth", "confi") and not args.offline_augment
+                       else "full")
     for name in ("hand_side_mm", "hand_smoothing", "hand_path"):
         if getattr(args, name) is not None and args.frames != "hand":
             parser.error(f"argument --{name.replace('_', '-')}: only with --frames hand")
@@ -102,7 +110,7 @@ def main(argv=None) -> int:
         hand_crop=hand_crop.HandCropConfig(**{
             field: value for field, value in (("side_mm", args.hand_side_mm),
                                               ("smoothing", args.hand_smoothing),
-                                              ("path", args.hand_path))
+                                              ("path", args.hand_path or "motion"))
             if value is not None}))
     summary = preprocess.run_preprocessing(
         config, warn=lambda message: sys.stderr.write(f"main.py: warning: {message}\n"))

@@ -22,8 +22,9 @@ reused by the next run, OUT is started afresh each time. DEMO_STYLE picks the
 synthetic family: ``pose`` (each action its own hand pose, the default) or
 ``trajectory`` (one hand shape, each action its own motion).
 
-The setting is the paper's window, 6 frames (L from the label files), of depth
-frames resized to 32x32, and the streaming model CausalMobileNet trained with
+The setting is the paper's window, 6 frames (L from the label files), of 32x32
+depth crops centred on the hand with its motion channels (main.py's default for
+depth frames), and the streaming model CausalMobileNet trained with
 train.py's default recipe (warm-up then cosine, the run-length BatchNorm momentum,
 rotations as online augmentation); only the number of steps is set, to fit the
 demo's few minutes on a 2-core CPU.

@@ -139,7 +139,7 @@ def tiny_causal_run(tmp_path_factory):
     src = write_tiny_source(str(root / "SRC"), frames=48)
     out = str(root / "OUT")
     assert run_tool("main", [src, out, "--image-dim", "16", "--modality", "depth",
-                             "--batch-size", "8"]) == 0
+                             "--frames", "full", "--batch-size", "8"]) == 0
     dataset_dir = os.path.join(out, "DataSet")
     model_dir = str(root / "model")
     assert run_tool("train", [dataset_dir, "CausalMobileNet", model_dir, "--epochs", "1",
