@@ -76,9 +76,10 @@ def parse_args(argv):
     if args.seed < 0:
         parser.error(f"argument --seed: {args.seed} must be >= 0")
     if args.frames is None:
-        # Hand-centred frames with the hand's motion for depth and confi frames
-        # (issue 24; the figures: docs/hand-frames.md, bench/hand_crop.py); colour
-        # frames and the stored augmented copies stay 1.0.4's whole frames.
+        # Hand-centred frames with the hand's motion for depth and confi frames:
+        # at real size whole 32x32 frames lose the fingers (the decision and its
+        # figures: docs/hand-frames.md, 'The default'); colour frames and the
+        # stored augmented copies stay 1.0.4's whole frames.
         args.frames = ("hand" if args.modality in ("depth", "confi") and not args.offline_augment
                        else "full")
     for name in ("hand_side_mm", "hand_smoothing", "hand_path"):
