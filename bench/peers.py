@@ -167,12 +167,14 @@ def choose_on_eval(runs: list) -> dict:
 
 
 def shown_path(path: str) -> str:
-    """A path for the results JSON: relative to the repository when inside it, so the
-    committed figures name no machine's folders; otherwise as the user gave it."""
+    """A path for the results JSON that names no machine's folders: relative to the
+    repository when inside it, otherwise its last two parts (a DataSet folder:
+    main.py's DEST name and ``DataSet``) after ``<elsewhere>``."""
     absolute = os.path.abspath(path)
     if absolute.startswith(REPO_ROOT + os.sep):
         return os.path.relpath(absolute, REPO_ROOT)
-    return path
+    parent, name = os.path.split(absolute)
+    return os.path.join("<elsewhere>", os.path.basename(parent), name)
 
 
 def summary_of(run: dict) -> dict:
