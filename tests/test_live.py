@@ -59,20 +59,26 @@ def live_case(tmp_path_factory):
     return {"root": root, "folder": folder, "depth": depth, "weights": weights}
 
 
-@pytest.fixture(scope="module")
-def online(live_case, tmp_path_factory):
-    """``--mode online --events`` on the folder: events (JSON lines), the frame CSV."""
-    out = str(tmp_path_factory.mktemp("online"))
+def _detect_online_folder(live_case, out: str, *options):
+    """detect.py ``--mode online --events`` on the case's folder into ``out`` with
+    ``options``: ``(event lines, the frame CSV's bytes)``."""
     events_path = os.path.join(out, "events.jsonl")
     code = run_detect(["CausalMobileNet", live_case["weights"], live_case["folder"],
-                       "--mode", "online", "--events", events_path, "--out", out,
-                       "--stream-runtime", RUNTIME])
+                       "--mode", "online", "--events", events_path, "--out", out, *options])
     assert code == 0
     name = os.path.basename(live_case["folder"])
     with open(events_path, encoding="utf-8") as handle:
         lines = handle.read().splitlines()
     with open(os.path.join(out, f"{name}.frames.csv"), "rb") as handle:
-        csv_bytes = handle.read()
+        return lines, handle.read()
+
+
+@pytest.fixture(scope="module")
+def online(live_case, tmp_path_factory):
+    """``--mode online --events`` on the folder: events (JSON lines), the frame CSV."""
+    out = str(tmp_path_factory.mktemp("online"))
+    lines, csv_bytes = _detect_online_folder(live_case, out, "--stream-runtime", RUNTIME)
+    name = os.path.basename(live_case["folder"])
     with open(os.path.join(out, f"{name}.segments.json"), encoding="utf-8") as handle:
         segments_doc = json.load(handle)
     # The reference has something to say: several segments, starts and ends.
@@ -244,16 +250,7 @@ def online_window(live_case, tmp_path_factory):
     """``--mode online --online-runner window --events`` on the folder: the
     streaming model's window model on the window ending at each frame."""
     out = str(tmp_path_factory.mktemp("online-window"))
-    events_path = os.path.join(out, "events.jsonl")
-    code = run_detect(["CausalMobileNet", live_case["weights"], live_case["folder"],
-                       "--mode", "online", "--online-runner", "window", "--events",
-                       events_path, "--out", out])
-    assert code == 0
-    name = os.path.basename(live_case["folder"])
-    with open(events_path, encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
-    with open(os.path.join(out, f"{name}.frames.csv"), "rb") as handle:
-        csv_bytes = handle.read()
+    lines, csv_bytes = _detect_online_folder(live_case, out, "--online-runner", "window")
     with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
         summary = json.load(handle)
     return {"lines": lines, "csv": csv_bytes, "summary": summary}
