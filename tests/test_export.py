@@ -454,12 +454,12 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
     .tflite gives the Keras weights' probabilities, online and offline."""
     import test_detection
     from coreLib.detection import config as detect_config, driver, sources
-    from coreLib.inference import model_spec, runners, window_runners
+    from coreLib.inference import model_spec, runners
 
     folder = str(tmp_path / "sequence")
     test_detection.write_frames(folder, (("red", 5), ("green", 4), ("no-action", 3)))
 
-    def probabilities(model_path, mode, window_runner=False, online_runner="stream"):
+    def probabilities(model_path, mode, online_runner="stream"):
         config = detect_config.DetectConfig("CausalMobileNet", model_path, folder, mode=mode,
                                             progress=False, batch_size=4, delay=0,
                                             online_runner=online_runner)
@@ -467,9 +467,6 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
         assert manifest.window_shape == (4, 16, 16, 3) and manifest.modality == "color"
         model, kind, runner = runners.load_runner(config.model_name, config.model_path,
                                                   manifest, mode, config.online_runner)
-        if window_runner:   # the Keras model on the window ending at each frame
-            kind, runner = "window", window_runners.make_window_runner(
-                "CausalMobileNet", model, manifest)
         sequence = sources.discover_sources(folder, manifest)[0]
         result = driver.detect_sequence(sequence, manifest, kind, runner, mode, config)
         assert result.decoded_frames == 12
@@ -487,13 +484,14 @@ def detect_runs_every_exported_form(tmp_path, weights, out_dir):
             assert kind == wanted_kind
             if mode == "offline" or path != litert_window:
                 np.testing.assert_allclose(found, reference, atol=1e-4)
-    # The window .tflite online: the window ending at each frame (no state).
-    np.testing.assert_allclose(probabilities(litert_window, "online")[1],
-                               probabilities(weights, "online", window_runner=True)[1],
-                               atol=1e-4)
-    # --online-runner window: the export's window model, as the weights' window runner.
+    # The weights' window runner online: the Keras model on the window ending at
+    # each frame (no state).
     keras_window = probabilities(weights, "online", online_runner="window")
     assert keras_window[0] == "window"
+    # The window .tflite online: the same windows.
+    np.testing.assert_allclose(probabilities(litert_window, "online")[1], keras_window[1],
+                               atol=1e-4)
+    # --online-runner window: the export's window model, as the weights' window runner.
     for path in (out_dir, litert_window):
         kind, found = probabilities(path, "online", online_runner="window")
         assert kind == "window"
